@@ -3,4 +3,9 @@
 //! A message travels `mailbox` -> `reading` -> `ballot` -> `store` -> `outbox`;
 //! see ARCHITECTURE.md for the map.
 
+pub mod ballot;
+pub mod config;
 pub mod domain;
+pub mod reading;
+pub mod roster;
+pub mod store;

@@ -1,0 +1,900 @@
+//! The configuration file: what the committee is, where its mail lives, who is on
+//! the roster, and how ballots run.
+//!
+//! Loading is strict (unknown keys are errors, every value is parsed into its
+//! domain type) and every error is one sentence naming the file, the line and the
+//! key, because the people who edit this file are secretaries, not engineers.
+//! Secrets never live in the file: it names environment variables instead.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use chrono_tz::Tz;
+use serde::Deserialize;
+
+use crate::ballot::deadline::DeadlineSpec;
+use crate::ballot::rules::{Profile, ProfileSet};
+use crate::domain::Address;
+use crate::roster::{Roster, RosterFile};
+
+/// Everything the program needs to run one committee.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this was read from (relative paths inside it are relative to its folder).
+    pub path: PathBuf,
+    pub organisation: Organisation,
+    pub addresses: Addresses,
+    pub mailbox: MailboxConfig,
+    pub outgoing: OutgoingConfig,
+    pub ballots: BallotSettings,
+    pub storage: Storage,
+    pub templates_dir: Option<PathBuf>,
+    pub roster_path: PathBuf,
+    pub roster: Roster,
+    pub profiles: ProfileSet,
+    pub logging: Logging,
+}
+
+/// Who the committee is.
+#[derive(Debug, Clone)]
+pub struct Organisation {
+    pub name: String,
+    pub time_zone: Tz,
+    pub language: Language,
+}
+
+/// The language of the mails the bot writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    Ja,
+    En,
+}
+
+impl Language {
+    /// The folder name under templates/.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Language::Ja => "ja",
+            Language::En => "en",
+        }
+    }
+}
+
+impl std::str::FromStr for Language {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "ja" => Ok(Language::Ja),
+            "en" => Ok(Language::En),
+            _ => Err(format!("`{s}` is not a language (ja or en)")),
+        }
+    }
+}
+
+/// The addresses the bot uses and answers to.
+#[derive(Debug, Clone)]
+pub struct Addresses {
+    /// The bot's own mailbox: replies come here, mail goes out from here.
+    pub bot: Address,
+    /// The display name on the bot's mail.
+    pub bot_name: String,
+    /// The committee mailing list: announcements and results go here.
+    pub list: Address,
+    /// The secretariat (運営サポートグループ): receives the ratification digest.
+    pub secretariat: Vec<Address>,
+    /// Who may open ballots by mail (the chair, the secretariat).
+    pub admins: Vec<Address>,
+}
+
+/// How the bot reaches a mail server (or a local folder).
+#[derive(Debug, Clone)]
+pub enum MailboxConfig {
+    Imap(ImapConfig),
+    Maildir { path: PathBuf },
+}
+
+/// How a connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Security {
+    /// TLS from the first byte (IMAPS 993, SMTPS 465).
+    Tls,
+    /// Plain connection upgraded with STARTTLS (SMTP submission 587).
+    Starttls,
+    /// No encryption: only allowed to a loopback address.
+    Plain,
+}
+
+/// An IMAP account.
+#[derive(Debug, Clone)]
+pub struct ImapConfig {
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    pub user: String,
+    pub password: SecretRef,
+    pub folder: String,
+    pub idle: bool,
+    pub poll_interval: std::time::Duration,
+    /// Every IMAP command gives up after this long.
+    pub timeout: std::time::Duration,
+}
+
+/// Where outgoing mail goes.
+#[derive(Debug, Clone)]
+pub enum OutgoingConfig {
+    Smtp(SmtpConfig),
+    /// Each mail is written as an .eml file in this folder (demo, tests, or an
+    /// operator who hands mail to another system).
+    File {
+        path: PathBuf,
+    },
+}
+
+/// An SMTP relay.
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    pub user: Option<String>,
+    pub password: Option<SecretRef>,
+    pub timeout: std::time::Duration,
+}
+
+/// The name of an environment variable that holds a secret. The secret itself is
+/// read only when needed and never printed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretRef {
+    pub env: String,
+}
+
+impl SecretRef {
+    /// Reads the secret from the environment.
+    pub fn read(&self) -> Result<Secret, String> {
+        match std::env::var(&self.env) {
+            Ok(v) if !v.is_empty() => Ok(Secret(v)),
+            Ok(_) => Err(format!("the environment variable {} is empty", self.env)),
+            Err(_) => Err(format!("the environment variable {} is not set", self.env)),
+        }
+    }
+}
+
+/// A password or key. `Debug` and `Display` never show it.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a value (for tests and for secrets read elsewhere).
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    /// The secret itself: call only where it is handed to a server.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+/// How ballots run by default.
+#[derive(Debug, Clone)]
+pub struct BallotSettings {
+    /// Deadline of a ballot opened without one.
+    pub default_deadline: DeadlineSpec,
+    /// The rule profile used when a ballot names no kind.
+    pub default_profile: String,
+    /// Subject prefix of an admin's mail that opens a ballot.
+    pub open_subject_prefix: String,
+    /// Motion kinds (新規会員の加盟承認 ...) and the profile each uses.
+    pub kinds: Vec<MotionKind>,
+}
+
+/// A kind of motion and the rule it is decided by.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MotionKind {
+    pub name: String,
+    pub profile: String,
+}
+
+/// Where the database lives.
+#[derive(Debug, Clone)]
+pub struct Storage {
+    pub database: PathBuf,
+}
+
+/// How the daemon logs.
+#[derive(Debug, Clone)]
+pub struct Logging {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+/// Text for people, JSON for log collectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A configuration problem: one sentence saying what and where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+// ---------------------------------------------------------------------------
+// The file as written. Every table denies unknown keys so a typo is an error,
+// not a silently ignored setting.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    organisation: RawOrganisation,
+    addresses: RawAddresses,
+    mailbox: RawMailbox,
+    outgoing: RawOutgoing,
+    #[serde(default)]
+    ballots: RawBallots,
+    storage: RawStorage,
+    #[serde(default)]
+    templates: RawTemplates,
+    roster: RawRoster,
+    #[serde(default)]
+    profiles: Vec<Profile>,
+    #[serde(default)]
+    logging: RawLogging,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOrganisation {
+    name: String,
+    #[serde(default = "default_tz")]
+    time_zone: String,
+    #[serde(default = "default_language")]
+    language: Language,
+}
+
+fn default_tz() -> String {
+    "Asia/Tokyo".into()
+}
+fn default_language() -> Language {
+    Language::Ja
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAddresses {
+    bot: Address,
+    #[serde(default)]
+    bot_name: Option<String>,
+    list: Address,
+    secretariat: Vec<Address>,
+    admins: Vec<Address>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, tag = "kind", rename_all = "lowercase")]
+enum RawMailbox {
+    Imap {
+        host: String,
+        port: Option<u16>,
+        #[serde(default = "default_tls")]
+        security: Security,
+        user: String,
+        password_env: String,
+        #[serde(default = "default_folder")]
+        folder: String,
+        #[serde(default = "default_true")]
+        idle: bool,
+        #[serde(default = "default_poll")]
+        poll_interval_secs: u64,
+        #[serde(default = "default_timeout")]
+        timeout_secs: u64,
+    },
+    Maildir {
+        path: PathBuf,
+    },
+}
+
+fn default_tls() -> Security {
+    Security::Tls
+}
+fn default_folder() -> String {
+    "INBOX".into()
+}
+fn default_true() -> bool {
+    true
+}
+fn default_poll() -> u64 {
+    60
+}
+fn default_timeout() -> u64 {
+    60
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, tag = "kind", rename_all = "lowercase")]
+enum RawOutgoing {
+    Smtp {
+        host: String,
+        port: Option<u16>,
+        #[serde(default = "default_starttls")]
+        security: Security,
+        user: Option<String>,
+        password_env: Option<String>,
+        #[serde(default = "default_timeout")]
+        timeout_secs: u64,
+    },
+    File {
+        path: PathBuf,
+    },
+}
+
+fn default_starttls() -> Security {
+    Security::Starttls
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBallots {
+    #[serde(default = "default_deadline")]
+    default_deadline: String,
+    #[serde(default = "default_profile")]
+    default_profile: String,
+    #[serde(default = "default_prefix")]
+    open_subject_prefix: String,
+    #[serde(default)]
+    kinds: Vec<MotionKind>,
+}
+
+impl Default for RawBallots {
+    fn default() -> Self {
+        Self {
+            default_deadline: default_deadline(),
+            default_profile: default_profile(),
+            open_subject_prefix: default_prefix(),
+            kinds: Vec::new(),
+        }
+    }
+}
+
+fn default_deadline() -> String {
+    "7d@17:00".into()
+}
+fn default_profile() -> String {
+    "isogj-email".into()
+}
+fn default_prefix() -> String {
+    "[ballot:open]".into()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStorage {
+    database: PathBuf,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTemplates {
+    dir: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoster {
+    file: PathBuf,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLogging {
+    #[serde(default = "default_log_format")]
+    format: LogFormat,
+    #[serde(default = "default_log_level")]
+    level: String,
+}
+
+impl Default for RawLogging {
+    fn default() -> Self {
+        Self {
+            format: default_log_format(),
+            level: default_log_level(),
+        }
+    }
+}
+
+fn default_log_format() -> LogFormat {
+    LogFormat::Text
+}
+fn default_log_level() -> String {
+    "info".into()
+}
+
+/// Turns a TOML error into "FILE: line L, column C: MESSAGE".
+pub(crate) fn toml_error(path: &Path, text: &str, err: &toml::de::Error) -> ConfigError {
+    let message = err.message().trim().replace('\n', " ");
+    match err.span() {
+        Some(span) => {
+            let (line, col) = line_col(text, span.start);
+            ConfigError(format!(
+                "{}: line {line}, column {col}: {message}",
+                path.display()
+            ))
+        }
+        None => ConfigError(format!("{}: {message}", path.display())),
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
+    (line, col)
+}
+
+impl Config {
+    /// Reads and checks the configuration file and the roster it names.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError(format!(
+                "cannot read the configuration file {}: {e}",
+                path.display()
+            ))
+        })?;
+        Self::from_toml(path, &text)
+    }
+
+    /// Parses configuration text; `path` locates relative paths and names the file in errors.
+    pub fn from_toml(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let at = |p: &Path| -> PathBuf {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
+        let file = path.display();
+
+        let time_zone: Tz = raw.organisation.time_zone.parse().map_err(|_| {
+            ConfigError(format!(
+                "{file}: [organisation] time_zone = \"{}\" is not an IANA time zone such as Asia/Tokyo",
+                raw.organisation.time_zone
+            ))
+        })?;
+        if raw.organisation.name.trim().is_empty() {
+            return Err(ConfigError(format!("{file}: [organisation] name is empty")));
+        }
+
+        if raw.addresses.secretariat.is_empty() {
+            return Err(ConfigError(format!(
+                "{file}: [addresses] secretariat needs at least one address to receive the digest"
+            )));
+        }
+        if raw.addresses.admins.is_empty() {
+            return Err(ConfigError(format!(
+                "{file}: [addresses] admins needs at least one address (the chair or the secretariat)"
+            )));
+        }
+
+        let mailbox = match raw.mailbox {
+            RawMailbox::Imap {
+                host,
+                port,
+                security,
+                user,
+                password_env,
+                folder,
+                idle,
+                poll_interval_secs,
+                timeout_secs,
+            } => {
+                check_plain(&file, "mailbox", &host, security)?;
+                if security == Security::Starttls {
+                    return Err(ConfigError(format!(
+                        "{file}: [mailbox] security = \"starttls\" is not supported for IMAP; use \"tls\" (port 993)"
+                    )));
+                }
+                check_env_name(&file, "mailbox", &password_env)?;
+                if poll_interval_secs == 0 || timeout_secs == 0 {
+                    return Err(ConfigError(format!(
+                        "{file}: [mailbox] poll_interval_secs and timeout_secs must be at least 1"
+                    )));
+                }
+                MailboxConfig::Imap(ImapConfig {
+                    port: port.unwrap_or(if security == Security::Tls { 993 } else { 143 }),
+                    host,
+                    security,
+                    user,
+                    password: SecretRef { env: password_env },
+                    folder,
+                    idle,
+                    poll_interval: std::time::Duration::from_secs(poll_interval_secs),
+                    timeout: std::time::Duration::from_secs(timeout_secs),
+                })
+            }
+            RawMailbox::Maildir { path } => MailboxConfig::Maildir { path: at(&path) },
+        };
+
+        let outgoing = match raw.outgoing {
+            RawOutgoing::Smtp {
+                host,
+                port,
+                security,
+                user,
+                password_env,
+                timeout_secs,
+            } => {
+                check_plain(&file, "outgoing", &host, security)?;
+                if user.is_some() != password_env.is_some() {
+                    return Err(ConfigError(format!(
+                        "{file}: [outgoing] user and password_env go together: give both or neither"
+                    )));
+                }
+                if let Some(env) = &password_env {
+                    check_env_name(&file, "outgoing", env)?;
+                }
+                OutgoingConfig::Smtp(SmtpConfig {
+                    port: port.unwrap_or(match security {
+                        Security::Tls => 465,
+                        Security::Starttls => 587,
+                        Security::Plain => 25,
+                    }),
+                    host,
+                    security,
+                    user,
+                    password: password_env.map(|env| SecretRef { env }),
+                    timeout: std::time::Duration::from_secs(timeout_secs.max(1)),
+                })
+            }
+            RawOutgoing::File { path } => OutgoingConfig::File { path: at(&path) },
+        };
+
+        let default_deadline: DeadlineSpec = raw
+            .ballots
+            .default_deadline
+            .parse()
+            .map_err(|e| ConfigError(format!("{file}: [ballots] default_deadline: {e}")))?;
+        if matches!(default_deadline, DeadlineSpec::At(_)) {
+            return Err(ConfigError(format!(
+                "{file}: [ballots] default_deadline must be relative (such as \"7d@17:00\"), not a fixed date"
+            )));
+        }
+        if raw.ballots.open_subject_prefix.trim().is_empty() {
+            return Err(ConfigError(format!(
+                "{file}: [ballots] open_subject_prefix is empty"
+            )));
+        }
+
+        let profiles = ProfileSet::with_shipped(raw.profiles)
+            .map_err(|e| ConfigError(format!("{file}: [[profiles]] {e}")))?;
+        if profiles.get(&raw.ballots.default_profile).is_none() {
+            return Err(ConfigError(format!(
+                "{file}: [ballots] default_profile = \"{}\" is not a known profile ({})",
+                raw.ballots.default_profile,
+                profiles.names().join(", ")
+            )));
+        }
+        let mut kind_names = BTreeSet::new();
+        for k in &raw.ballots.kinds {
+            if !kind_names.insert(k.name.clone()) {
+                return Err(ConfigError(format!(
+                    "{file}: [[ballots.kinds]] \"{}\" is listed twice",
+                    k.name
+                )));
+            }
+            if profiles.get(&k.profile).is_none() {
+                return Err(ConfigError(format!(
+                    "{file}: [[ballots.kinds]] \"{}\" uses profile \"{}\", which is not defined ({})",
+                    k.name,
+                    k.profile,
+                    profiles.names().join(", ")
+                )));
+            }
+        }
+
+        if raw
+            .logging
+            .level
+            .parse::<tracing_subscriber::filter::EnvFilter>()
+            .is_err()
+        {
+            return Err(ConfigError(format!(
+                "{file}: [logging] level = \"{}\" is not a log filter such as \"info\" or \"mail_ballot=debug\"",
+                raw.logging.level
+            )));
+        }
+
+        let roster_path = at(&raw.roster.file);
+        let roster = RosterFile::load(&roster_path)?;
+
+        let bot = raw.addresses.bot;
+        if roster.lookup(&bot).is_some() {
+            return Err(ConfigError(format!(
+                "{file}: [addresses] bot = \"{bot}\" is also on the roster; the bot must have an address of its own"
+            )));
+        }
+
+        Ok(Config {
+            path: path.to_path_buf(),
+            organisation: Organisation {
+                name: raw.organisation.name,
+                time_zone,
+                language: raw.organisation.language,
+            },
+            addresses: Addresses {
+                bot_name: raw
+                    .addresses
+                    .bot_name
+                    .unwrap_or_else(|| "mail-ballot".to_string()),
+                bot,
+                list: raw.addresses.list,
+                secretariat: raw.addresses.secretariat,
+                admins: raw.addresses.admins,
+            },
+            mailbox,
+            outgoing,
+            ballots: BallotSettings {
+                default_deadline,
+                default_profile: raw.ballots.default_profile,
+                open_subject_prefix: raw.ballots.open_subject_prefix,
+                kinds: raw.ballots.kinds,
+            },
+            storage: Storage {
+                database: at(&raw.storage.database),
+            },
+            templates_dir: raw.templates.dir.map(|d| at(&d)),
+            roster_path,
+            roster,
+            profiles,
+            logging: Logging {
+                format: raw.logging.format,
+                level: raw.logging.level,
+            },
+        })
+    }
+
+    /// The profile a motion kind uses (the default profile when no kind is given).
+    pub fn profile_for_kind(&self, kind: Option<&str>) -> Result<&Profile, String> {
+        let name = match kind {
+            None => self.ballots.default_profile.as_str(),
+            Some(k) => {
+                &self
+                    .ballots
+                    .kinds
+                    .iter()
+                    .find(|m| m.name == k)
+                    .ok_or_else(|| {
+                        let known: Vec<&str> =
+                            self.ballots.kinds.iter().map(|m| m.name.as_str()).collect();
+                        if known.is_empty() {
+                            format!("the motion kind `{k}` is not configured (there are no [[ballots.kinds]] in the configuration)")
+                        } else {
+                            format!(
+                                "the motion kind `{k}` is not configured (known kinds: {})",
+                                known.join(", ")
+                            )
+                        }
+                    })?
+                    .profile
+            }
+        };
+        self.profiles
+            .get(name)
+            .ok_or_else(|| format!("the profile `{name}` is not defined"))
+    }
+
+    /// True when `addr` may give the bot orders by mail.
+    pub fn is_admin(&self, addr: &Address) -> bool {
+        self.addresses.admins.contains(addr)
+    }
+
+    /// True when `addr` belongs to the secretariat.
+    pub fn is_secretariat(&self, addr: &Address) -> bool {
+        self.addresses.secretariat.contains(addr)
+    }
+
+    /// The domain used on the right of the bot's Message-IDs.
+    pub fn message_id_domain(&self) -> &str {
+        self.addresses.bot.domain()
+    }
+
+    /// Where the mailbox cursor is kept: one per mailbox, so pointing the
+    /// configuration at another account starts from that account's beginning.
+    pub fn mailbox_source_name(&self) -> String {
+        match &self.mailbox {
+            MailboxConfig::Imap(i) => {
+                format!("imap://{}@{}:{}/{}", i.user, i.host, i.port, i.folder)
+            }
+            MailboxConfig::Maildir { path } => format!("maildir:{}", path.display()),
+        }
+    }
+}
+
+fn check_plain(
+    file: &impl fmt::Display,
+    table: &str,
+    host: &str,
+    security: Security,
+) -> Result<(), ConfigError> {
+    if security != Security::Plain {
+        return Ok(());
+    }
+    let loopback = host == "localhost"
+        || host
+            .parse::<IpAddr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false);
+    if loopback {
+        Ok(())
+    } else {
+        Err(ConfigError(format!(
+            "{file}: [{table}] security = \"plain\" sends passwords and votes unencrypted, so it is only allowed to a loopback host, not \"{host}\""
+        )))
+    }
+}
+
+fn check_env_name(file: &impl fmt::Display, table: &str, name: &str) -> Result<(), ConfigError> {
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return Err(ConfigError(format!(
+            "{file}: [{table}] password_env = \"{name}\" must be the NAME of an environment variable (A-Z, 0-9, _), not the password itself"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) const ROSTER: &str = r#"
+[[organisations]]
+id = "acme"
+name = "株式会社アクメ"
+representative = "taro@acme.example"
+alternates = ["hanako@acme.example"]
+
+[[organisations]]
+id = "beta"
+name = "ベータ株式会社"
+representative = "jiro@beta.example"
+
+[[participants]]
+name = "山田 オブザーバー"
+role = "observer"
+address = "yamada@observer.example"
+"#;
+
+    pub(crate) const CONFIG: &str = r#"
+[organisation]
+name = "テスト協議会 運営委員会"
+
+[addresses]
+bot = "ballot@committee.example"
+list = "steering@committee.example"
+secretariat = ["support@committee.example"]
+admins = ["chair@acme.example"]
+
+[mailbox]
+kind = "maildir"
+path = "mail"
+
+[outgoing]
+kind = "file"
+path = "sent"
+
+[storage]
+database = "ballots.sqlite"
+
+[roster]
+file = "roster.toml"
+"#;
+
+    pub(crate) fn write_config(dir: &Path, config: &str) -> PathBuf {
+        std::fs::write(dir.join("roster.toml"), ROSTER).unwrap();
+        let p = dir.join("mail-ballot.toml");
+        std::fs::write(&p, config).unwrap();
+        p
+    }
+
+    #[test]
+    fn a_minimal_configuration_loads_with_japanese_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Config::load(&write_config(dir.path(), CONFIG)).unwrap();
+        assert_eq!(c.organisation.time_zone, chrono_tz::Asia::Tokyo);
+        assert_eq!(c.organisation.language, Language::Ja);
+        assert_eq!(c.ballots.default_profile, "isogj-email");
+        assert_eq!(c.roster.voters().count(), 2);
+        assert_eq!(c.storage.database, dir.path().join("ballots.sqlite"));
+    }
+
+    #[test]
+    fn an_unknown_key_is_an_error_that_names_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = CONFIG.replace("kind = \"maildir\"", "kind = \"maildir\"\npaht = \"x\"");
+        let err = Config::load(&write_config(dir.path(), &text))
+            .unwrap_err()
+            .0;
+        assert!(err.contains("mail-ballot.toml: line"), "{err}");
+        assert!(err.contains("paht"), "{err}");
+        assert!(!err.contains('\n'), "one sentence, one line: {err}");
+    }
+
+    #[test]
+    fn plain_text_to_a_remote_server_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = CONFIG.replace(
+            "kind = \"maildir\"\npath = \"mail\"",
+            "kind = \"imap\"\nhost = \"imap.example.org\"\nsecurity = \"plain\"\nuser = \"u\"\npassword_env = \"P\"",
+        );
+        let err = Config::load(&write_config(dir.path(), &text))
+            .unwrap_err()
+            .0;
+        assert!(err.contains("loopback"), "{err}");
+    }
+
+    #[test]
+    fn a_password_written_in_place_of_a_variable_name_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = CONFIG.replace(
+            "kind = \"maildir\"\npath = \"mail\"",
+            "kind = \"imap\"\nhost = \"127.0.0.1\"\nsecurity = \"plain\"\nuser = \"u\"\npassword_env = \"hunter2!\"",
+        );
+        let err = Config::load(&write_config(dir.path(), &text))
+            .unwrap_err()
+            .0;
+        assert!(err.contains("password_env"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_time_zone_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = CONFIG.replace(
+            "name = \"テスト協議会 運営委員会\"",
+            "name = \"x\"\ntime_zone = \"Asia/Tokio\"",
+        );
+        let err = Config::load(&write_config(dir.path(), &text))
+            .unwrap_err()
+            .0;
+        assert!(err.contains("Asia/Tokio"), "{err}");
+    }
+
+    #[test]
+    fn a_secret_never_shows_in_debug_output() {
+        let s = Secret::new("hunter2");
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_motion_kind_must_name_a_defined_profile() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "{CONFIG}\n[ballots]\nkinds = [{{ name = \"予算承認\", profile = \"nope\" }}]\n"
+        );
+        let err = Config::load(&write_config(dir.path(), &text))
+            .unwrap_err()
+            .0;
+        assert!(err.contains("予算承認") && err.contains("nope"), "{err}");
+    }
+}

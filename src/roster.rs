@@ -1,0 +1,248 @@
+//! The roster: who may vote, and who takes part without a vote.
+//!
+//! ISOG-J elects one committee member per member organisation (運営規約 6 (4)), so a
+//! vote belongs to an organisation, not to a person: its representative or any of
+//! the registered alternates may answer, and the latest answer stands. Observers,
+//! advisers and fellows (7 (1)-(3)) take part but have no vote; their replies are
+//! recorded and never counted.
+//!
+//! The roster in force is copied into each ballot when it opens (a snapshot), so
+//! editing the roster file never changes the N of a ballot already running.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{toml_error, ConfigError};
+use crate::domain::{Address, OrgId};
+
+/// One member organisation and the addresses that may answer for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Organisation {
+    pub id: OrgId,
+    pub name: String,
+    /// The elected committee member: receives personal mail for the organisation.
+    pub representative: Address,
+    /// Other registered addresses of the same organisation (the representative's
+    /// alternates). A reply from any of them is the organisation's answer.
+    #[serde(default)]
+    pub alternates: Vec<Address>,
+}
+
+impl Organisation {
+    /// The representative first, then the alternates.
+    pub fn addresses(&self) -> impl Iterator<Item = &Address> {
+        std::iter::once(&self.representative).chain(self.alternates.iter())
+    }
+}
+
+/// Someone who takes part without a vote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Participant {
+    pub name: String,
+    pub role: Role,
+    pub address: Address,
+}
+
+/// The non-voting roles of the rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Observer,
+    Adviser,
+    Fellow,
+}
+
+impl Role {
+    /// The machine name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::Observer => "observer",
+            Role::Adviser => "adviser",
+            Role::Fellow => "fellow",
+        }
+    }
+}
+
+/// Who an address belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Membership<'a> {
+    /// A registered address of a voting organisation.
+    Voter(&'a Organisation),
+    /// A participant without a vote.
+    NonVoting(&'a Participant),
+}
+
+/// The whole roster; also the form in which it is snapshotted into a ballot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Roster {
+    #[serde(default)]
+    pub organisations: Vec<Organisation>,
+    #[serde(default)]
+    pub participants: Vec<Participant>,
+}
+
+impl Roster {
+    /// Checks the rules a roster must keep: unique ids, every address belongs to
+    /// exactly one organisation or participant (otherwise a reply could not be
+    /// attributed), at least one voting organisation.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.organisations.is_empty() {
+            return Err("the roster has no [[organisations]]: nobody could vote".into());
+        }
+        let mut ids = BTreeMap::new();
+        let mut owners: BTreeMap<&Address, String> = BTreeMap::new();
+        for org in &self.organisations {
+            if ids.insert(&org.id, ()).is_some() {
+                return Err(format!("organisation id `{}` is listed twice", org.id));
+            }
+            if org.name.trim().is_empty() {
+                return Err(format!("organisation `{}` has an empty name", org.id));
+            }
+            for a in org.addresses() {
+                if let Some(prev) = owners.insert(a, format!("organisation `{}`", org.id)) {
+                    return Err(format!(
+                        "the address {a} is registered twice ({prev} and organisation `{}`); each address must answer for one organisation",
+                        org.id
+                    ));
+                }
+            }
+        }
+        for p in &self.participants {
+            if let Some(prev) =
+                owners.insert(&p.address, format!("{} `{}`", p.role.as_str(), p.name))
+            {
+                return Err(format!(
+                    "the address {} is registered twice ({prev} and {} `{}`)",
+                    p.address,
+                    p.role.as_str(),
+                    p.name
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Who `addr` belongs to, if anyone.
+    pub fn lookup(&self, addr: &Address) -> Option<Membership<'_>> {
+        if let Some(o) = self
+            .organisations
+            .iter()
+            .find(|o| o.addresses().any(|a| a == addr))
+        {
+            return Some(Membership::Voter(o));
+        }
+        self.participants
+            .iter()
+            .find(|p| &p.address == addr)
+            .map(Membership::NonVoting)
+    }
+
+    /// The voting organisations, in roster order.
+    pub fn voters(&self) -> impl Iterator<Item = &Organisation> {
+        self.organisations.iter()
+    }
+
+    /// The organisation with this id.
+    pub fn organisation(&self, id: &OrgId) -> Option<&Organisation> {
+        self.organisations.iter().find(|o| &o.id == id)
+    }
+
+    /// N: the number of votes (one per organisation).
+    pub fn eligible(&self) -> u32 {
+        u32::try_from(self.organisations.len()).unwrap_or(u32::MAX)
+    }
+}
+
+/// Reading the roster file.
+pub struct RosterFile;
+
+impl RosterFile {
+    /// Reads and validates a roster file; errors name the file and line.
+    pub fn load(path: &Path) -> Result<Roster, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError(format!(
+                "cannot read the roster file {}: {e}",
+                path.display()
+            ))
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses roster text.
+    pub fn parse(path: &Path, text: &str) -> Result<Roster, ConfigError> {
+        let roster: Roster = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
+        roster
+            .validate()
+            .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+        Ok(roster)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roster(text: &str) -> Result<Roster, String> {
+        RosterFile::parse(Path::new("roster.toml"), text).map_err(|e| e.0)
+    }
+
+    #[test]
+    fn an_alternate_answers_for_its_organisation() {
+        let r = roster(crate::config::tests::ROSTER).unwrap();
+        let a = Address::parse("Hanako@ACME.example").unwrap();
+        match r.lookup(&a) {
+            Some(Membership::Voter(o)) => assert_eq!(o.id.as_str(), "acme"),
+            other => panic!("expected acme, got {other:?}"),
+        }
+        assert_eq!(r.eligible(), 2);
+    }
+
+    #[test]
+    fn an_observer_is_known_but_has_no_vote() {
+        let r = roster(crate::config::tests::ROSTER).unwrap();
+        let a = Address::parse("yamada@observer.example").unwrap();
+        assert!(matches!(r.lookup(&a), Some(Membership::NonVoting(p)) if p.role == Role::Observer));
+        assert!(r
+            .lookup(&Address::parse("stranger@else.example").unwrap())
+            .is_none());
+    }
+
+    #[test]
+    fn an_address_registered_for_two_organisations_is_refused() {
+        let text = r#"
+[[organisations]]
+id = "a"
+name = "A"
+representative = "x@a.example"
+[[organisations]]
+id = "b"
+name = "B"
+representative = "y@b.example"
+alternates = ["X@a.example"]
+"#;
+        let err = roster(text).unwrap_err();
+        assert!(
+            err.contains("x@a.example") && err.contains("twice"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_roster_error_names_the_file_and_line() {
+        let err = roster(
+            "[[organisations]]\nid = \"Bad Id\"\nname = \"A\"\nrepresentative = \"x@a.example\"\n",
+        )
+        .unwrap_err();
+        assert!(err.starts_with("roster.toml: line 2"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_roster_is_refused() {
+        assert!(roster("").unwrap_err().contains("nobody could vote"));
+    }
+}

@@ -1,0 +1,262 @@
+//! The audit trail: an append-only, hash-chained log of everything that happened.
+//!
+//! Each event's hash covers the previous event's hash and its own fields, so
+//! editing, deleting or reordering any row breaks every later link; `verify`
+//! walks the chain and names the first broken one. Events are appended in the
+//! same transaction as the change they describe.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::{Row, SqliteConnection};
+
+use super::{parse_ts, ts, Store, StoreError};
+use crate::domain::BallotRef;
+
+/// The hash before the first event.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// An event to append.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// What happened: `message_received`, `vote_recorded`, `ballot_opened`, ...
+    pub kind: &'static str,
+    pub ballot: Option<BallotRef>,
+    /// Who caused it: `daemon`, `cli`, `mail:<address>`.
+    pub actor: String,
+    /// The facts, as JSON.
+    pub detail: serde_json::Value,
+}
+
+impl Event {
+    /// An event with details built from any serialisable value.
+    pub fn new(
+        kind: &'static str,
+        ballot: Option<BallotRef>,
+        actor: impl Into<String>,
+        detail: impl Serialize,
+    ) -> Self {
+        Event {
+            kind,
+            ballot,
+            actor: actor.into(),
+            detail: serde_json::to_value(detail).unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
+
+/// A stored event.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredEvent {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub kind: String,
+    pub ballot: Option<String>,
+    pub actor: String,
+    pub detail: serde_json::Value,
+}
+
+fn link(
+    prev: &str,
+    id: i64,
+    at: &str,
+    kind: &str,
+    ballot: Option<&str>,
+    actor: &str,
+    detail: &str,
+) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        prev,
+        &id.to_string(),
+        at,
+        kind,
+        ballot.unwrap_or(""),
+        actor,
+        detail,
+    ] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+/// Appends an event inside the caller's transaction.
+pub async fn append(
+    conn: &mut SqliteConnection,
+    at: DateTime<Utc>,
+    e: &Event,
+) -> Result<(), StoreError> {
+    let last = sqlx::query("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1")
+        .fetch_optional(&mut *conn)
+        .await?;
+    let (prev_id, prev_hash) = match last {
+        Some(r) => (r.try_get::<i64, _>(0)?, r.try_get::<String, _>(1)?),
+        None => (0, GENESIS.to_string()),
+    };
+    let id = prev_id + 1;
+    let at = ts(at);
+    let ballot = e.ballot.map(|b| b.to_string());
+    let detail = serde_json::to_string(&e.detail)?;
+    let hash = link(
+        &prev_hash,
+        id,
+        &at,
+        e.kind,
+        ballot.as_deref(),
+        &e.actor,
+        &detail,
+    );
+    sqlx::query(
+        "INSERT INTO events (id, at, kind, ballot, actor, detail_json, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(id)
+    .bind(&at)
+    .bind(e.kind)
+    .bind(&ballot)
+    .bind(&e.actor)
+    .bind(&detail)
+    .bind(&prev_hash)
+    .bind(&hash)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The result of walking the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verification {
+    pub events: i64,
+    /// The first event whose link does not hold, and why.
+    pub first_broken: Option<(i64, String)>,
+}
+
+/// Walks the whole chain.
+pub async fn verify(store: &Store) -> Result<Verification, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, at, kind, ballot, actor, detail_json, prev_hash, hash FROM events ORDER BY id",
+    )
+    .fetch_all(store.pool())
+    .await?;
+    let mut prev = GENESIS.to_string();
+    let mut expected_id = 1;
+    for r in &rows {
+        let id: i64 = r.try_get(0)?;
+        let stored_prev: String = r.try_get(6)?;
+        let stored_hash: String = r.try_get(7)?;
+        if id != expected_id {
+            return Ok(Verification {
+                events: rows.len() as i64,
+                first_broken: Some((id, format!("event {expected_id} is missing"))),
+            });
+        }
+        if stored_prev != prev {
+            return Ok(Verification {
+                events: rows.len() as i64,
+                first_broken: Some((id, "its link to the previous event does not match".into())),
+            });
+        }
+        let h = link(
+            &prev,
+            id,
+            &r.try_get::<String, _>(1)?,
+            &r.try_get::<String, _>(2)?,
+            r.try_get::<Option<String>, _>(3)?.as_deref(),
+            &r.try_get::<String, _>(4)?,
+            &r.try_get::<String, _>(5)?,
+        );
+        if h != stored_hash {
+            return Ok(Verification {
+                events: rows.len() as i64,
+                first_broken: Some((
+                    id,
+                    "its content does not match its hash (the row was edited)".into(),
+                )),
+            });
+        }
+        prev = stored_hash;
+        expected_id += 1;
+    }
+    Ok(Verification {
+        events: rows.len() as i64,
+        first_broken: None,
+    })
+}
+
+/// The events about one ballot, oldest first.
+pub async fn for_ballot(store: &Store, ballot: BallotRef) -> Result<Vec<StoredEvent>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, at, kind, ballot, actor, detail_json FROM events WHERE ballot = ? ORDER BY id",
+    )
+    .bind(ballot.to_string())
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(StoredEvent {
+                id: r.try_get(0)?,
+                at: parse_ts(&r.try_get::<String, _>(1)?)?,
+                kind: r.try_get(2)?,
+                ballot: r.try_get(3)?,
+                actor: r.try_get(4)?,
+                detail: serde_json::from_str(&r.try_get::<String, _>(5)?)?,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ballot::tests::utc;
+
+    async fn store_with_events(n: usize) -> Store {
+        let s = Store::memory().await.unwrap();
+        let mut tx = s.begin().await.unwrap();
+        for i in 0..n {
+            append(
+                &mut tx,
+                utc("2026-11-22T00:00:00Z"),
+                &Event::new("test", None, "cli", serde_json::json!({ "i": i })),
+            )
+            .await
+            .unwrap();
+        }
+        tx.commit().await.unwrap();
+        s
+    }
+
+    #[tokio::test]
+    async fn an_untouched_chain_verifies() {
+        let s = store_with_events(5).await;
+        assert_eq!(
+            verify(&s).await.unwrap(),
+            Verification {
+                events: 5,
+                first_broken: None
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn an_edited_row_is_named_as_the_first_broken_link() {
+        let s = store_with_events(5).await;
+        sqlx::query("UPDATE events SET detail_json = '{\"i\":99}' WHERE id = 3")
+            .execute(s.pool())
+            .await
+            .unwrap();
+        let v = verify(&s).await.unwrap();
+        assert_eq!(v.first_broken.map(|(id, _)| id), Some(3));
+    }
+
+    #[tokio::test]
+    async fn a_deleted_row_breaks_the_chain() {
+        let s = store_with_events(5).await;
+        sqlx::query("DELETE FROM events WHERE id = 2")
+            .execute(s.pool())
+            .await
+            .unwrap();
+        let v = verify(&s).await.unwrap();
+        assert_eq!(v.first_broken.map(|(id, _)| id), Some(3));
+    }
+}

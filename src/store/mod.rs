@@ -1,0 +1,978 @@
+//! The SQLite store: ballots, votes, every message read, the outbox, the mailbox
+//! cursor and the audit trail.
+//!
+//! Queries are checked at run time (no database is needed to compile). Writes
+//! that belong together take a `Tx` so the caller decides the transaction: one
+//! message, its votes, its outbox rows and the cursor commit together or not at
+//! all. The database file is created readable by its owner only: it holds the
+//! roster, the votes and the raw mail, all members-only information.
+
+pub mod events;
+
+use std::path::Path;
+use std::str::FromStr;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqliteConnection, SqlitePool};
+
+use crate::ballot::rules::Tally;
+use crate::ballot::{Ballot, Ratification, Round, State, VoteRecord, VoteStatus};
+use crate::domain::{BallotRef, OrgId, Position};
+
+/// An open transaction.
+pub type Tx = sqlx::Transaction<'static, sqlx::Sqlite>;
+
+/// A storage failure. These are internal errors: logged, never shown to members.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("the database holds data this version cannot read ({0})")]
+    Corrupt(String),
+    #[error("cannot create the database file {path}: {source}")]
+    Create {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        StoreError::Corrupt(e.to_string())
+    }
+}
+
+/// Formats a timestamp the way the database stores it (fixed width, UTC).
+pub fn ts(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// Reads a stored timestamp.
+pub fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|d| d.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("timestamp `{s}`: {e}")))
+}
+
+fn parse_opt_ts(s: Option<String>) -> Result<Option<DateTime<Utc>>, StoreError> {
+    s.as_deref().map(parse_ts).transpose()
+}
+
+/// The database.
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Store")
+    }
+}
+
+/// One message as read from the mailbox, about to be recorded.
+#[derive(Debug, Clone)]
+pub struct NewMessage<'a> {
+    pub source: &'a str,
+    pub source_key: &'a str,
+    pub message_id: Option<&'a str>,
+    pub content_hash: &'a str,
+    pub internal_date: DateTime<Utc>,
+    pub processed_at: DateTime<Utc>,
+    pub from_addr: Option<&'a str>,
+    pub subject: Option<&'a str>,
+    pub raw: &'a [u8],
+    pub ballot: Option<BallotRef>,
+    pub disposition: &'a str,
+    pub reason: &'a str,
+    pub reading_json: Option<&'a str>,
+}
+
+/// A stored message, as `show` and `replay` read it.
+#[derive(Debug, Clone)]
+pub struct StoredMessage {
+    pub id: i64,
+    pub source_key: String,
+    pub message_id: Option<String>,
+    pub internal_date: DateTime<Utc>,
+    pub processed_at: DateTime<Utc>,
+    pub from_addr: Option<String>,
+    pub subject: Option<String>,
+    pub ballot: Option<String>,
+    pub disposition: String,
+    pub reason: String,
+}
+
+/// A mail waiting in (or sent from) the outbox.
+#[derive(Debug, Clone)]
+pub struct OutboxMail {
+    pub id: i64,
+    pub message_id: String,
+    pub kind: String,
+    pub ballot: Option<String>,
+    pub envelope_from: String,
+    pub recipients: Vec<String>,
+    pub raw: Vec<u8>,
+    pub attempts: i64,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+}
+
+/// A mail to queue.
+#[derive(Debug, Clone)]
+pub struct NewOutboxMail {
+    pub message_id: String,
+    pub kind: String,
+    pub ballot: Option<BallotRef>,
+    pub envelope_from: String,
+    pub recipients: Vec<String>,
+    pub raw: Vec<u8>,
+}
+
+/// Where reading a mailbox stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub uidvalidity: u32,
+    pub last_uid: u32,
+}
+
+/// A line of `list`.
+#[derive(Debug, Clone)]
+pub struct BallotSummary {
+    pub reference: BallotRef,
+    pub title: String,
+    pub state: State,
+    pub outcome: Option<String>,
+    pub round: u32,
+    pub deadline: DateTime<Utc>,
+    pub ratification: Ratification,
+}
+
+impl Store {
+    /// Opens (creating if needed, owner-only) and migrates the database at `path`.
+    pub async fn open(path: &Path) -> Result<Store, StoreError> {
+        create_private(path)?;
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(std::time::Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await?;
+        Self::migrate(pool).await
+    }
+
+    /// A private in-memory database (unit tests).
+    pub async fn memory() -> Result<Store, StoreError> {
+        let opts = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
+        // One connection: every connection to :memory: is a different database.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts)
+            .await?;
+        Self::migrate(pool).await
+    }
+
+    async fn migrate(pool: SqlitePool) -> Result<Store, StoreError> {
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    /// Starts a transaction. SQLite takes the write lock at the first write; the
+    /// busy timeout makes concurrent writers (the daemon and an admin command) wait.
+    pub async fn begin(&self) -> Result<Tx, StoreError> {
+        // IMMEDIATE takes the write lock now: a deferred transaction that read
+        // first could not upgrade to a writer once another connection had
+        // committed (SQLITE_BUSY_SNAPSHOT), and busy_timeout would not help.
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// The pool, for read-only queries elsewhere in the crate.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    // ---- ballots ---------------------------------------------------------
+
+    /// The next free number for a ballot opened in `year`.
+    pub async fn next_ballot_number(
+        conn: &mut SqliteConnection,
+        year: u16,
+    ) -> Result<u32, StoreError> {
+        let n: Option<i64> = sqlx::query_scalar("SELECT MAX(number) FROM ballots WHERE year = ?")
+            .bind(i64::from(year))
+            .fetch_one(&mut *conn)
+            .await?;
+        Ok(u32::try_from(n.unwrap_or(0) + 1).map_err(|e| StoreError::Corrupt(e.to_string()))?)
+    }
+
+    /// Inserts a new ballot and its rounds.
+    pub async fn insert_ballot(conn: &mut SqliteConnection, b: &Ballot) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO ballots (reference, year, number, title, motion, kind, profile_json, roster_json,
+                 state, outcome, opened_at, opened_by, closed_at, cancel_reason, ratification_json)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(b.reference.to_string())
+        .bind(i64::from(b.reference.year()))
+        .bind(i64::from(b.reference.number()))
+        .bind(&b.title)
+        .bind(&b.motion)
+        .bind(&b.kind)
+        .bind(serde_json::to_string(&b.profile)?)
+        .bind(serde_json::to_string(&b.roster)?)
+        .bind(b.state.as_str())
+        .bind(b.outcome.map(|o| o.as_str()))
+        .bind(ts(b.opened_at))
+        .bind(&b.opened_by)
+        .bind(b.closed_at.map(ts))
+        .bind(&b.cancel_reason)
+        .bind(serde_json::to_string(&b.ratification)?)
+        .execute(&mut *conn)
+        .await?;
+        Self::save_rounds(conn, b).await
+    }
+
+    /// Saves a ballot's changed state and rounds. The title, motion, profile and
+    /// roster never change after opening and are not rewritten.
+    pub async fn save_ballot(conn: &mut SqliteConnection, b: &Ballot) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE ballots SET state = ?, outcome = ?, closed_at = ?, cancel_reason = ?, ratification_json = ?
+             WHERE reference = ?",
+        )
+        .bind(b.state.as_str())
+        .bind(b.outcome.map(|o| o.as_str()))
+        .bind(b.closed_at.map(ts))
+        .bind(&b.cancel_reason)
+        .bind(serde_json::to_string(&b.ratification)?)
+        .bind(b.reference.to_string())
+        .execute(&mut *conn)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::Corrupt(format!(
+                "ballot {} is not stored",
+                b.reference
+            )));
+        }
+        Self::save_rounds(conn, b).await
+    }
+
+    async fn save_rounds(conn: &mut SqliteConnection, b: &Ballot) -> Result<(), StoreError> {
+        let id = Self::ballot_id(conn, b.reference).await?;
+        for r in &b.rounds {
+            sqlx::query(
+                "INSERT INTO rounds (ballot_id, number, opened_at, deadline, closed_at, tally_json)
+                 VALUES (?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (ballot_id, number) DO UPDATE SET
+                    deadline = excluded.deadline, closed_at = excluded.closed_at, tally_json = excluded.tally_json",
+            )
+            .bind(id)
+            .bind(i64::from(r.number))
+            .bind(ts(r.opened_at))
+            .bind(ts(r.deadline))
+            .bind(r.closed_at.map(ts))
+            .bind(r.tally.as_ref().map(serde_json::to_string).transpose()?)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn ballot_id(conn: &mut SqliteConnection, r: BallotRef) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT id FROM ballots WHERE reference = ?")
+            .bind(r.to_string())
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("ballot {r} is not stored")))
+    }
+
+    /// Loads a ballot inside a transaction (to change it).
+    pub async fn load_ballot_tx(
+        conn: &mut SqliteConnection,
+        r: BallotRef,
+    ) -> Result<Option<Ballot>, StoreError> {
+        let row = sqlx::query("SELECT * FROM ballots WHERE reference = ?")
+            .bind(r.to_string())
+            .fetch_optional(&mut *conn)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let id: i64 = row.try_get("id")?;
+        let rounds = sqlx::query("SELECT * FROM rounds WHERE ballot_id = ? ORDER BY number")
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await?;
+        Ok(Some(ballot_from_rows(&row, &rounds)?))
+    }
+
+    /// Loads a ballot.
+    pub async fn load_ballot(&self, r: BallotRef) -> Result<Option<Ballot>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        Self::load_ballot_tx(&mut conn, r).await
+    }
+
+    /// References of ballots in `state`, oldest first.
+    pub async fn ballots_in_state(&self, state: State) -> Result<Vec<BallotRef>, StoreError> {
+        let refs: Vec<String> =
+            sqlx::query_scalar("SELECT reference FROM ballots WHERE state = ? ORDER BY id")
+                .bind(state.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+        refs.iter()
+            .map(|s| s.parse().map_err(StoreError::Corrupt))
+            .collect()
+    }
+
+    /// Every ballot, one line each, oldest first.
+    pub async fn list_ballots(&self) -> Result<Vec<BallotSummary>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT b.reference, b.title, b.state, b.outcome, b.ratification_json, r.number, r.deadline
+             FROM ballots b JOIN rounds r ON r.ballot_id = b.id
+             WHERE r.number = (SELECT MAX(number) FROM rounds WHERE ballot_id = b.id)
+             ORDER BY b.id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(BallotSummary {
+                    reference: row
+                        .try_get::<String, _>("reference")?
+                        .parse()
+                        .map_err(StoreError::Corrupt)?,
+                    title: row.try_get("title")?,
+                    state: parse_state(&row.try_get::<String, _>("state")?)?,
+                    outcome: row.try_get("outcome")?,
+                    round: u32::try_from(row.try_get::<i64, _>("number")?).unwrap_or(0),
+                    deadline: parse_ts(&row.try_get::<String, _>("deadline")?)?,
+                    ratification: serde_json::from_str(
+                        &row.try_get::<String, _>("ratification_json")?,
+                    )?,
+                })
+            })
+            .collect()
+    }
+
+    /// Closed ballots whose result no meeting has confirmed yet, in the order they closed.
+    pub async fn pending_ratification(&self) -> Result<Vec<Ballot>, StoreError> {
+        let refs: Vec<String> = sqlx::query_scalar(
+            "SELECT reference FROM ballots
+             WHERE state = 'closed' AND json_extract(ratification_json, '$.status') = 'pending'
+             ORDER BY closed_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(refs.len());
+        for r in refs {
+            let r: BallotRef = r.parse().map_err(StoreError::Corrupt)?;
+            if let Some(b) = self.load_ballot(r).await? {
+                out.push(b);
+            }
+        }
+        Ok(out)
+    }
+
+    // ---- votes -----------------------------------------------------------
+
+    /// Records an answer.
+    pub async fn insert_vote(
+        conn: &mut SqliteConnection,
+        ballot: BallotRef,
+        v: &VoteRecord,
+        message_row: i64,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        let id = Self::ballot_id(conn, ballot).await?;
+        let row = sqlx::query(
+            "INSERT INTO votes (ballot_id, round, org_id, position, voter, cast_at, message_row, status, recorded_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(id)
+        .bind(i64::from(v.round))
+        .bind(v.org.as_str())
+        .bind(v.position.as_str())
+        .bind(&v.voter)
+        .bind(ts(v.cast_at))
+        .bind(message_row)
+        .bind(v.status.as_str())
+        .bind(ts(now))
+        .fetch_one(&mut *conn)
+        .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// Every answer recorded for a ballot, in arrival order.
+    pub async fn votes_tx(
+        conn: &mut SqliteConnection,
+        ballot: BallotRef,
+    ) -> Result<Vec<VoteRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT v.*, m.message_id AS mid FROM votes v
+             JOIN ballots b ON b.id = v.ballot_id
+             JOIN messages m ON m.id = v.message_row
+             WHERE b.reference = ? ORDER BY v.message_row, v.id",
+        )
+        .bind(ballot.to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+        rows.iter().map(vote_from_row).collect()
+    }
+
+    /// Every answer recorded for a ballot.
+    pub async fn votes(&self, ballot: BallotRef) -> Result<Vec<VoteRecord>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        Self::votes_tx(&mut conn, ballot).await
+    }
+
+    // ---- messages --------------------------------------------------------
+
+    /// The row of an earlier message with the same Message-ID or the same bytes.
+    pub async fn find_duplicate(
+        conn: &mut SqliteConnection,
+        message_id: Option<&str>,
+        content_hash: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        // Only messages that were used count as originals: a copy of a message
+        // we recorded as a duplicate points at the first one anyway.
+        let id: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM messages
+             WHERE (content_hash = ?1 OR (?2 IS NOT NULL AND message_id = ?2)) AND disposition <> 'duplicate'
+             ORDER BY id LIMIT 1",
+        )
+        .bind(content_hash)
+        .bind(message_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        Ok(id)
+    }
+
+    /// True when this mailbox item was already recorded (a Maildir file seen
+    /// before, or an IMAP UID below a cursor that was rolled back).
+    pub async fn source_key_seen(
+        conn: &mut SqliteConnection,
+        source: &str,
+        key: &str,
+    ) -> Result<bool, StoreError> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE source = ? AND source_key = ?")
+                .bind(source)
+                .bind(key)
+                .fetch_one(&mut *conn)
+                .await?;
+        Ok(n > 0)
+    }
+
+    /// Records a message (raw bytes included) and returns its row id.
+    pub async fn insert_message(
+        conn: &mut SqliteConnection,
+        m: &NewMessage<'_>,
+    ) -> Result<i64, StoreError> {
+        let ballot_id = match m.ballot {
+            Some(r) => {
+                sqlx::query_scalar::<_, i64>("SELECT id FROM ballots WHERE reference = ?")
+                    .bind(r.to_string())
+                    .fetch_optional(&mut *conn)
+                    .await?
+            }
+            None => None,
+        };
+        let row = sqlx::query(
+            "INSERT INTO messages (source, source_key, message_id, content_hash, internal_date, processed_at,
+                 from_addr, subject, size, raw, ballot_id, disposition, reason, reading_json)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(m.source)
+        .bind(m.source_key)
+        .bind(m.message_id)
+        .bind(m.content_hash)
+        .bind(ts(m.internal_date))
+        .bind(ts(m.processed_at))
+        .bind(m.from_addr)
+        .bind(m.subject)
+        .bind(i64::try_from(m.raw.len()).unwrap_or(i64::MAX))
+        .bind(m.raw)
+        .bind(ballot_id)
+        .bind(m.disposition)
+        .bind(m.reason)
+        .bind(m.reading_json)
+        .fetch_one(&mut *conn)
+        .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// Messages about a ballot, in arrival order.
+    pub async fn messages_for(&self, ballot: BallotRef) -> Result<Vec<StoredMessage>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT m.id, m.source_key, m.message_id, m.internal_date, m.processed_at, m.from_addr, m.subject,
+                    b.reference, m.disposition, m.reason
+             FROM messages m JOIN ballots b ON b.id = m.ballot_id
+             WHERE b.reference = ? ORDER BY m.id",
+        )
+        .bind(ballot.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(message_from_row).collect()
+    }
+
+    /// The raw bytes of a stored message.
+    pub async fn message_raw(&self, id: i64) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT raw FROM messages WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// How many messages were recorded with each disposition.
+    pub async fn message_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT disposition, COUNT(*) FROM messages GROUP BY disposition ORDER BY disposition",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+
+    // ---- cursor ----------------------------------------------------------
+
+    /// Where reading `source` stopped.
+    pub async fn cursor(&self, source: &str) -> Result<Option<Cursor>, StoreError> {
+        let row = sqlx::query("SELECT uidvalidity, last_uid FROM cursors WHERE source = ?")
+            .bind(source)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(Cursor {
+                uidvalidity: u32::try_from(r.try_get::<i64, _>(0)?).unwrap_or(0),
+                last_uid: u32::try_from(r.try_get::<i64, _>(1)?).unwrap_or(0),
+            })
+        })
+        .transpose()
+    }
+
+    /// Moves the cursor, inside the message's transaction.
+    pub async fn save_cursor(
+        conn: &mut SqliteConnection,
+        source: &str,
+        c: Cursor,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO cursors (source, uidvalidity, last_uid) VALUES (?, ?, ?)
+             ON CONFLICT (source) DO UPDATE SET uidvalidity = excluded.uidvalidity, last_uid = excluded.last_uid",
+        )
+        .bind(source)
+        .bind(i64::from(c.uidvalidity))
+        .bind(i64::from(c.last_uid))
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    /// Records that a pass which started at `at` read `source` to its end: every
+    /// message delivered before `at` has been processed. Rounds close only up to
+    /// this instant, so a vote delivered a second before the deadline is never
+    /// missed because the scheduler ran before the reader.
+    pub async fn mark_synced(&self, source: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO cursors (source, uidvalidity, last_uid, synced_at) VALUES (?, 0, 0, ?)
+             ON CONFLICT (source) DO UPDATE SET synced_at = MAX(COALESCE(synced_at, ''), excluded.synced_at)",
+        )
+        .bind(source)
+        .bind(ts(at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The instant up to which `source` is known to be read.
+    pub async fn synced_at(&self, source: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let s: Option<Option<String>> =
+            sqlx::query_scalar("SELECT synced_at FROM cursors WHERE source = ?")
+                .bind(source)
+                .fetch_optional(&self.pool)
+                .await?;
+        parse_opt_ts(s.flatten())
+    }
+
+    // ---- outbox ----------------------------------------------------------
+
+    /// Queues a mail. A mail with the same Message-ID already queued is kept as
+    /// it is (the same state change never sends twice); returns whether it was new.
+    pub async fn enqueue(
+        conn: &mut SqliteConnection,
+        m: &NewOutboxMail,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let ballot_id = match m.ballot {
+            Some(r) => Some(Self::ballot_id(conn, r).await?),
+            None => None,
+        };
+        let done = sqlx::query(
+            "INSERT INTO outbox (message_id, kind, ballot_id, envelope_from, recipients_json, raw, created_at, next_attempt_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING",
+        )
+        .bind(&m.message_id)
+        .bind(&m.kind)
+        .bind(ballot_id)
+        .bind(&m.envelope_from)
+        .bind(serde_json::to_string(&m.recipients)?)
+        .bind(&m.raw)
+        .bind(ts(now))
+        .bind(ts(now))
+        .execute(&mut *conn)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Mails due for a (re)try at `now`, oldest first.
+    pub async fn due_mail(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<OutboxMail>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT o.*, b.reference FROM outbox o LEFT JOIN ballots b ON b.id = o.ballot_id
+             WHERE o.sent_at IS NULL AND o.next_attempt_at <= ? ORDER BY o.id LIMIT ?",
+        )
+        .bind(ts(now))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(outbox_from_row).collect()
+    }
+
+    /// Every mail in the outbox (for `show`, tests and the demo), oldest first.
+    pub async fn outbox(&self, ballot: Option<BallotRef>) -> Result<Vec<OutboxMail>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT o.*, b.reference FROM outbox o LEFT JOIN ballots b ON b.id = o.ballot_id
+             WHERE ?1 IS NULL OR b.reference = ?1 ORDER BY o.id",
+        )
+        .bind(ballot.map(|b| b.to_string()))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(outbox_from_row).collect()
+    }
+
+    /// Marks a mail sent.
+    pub async fn mark_sent(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query("UPDATE outbox SET sent_at = ?, attempts = attempts + 1, last_error = NULL WHERE id = ?")
+            .bind(ts(now))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Records a failed attempt and when to try again.
+    pub async fn mark_failed(
+        &self,
+        id: i64,
+        error: &str,
+        next_attempt: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?")
+            .bind(error)
+            .bind(ts(next_attempt))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    if path.exists() {
+        return Ok(());
+    }
+    if let Some(dir) = path.parent() {
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Create {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    match opts.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(StoreError::Create {
+            path: path.display().to_string(),
+            source,
+        }),
+    }
+}
+
+fn parse_state(s: &str) -> Result<State, StoreError> {
+    match s {
+        "open" => Ok(State::Open),
+        "closed" => Ok(State::Closed),
+        "cancelled" => Ok(State::Cancelled),
+        other => Err(StoreError::Corrupt(format!("ballot state `{other}`"))),
+    }
+}
+
+fn ballot_from_rows(
+    row: &sqlx::sqlite::SqliteRow,
+    rounds: &[sqlx::sqlite::SqliteRow],
+) -> Result<Ballot, StoreError> {
+    let outcome: Option<String> = row.try_get("outcome")?;
+    let outcome = outcome
+        .map(|o| serde_json::from_value(serde_json::Value::String(o)))
+        .transpose()?;
+    let rounds = rounds
+        .iter()
+        .map(|r| {
+            let tally: Option<String> = r.try_get("tally_json")?;
+            Ok(Round {
+                number: u32::try_from(r.try_get::<i64, _>("number")?).unwrap_or(0),
+                opened_at: parse_ts(&r.try_get::<String, _>("opened_at")?)?,
+                deadline: parse_ts(&r.try_get::<String, _>("deadline")?)?,
+                closed_at: parse_opt_ts(r.try_get("closed_at")?)?,
+                tally: tally
+                    .map(|t| serde_json::from_str::<Tally>(&t))
+                    .transpose()?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    if rounds.is_empty() {
+        return Err(StoreError::Corrupt("a ballot without rounds".into()));
+    }
+    Ok(Ballot {
+        reference: row
+            .try_get::<String, _>("reference")?
+            .parse()
+            .map_err(StoreError::Corrupt)?,
+        title: row.try_get("title")?,
+        motion: row.try_get("motion")?,
+        kind: row.try_get("kind")?,
+        profile: serde_json::from_str(&row.try_get::<String, _>("profile_json")?)?,
+        roster: serde_json::from_str(&row.try_get::<String, _>("roster_json")?)?,
+        state: parse_state(&row.try_get::<String, _>("state")?)?,
+        outcome,
+        rounds,
+        opened_at: parse_ts(&row.try_get::<String, _>("opened_at")?)?,
+        opened_by: row.try_get("opened_by")?,
+        closed_at: parse_opt_ts(row.try_get("closed_at")?)?,
+        cancel_reason: row.try_get("cancel_reason")?,
+        ratification: serde_json::from_str(&row.try_get::<String, _>("ratification_json")?)?,
+    })
+}
+
+fn vote_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<VoteRecord, StoreError> {
+    let status = match r.try_get::<String, _>("status")?.as_str() {
+        "valid" => VoteStatus::Valid,
+        "late" => VoteStatus::Late,
+        other => return Err(StoreError::Corrupt(format!("vote status `{other}`"))),
+    };
+    Ok(VoteRecord {
+        org: OrgId::parse(&r.try_get::<String, _>("org_id")?).map_err(StoreError::Corrupt)?,
+        position: r
+            .try_get::<String, _>("position")?
+            .parse::<Position>()
+            .map_err(StoreError::Corrupt)?,
+        cast_at: parse_ts(&r.try_get::<String, _>("cast_at")?)?,
+        seq: r.try_get("message_row")?,
+        round: u32::try_from(r.try_get::<i64, _>("round")?).unwrap_or(0),
+        status,
+        voter: r.try_get("voter")?,
+        message_id: r.try_get("mid")?,
+    })
+}
+
+fn message_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<StoredMessage, StoreError> {
+    Ok(StoredMessage {
+        id: r.try_get("id")?,
+        source_key: r.try_get("source_key")?,
+        message_id: r.try_get("message_id")?,
+        internal_date: parse_ts(&r.try_get::<String, _>("internal_date")?)?,
+        processed_at: parse_ts(&r.try_get::<String, _>("processed_at")?)?,
+        from_addr: r.try_get("from_addr")?,
+        subject: r.try_get("subject")?,
+        ballot: r.try_get("reference")?,
+        disposition: r.try_get("disposition")?,
+        reason: r.try_get("reason")?,
+    })
+}
+
+fn outbox_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<OutboxMail, StoreError> {
+    Ok(OutboxMail {
+        id: r.try_get("id")?,
+        message_id: r.try_get("message_id")?,
+        kind: r.try_get("kind")?,
+        ballot: r.try_get("reference")?,
+        envelope_from: r.try_get("envelope_from")?,
+        recipients: serde_json::from_str(&r.try_get::<String, _>("recipients_json")?)?,
+        raw: r.try_get("raw")?,
+        attempts: r.try_get("attempts")?,
+        created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
+        sent_at: parse_opt_ts(r.try_get("sent_at")?)?,
+        last_error: r.try_get("last_error")?,
+    })
+}
+
+/// Parses a meeting date given as YYYY-MM-DD.
+pub fn parse_date(s: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .map_err(|_| format!("`{s}` is not a date of the form YYYY-MM-DD"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ballot::tests::{ballot, utc, vote};
+
+    #[tokio::test]
+    async fn a_ballot_survives_a_round_trip_through_the_database() {
+        let s = Store::memory().await.unwrap();
+        let b = ballot(5);
+        let mut tx = s.begin().await.unwrap();
+        Store::insert_ballot(&mut tx, &b).await.unwrap();
+        tx.commit().await.unwrap();
+        let back = s.load_ballot(b.reference).await.unwrap().unwrap();
+        assert_eq!(back, b);
+    }
+
+    #[tokio::test]
+    async fn ballot_numbers_count_up_within_a_year() {
+        let s = Store::memory().await.unwrap();
+        let mut tx = s.begin().await.unwrap();
+        assert_eq!(Store::next_ballot_number(&mut tx, 2026).await.unwrap(), 1);
+        Store::insert_ballot(&mut tx, &ballot(2)).await.unwrap();
+        assert_eq!(Store::next_ballot_number(&mut tx, 2026).await.unwrap(), 8);
+        assert_eq!(Store::next_ballot_number(&mut tx, 2027).await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_message_with_a_seen_message_id_is_found_as_a_duplicate() {
+        let s = Store::memory().await.unwrap();
+        let mut tx = s.begin().await.unwrap();
+        let m = NewMessage {
+            source: "test",
+            source_key: "1",
+            message_id: Some("abc@x"),
+            content_hash: "h1",
+            internal_date: utc("2026-11-22T00:00:00Z"),
+            processed_at: utc("2026-11-22T00:00:00Z"),
+            from_addr: None,
+            subject: None,
+            raw: b"raw",
+            ballot: None,
+            disposition: "no_ballot",
+            reason: "r",
+            reading_json: None,
+        };
+        let id = Store::insert_message(&mut tx, &m).await.unwrap();
+        assert_eq!(
+            Store::find_duplicate(&mut tx, Some("abc@x"), "other")
+                .await
+                .unwrap(),
+            Some(id)
+        );
+        assert_eq!(
+            Store::find_duplicate(&mut tx, None, "h1").await.unwrap(),
+            Some(id)
+        );
+        assert_eq!(
+            Store::find_duplicate(&mut tx, Some("new@x"), "h2")
+                .await
+                .unwrap(),
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn votes_are_kept_in_arrival_order_with_their_message() {
+        let s = Store::memory().await.unwrap();
+        let b = ballot(3);
+        let mut tx = s.begin().await.unwrap();
+        Store::insert_ballot(&mut tx, &b).await.unwrap();
+        for (i, p) in [Position::Yes, Position::No].into_iter().enumerate() {
+            let key = i.to_string();
+            let m = NewMessage {
+                source: "t",
+                source_key: &key,
+                message_id: Some("m@x"),
+                content_hash: &key,
+                internal_date: utc("2026-11-23T00:00:00Z"),
+                processed_at: utc("2026-11-23T00:00:00Z"),
+                from_addr: None,
+                subject: None,
+                raw: b"r",
+                ballot: Some(b.reference),
+                disposition: "vote",
+                reason: "r",
+                reading_json: None,
+            };
+            let row = Store::insert_message(&mut tx, &m).await.unwrap();
+            let mut v = vote(1, p, "2026-11-23T00:00:00Z", row, 1);
+            v.message_id = Some("m@x".into());
+            Store::insert_vote(&mut tx, b.reference, &v, row, utc("2026-11-23T00:00:00Z"))
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+        let votes = s.votes(b.reference).await.unwrap();
+        assert_eq!(votes.len(), 2);
+        assert_eq!(b.positions(&votes, 1).values().next(), Some(&Position::No));
+    }
+
+    #[tokio::test]
+    async fn the_same_outbox_message_id_is_queued_once() {
+        let s = Store::memory().await.unwrap();
+        let mut tx = s.begin().await.unwrap();
+        let m = NewOutboxMail {
+            message_id: "b-2026-007.r1.announce@x".into(),
+            kind: "announce".into(),
+            ballot: None,
+            envelope_from: "bot@x.example".into(),
+            recipients: vec!["list@x.example".into()],
+            raw: b"mail".to_vec(),
+        };
+        let now = utc("2026-11-22T00:00:00Z");
+        assert!(Store::enqueue(&mut tx, &m, now).await.unwrap());
+        assert!(!Store::enqueue(&mut tx, &m, now).await.unwrap());
+        tx.commit().await.unwrap();
+        assert_eq!(s.due_mail(now, 10).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_synced_watermark_only_moves_forward() {
+        let s = Store::memory().await.unwrap();
+        s.mark_synced("m", utc("2026-11-22T10:00:00Z"))
+            .await
+            .unwrap();
+        s.mark_synced("m", utc("2026-11-22T09:00:00Z"))
+            .await
+            .unwrap();
+        assert_eq!(
+            s.synced_at("m").await.unwrap(),
+            Some(utc("2026-11-22T10:00:00Z"))
+        );
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_database_file_is_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sub/db.sqlite");
+        Store::open(&p).await.unwrap();
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+}
