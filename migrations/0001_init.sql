@@ -85,9 +85,10 @@ CREATE TABLE outbox (
     attempts        INTEGER NOT NULL DEFAULT 0,
     next_attempt_at TEXT NOT NULL,
     sent_at         TEXT,
+    failed_at       TEXT,                           -- the server refused it for good (5xx): not retried
     last_error      TEXT
 );
-CREATE INDEX outbox_due ON outbox(sent_at, next_attempt_at);
+CREATE INDEX outbox_due ON outbox(sent_at, failed_at, next_attempt_at);
 
 -- Where reading stopped, per mailbox.
 CREATE TABLE cursors (

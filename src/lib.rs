@@ -9,3 +9,4 @@ pub mod domain;
 pub mod reading;
 pub mod roster;
 pub mod store;
+pub mod outbox;

@@ -305,35 +305,36 @@ impl Ballot {
         }
     }
 
-    /// The position each organisation holds in `round`: its latest valid answer
+    /// The answer each organisation holds in `round`: its latest valid answer
     /// (by INTERNALDATE, then arrival), including earlier rounds' answers when the
     /// profile carries them over. Answers from organisations not on the
     /// snapshot roster are ignored.
-    pub fn positions(&self, votes: &[VoteRecord], round: u32) -> BTreeMap<OrgId, Position> {
-        let mut latest: BTreeMap<&OrgId, &VoteRecord> = BTreeMap::new();
+    pub fn counted_votes<'v>(&self, votes: &'v [VoteRecord], round: u32) -> BTreeMap<OrgId, &'v VoteRecord> {
+        let mut latest: BTreeMap<OrgId, &VoteRecord> = BTreeMap::new();
         for v in votes {
             let in_scope = if self.profile.carry_over {
                 v.round <= round
             } else {
                 v.round == round
             };
-            if !in_scope
-                || v.status != VoteStatus::Valid
-                || self.roster.organisation(&v.org).is_none()
-            {
+            if !in_scope || v.status != VoteStatus::Valid || self.roster.organisation(&v.org).is_none() {
                 continue;
             }
             match latest.get(&v.org) {
-                Some(prev)
-                    if (prev.round, prev.cast_at, prev.seq) >= (v.round, v.cast_at, v.seq) => {}
+                Some(prev) if (prev.round, prev.cast_at, prev.seq) >= (v.round, v.cast_at, v.seq) => {}
                 _ => {
-                    latest.insert(&v.org, v);
+                    latest.insert(v.org.clone(), v);
                 }
             }
         }
         latest
+    }
+
+    /// The position each organisation holds in `round` (see `counted_votes`).
+    pub fn positions(&self, votes: &[VoteRecord], round: u32) -> BTreeMap<OrgId, Position> {
+        self.counted_votes(votes, round)
             .into_iter()
-            .map(|(o, v)| (o.clone(), v.position))
+            .map(|(o, v)| (o, v.position))
             .collect()
     }
 

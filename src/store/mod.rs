@@ -119,6 +119,7 @@ pub struct OutboxMail {
     pub attempts: i64,
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
+    pub failed_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
 }
 
@@ -640,7 +641,7 @@ impl Store {
     ) -> Result<Vec<OutboxMail>, StoreError> {
         let rows = sqlx::query(
             "SELECT o.*, b.reference FROM outbox o LEFT JOIN ballots b ON b.id = o.ballot_id
-             WHERE o.sent_at IS NULL AND o.next_attempt_at <= ? ORDER BY o.id LIMIT ?",
+             WHERE o.sent_at IS NULL AND o.failed_at IS NULL AND o.next_attempt_at <= ? ORDER BY o.id LIMIT ?",
         )
         .bind(ts(now))
         .bind(limit)
@@ -664,6 +665,17 @@ impl Store {
     /// Marks a mail sent.
     pub async fn mark_sent(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
         sqlx::query("UPDATE outbox SET sent_at = ?, attempts = attempts + 1, last_error = NULL WHERE id = ?")
+            .bind(ts(now))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Records that the server refused a mail for good; it is kept, not retried.
+    pub async fn mark_refused(&self, id: i64, error: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = ?, failed_at = ? WHERE id = ?")
+            .bind(error)
             .bind(ts(now))
             .bind(id)
             .execute(&self.pool)
@@ -821,6 +833,7 @@ fn outbox_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<OutboxMail, StoreError
         attempts: r.try_get("attempts")?,
         created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
         sent_at: parse_opt_ts(r.try_get("sent_at")?)?,
+        failed_at: parse_opt_ts(r.try_get("failed_at")?)?,
         last_error: r.try_get("last_error")?,
     })
 }

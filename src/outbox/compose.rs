@@ -1,0 +1,655 @@
+//! What the bot says: one function per kind of mail, each building the template
+//! context and the headers. `check-config` renders every template through these
+//! same functions with sample data, so what it checks is what is sent.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::templates::{TemplateError, Templates};
+use super::{message_id, AutoSubmitted, Mail};
+use crate::ballot::deadline::format_deadline;
+use crate::ballot::rules::Outcome;
+use crate::ballot::{Ballot, RoundClosed, VoteRecord};
+use crate::config::{Config, Language};
+use crate::domain::{Address, BallotRef, Position};
+use crate::roster::Organisation;
+
+/// Why an answer was not counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotOpenWhy {
+    Late,
+    Cancelled,
+    Early,
+}
+
+impl NotOpenWhy {
+    fn as_str(&self) -> &'static str {
+        match self {
+            NotOpenWhy::Late => "late",
+            NotOpenWhy::Cancelled => "cancelled",
+            NotOpenWhy::Early => "early",
+        }
+    }
+}
+
+/// The member a personal mail is about: the organisation and the address that wrote.
+#[derive(Debug, Clone, Copy)]
+pub struct Member<'a> {
+    pub org: &'a Organisation,
+    pub voter: &'a Address,
+}
+
+/// The message being answered: its Message-ID and a digest of its bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Answering<'a> {
+    pub message_id: Option<&'a str>,
+    pub content_hash: &'a str,
+}
+
+/// A short, stable tag from the answered message, so each answer mail gets its
+/// own Message-ID and a retry gets the same one.
+fn tag(a: &Answering<'_>) -> String {
+    let mut h = Sha256::new();
+    h.update(a.message_id.unwrap_or("").as_bytes());
+    h.update(b"\0");
+    h.update(a.content_hash.as_bytes());
+    hex::encode(&h.finalize()[..6])
+}
+
+/// Builds the bot's mails for one configuration.
+pub struct Composer<'a> {
+    pub config: &'a Config,
+    pub templates: &'a Templates,
+}
+
+impl<'a> Composer<'a> {
+    /// A composer writing in the templates' language.
+    pub fn new(config: &'a Config, templates: &'a Templates) -> Self {
+        Self { config, templates }
+    }
+
+    fn lang(&self) -> Language {
+        self.templates.language()
+    }
+
+    fn tz(&self) -> Tz {
+        self.config.organisation.time_zone
+    }
+
+    fn domain(&self) -> &str {
+        self.config.message_id_domain()
+    }
+
+    /// A moment as members read it, in the organisation's zone.
+    pub fn when(&self, t: DateTime<Utc>) -> String {
+        format_deadline(t, self.tz(), self.lang())
+    }
+
+    fn common(&self) -> serde_json::Map<String, Value> {
+        let mut m = serde_json::Map::new();
+        m.insert("org".into(), json!(self.config.organisation.name));
+        m.insert("bot_name".into(), json!(self.config.addresses.bot_name));
+        m.insert("list".into(), json!(self.config.addresses.list.as_str()));
+        m.insert("lang".into(), json!(self.lang().as_str()));
+        m
+    }
+
+    fn ctx(&self, extra: Value) -> Value {
+        let mut m = self.common();
+        if let Value::Object(e) = extra {
+            m.extend(e);
+        }
+        Value::Object(m)
+    }
+
+    fn position_label(&self, p: Position) -> &'static str {
+        match self.lang() {
+            Language::Ja => p.label_ja(),
+            Language::En => p.label_en(),
+        }
+    }
+
+    fn outcome_label(&self, o: Outcome) -> &'static str {
+        match self.lang() {
+            Language::Ja => o.label_ja(),
+            Language::En => o.label_en(),
+        }
+    }
+
+    /// What every mail about a ballot may show of it.
+    pub fn ballot_view(&self, b: &Ballot) -> Value {
+        let round = b.current_round();
+        json!({
+            "reference": b.reference.to_string(),
+            "title": b.title,
+            "motion": b.motion.trim_end(),
+            "kind": b.kind,
+            "profile": b.profile.name,
+            "clause": b.profile.clause,
+            "rule": match self.lang() { Language::Ja => b.profile.describe_ja(), Language::En => b.profile.describe_en() },
+            "carry_over": b.profile.carry_over,
+            "round": round.number,
+            "deadline": self.when(round.deadline),
+            "opened": self.when(b.opened_at),
+            "eligible": b.roster.eligible(),
+            "state": b.state.as_str(),
+            "cancel_reason": b.cancel_reason,
+        })
+    }
+
+    fn member_view(&self, m: Member<'_>) -> Value {
+        json!({ "org_name": m.org.name, "voter": m.voter.as_str() })
+    }
+
+    /// Who answered what in `round`, one row per organisation in roster order.
+    pub fn answer_table(&self, b: &Ballot, votes: &[VoteRecord], round: u32) -> Vec<Value> {
+        let counted = b.counted_votes(votes, round);
+        let none = match self.lang() {
+            Language::Ja => "未回答",
+            Language::En => "no answer",
+        };
+        b.roster
+            .voters()
+            .map(|o| match counted.get(&o.id) {
+                Some(v) => json!({
+                    "org": o.id.as_str(),
+                    "name": o.name,
+                    "answer": self.position_label(v.position),
+                    "position": v.position.as_str(),
+                    "at": self.when(v.cast_at),
+                }),
+                None => json!({ "org": o.id.as_str(), "name": o.name, "answer": none, "position": null, "at": null }),
+            })
+            .collect()
+    }
+
+    fn announce_id(&self, b: &Ballot, round: u32) -> String {
+        message_id(Some((b.reference, round)), "announce", None, self.domain())
+    }
+
+    fn subject(&self, reference: BallotRef, s: &str) -> String {
+        let tag = format!("[{reference}]");
+        if s.contains(&tag) {
+            s.to_string()
+        } else {
+            format!("{tag} {s}")
+        }
+    }
+
+    fn thread(&self, b: &Ballot, answering: Option<&Answering<'_>>) -> (Option<String>, Vec<String>) {
+        let mut refs = vec![self.announce_id(b, b.current_round().number)];
+        let irt = answering.and_then(|a| a.message_id.map(str::to_string));
+        if let Some(i) = &irt {
+            refs.push(i.clone());
+        }
+        (irt, refs)
+    }
+
+    /// The announcement of the current round to the committee list.
+    pub fn announce(&self, b: &Ballot) -> Result<Mail, TemplateError> {
+        let round = b.current_round().number;
+        let previous = b
+            .rounds
+            .iter()
+            .rev()
+            .nth(1)
+            .and_then(|r| r.tally.as_ref())
+            .map(|t| json!({ "present": t.present, "eligible": t.counts.eligible }))
+            .unwrap_or(json!({ "present": 0, "eligible": b.roster.eligible() }));
+        let r = self
+            .templates
+            .render("announce", self.ctx(json!({ "ballot": self.ballot_view(b), "previous": previous })))?;
+        let references = if round > 1 {
+            vec![self.announce_id(b, 1)]
+        } else {
+            vec![]
+        };
+        Ok(Mail {
+            kind: "announce",
+            ballot: Some(b.reference),
+            message_id: self.announce_id(b, round),
+            to: vec![self.config.addresses.list.clone()],
+            subject: self.subject(b.reference, &r.subject),
+            body: r.body,
+            in_reply_to: references.first().cloned(),
+            references,
+            auto: AutoSubmitted::Generated,
+            reply_to: Some(self.config.addresses.bot.clone()),
+        })
+    }
+
+    /// The receipt for a counted answer, to every registered address of the organisation.
+    pub fn receipt(
+        &self,
+        b: &Ballot,
+        member: Member<'_>,
+        position: Position,
+        received_at: DateTime<Utc>,
+        evidence: &str,
+        superseded: Option<Position>,
+        answering: &Answering<'_>,
+    ) -> Result<Mail, TemplateError> {
+        let r = self.templates.render(
+            "receipt",
+            self.ctx(json!({
+                "ballot": self.ballot_view(b),
+                "member": self.member_view(member),
+                "answer": self.position_label(position),
+                "position": position.as_str(),
+                "received_at": self.when(received_at),
+                "evidence": evidence,
+                "superseded": superseded.map(|p| self.position_label(p)),
+            })),
+        )?;
+        self.personal(b, "receipt", r.subject, r.body, member, answering)
+    }
+
+    fn personal(
+        &self,
+        b: &Ballot,
+        kind: &'static str,
+        subject: String,
+        body: String,
+        member: Member<'_>,
+        answering: &Answering<'_>,
+    ) -> Result<Mail, TemplateError> {
+        let (in_reply_to, references) = self.thread(b, Some(answering));
+        Ok(Mail {
+            kind,
+            ballot: Some(b.reference),
+            message_id: message_id(Some((b.reference, b.current_round().number)), kind, Some(&tag(answering)), self.domain()),
+            to: member.org.addresses().cloned().collect(),
+            subject: self.subject(b.reference, &subject),
+            body,
+            in_reply_to,
+            references,
+            auto: AutoSubmitted::Replied,
+            reply_to: None,
+        })
+    }
+
+    /// An answer that was recorded but not counted (late, cancelled ballot, dated before opening).
+    pub fn not_open(
+        &self,
+        b: &Ballot,
+        member: Member<'_>,
+        why: NotOpenWhy,
+        received_at: DateTime<Utc>,
+        answering: &Answering<'_>,
+    ) -> Result<Mail, TemplateError> {
+        let r = self.templates.render(
+            "not_open",
+            self.ctx(json!({
+                "ballot": self.ballot_view(b),
+                "member": self.member_view(member),
+                "why": why.as_str(),
+                "received_at": self.when(received_at),
+            })),
+        )?;
+        self.personal(b, "not_open", r.subject, r.body, member, answering)
+    }
+
+    /// A request for a clear answer, quoting what was read.
+    pub fn unclear(
+        &self,
+        b: &Ballot,
+        member: Member<'_>,
+        own_words: &str,
+        reason: &str,
+        answering: &Answering<'_>,
+    ) -> Result<Mail, TemplateError> {
+        let quoted: Vec<&str> = own_words.lines().filter(|l| !l.trim().is_empty()).take(12).collect();
+        let r = self.templates.render(
+            "unclear",
+            self.ctx(json!({
+                "ballot": self.ballot_view(b),
+                "member": self.member_view(member),
+                "quoted": quoted,
+                "reason": reason,
+            })),
+        )?;
+        self.personal(b, "unclear", r.subject, r.body, member, answering)
+    }
+
+    /// A member named a ballot that does not exist.
+    pub fn unknown_ballot(
+        &self,
+        reference: BallotRef,
+        member: Member<'_>,
+        subject: &str,
+        answering: &Answering<'_>,
+    ) -> Result<Mail, TemplateError> {
+        let r = self.templates.render(
+            "unknown_ballot",
+            self.ctx(json!({
+                "reference": reference.to_string(),
+                "member": self.member_view(member),
+                "subject": subject,
+            })),
+        )?;
+        Ok(Mail {
+            kind: "unknown_ballot",
+            ballot: None,
+            message_id: message_id(None, "unknown-ballot", Some(&tag(answering)), self.domain()),
+            to: member.org.addresses().cloned().collect(),
+            subject: r.subject,
+            body: r.body,
+            in_reply_to: answering.message_id.map(str::to_string),
+            references: answering.message_id.map(str::to_string).into_iter().collect(),
+            auto: AutoSubmitted::Replied,
+            reply_to: None,
+        })
+    }
+
+    /// The result of a round, to the committee list.
+    pub fn result(&self, b: &Ballot, closed: &RoundClosed, votes: &[VoteRecord]) -> Result<Mail, TemplateError> {
+        let (next_round, next_deadline) = match closed.next {
+            crate::ballot::Next::Reballot { round, deadline } => (Some(round), Some(self.when(deadline))),
+            crate::ballot::Next::Final(_) => (None, None),
+        };
+        let r = self.templates.render(
+            "result",
+            self.ctx(json!({
+                "ballot": self.ballot_view(b),
+                "round": closed.round,
+                "tally": closed.tally,
+                "outcome": closed.tally.outcome.as_str(),
+                "outcome_label": self.outcome_label(closed.tally.outcome),
+                "table": self.answer_table(b, votes, closed.round),
+                "next_round": next_round,
+                "next_deadline": next_deadline,
+            })),
+        )?;
+        let id = message_id(Some((b.reference, closed.round)), "result", None, self.domain());
+        Ok(Mail {
+            kind: "result",
+            ballot: Some(b.reference),
+            message_id: id,
+            to: vec![self.config.addresses.list.clone()],
+            subject: self.subject(b.reference, &r.subject),
+            body: r.body,
+            in_reply_to: Some(self.announce_id(b, closed.round)),
+            references: vec![self.announce_id(b, closed.round)],
+            auto: AutoSubmitted::Generated,
+            reply_to: Some(self.config.addresses.bot.clone()),
+        })
+    }
+
+    /// A new deadline, to the committee list.
+    pub fn extended(&self, b: &Ballot, old_deadline: DateTime<Utc>) -> Result<Mail, TemplateError> {
+        let round = b.current_round();
+        let r = self.templates.render(
+            "extended",
+            self.ctx(json!({ "ballot": self.ballot_view(b), "old_deadline": self.when(old_deadline) })),
+        )?;
+        let unique = round.deadline.timestamp().to_string();
+        Ok(Mail {
+            kind: "extended",
+            ballot: Some(b.reference),
+            message_id: message_id(Some((b.reference, round.number)), "extended", Some(&unique), self.domain()),
+            to: vec![self.config.addresses.list.clone()],
+            subject: self.subject(b.reference, &r.subject),
+            body: r.body,
+            in_reply_to: Some(self.announce_id(b, round.number)),
+            references: vec![self.announce_id(b, round.number)],
+            auto: AutoSubmitted::Generated,
+            reply_to: Some(self.config.addresses.bot.clone()),
+        })
+    }
+
+    /// A cancellation, to the committee list.
+    pub fn cancelled(&self, b: &Ballot) -> Result<Mail, TemplateError> {
+        let round = b.current_round().number;
+        let r = self
+            .templates
+            .render("cancelled", self.ctx(json!({ "ballot": self.ballot_view(b) })))?;
+        Ok(Mail {
+            kind: "cancelled",
+            ballot: Some(b.reference),
+            message_id: message_id(Some((b.reference, round)), "cancelled", None, self.domain()),
+            to: vec![self.config.addresses.list.clone()],
+            subject: self.subject(b.reference, &r.subject),
+            body: r.body,
+            in_reply_to: Some(self.announce_id(b, round)),
+            references: vec![self.announce_id(b, round)],
+            auto: AutoSubmitted::Generated,
+            reply_to: Some(self.config.addresses.bot.clone()),
+        })
+    }
+
+    /// One pending resolution as the digest shows it.
+    pub fn digest_item(&self, b: &Ballot, votes: &[VoteRecord]) -> Value {
+        let last = b.current_round().number;
+        let rounds: Vec<Value> = b
+            .rounds
+            .iter()
+            .map(|r| {
+                let t = r.tally.as_ref();
+                json!({
+                    "number": r.number,
+                    "opened": self.when(r.opened_at),
+                    "deadline": self.when(r.deadline),
+                    "closed": r.closed_at.map(|c| self.when(c)),
+                    "eligible": t.map(|t| t.counts.eligible).unwrap_or(b.roster.eligible()),
+                    "present": t.map(|t| t.present).unwrap_or(0),
+                    "yes": t.map(|t| t.counts.yes).unwrap_or(0),
+                    "no": t.map(|t| t.counts.no).unwrap_or(0),
+                    "abstain": t.map(|t| t.counts.abstain).unwrap_or(0),
+                    "delegate": t.map(|t| t.counts.delegate).unwrap_or(0),
+                    "outcome": t.map(|t| t.outcome.as_str()),
+                    "outcome_label": t.map(|t| self.outcome_label(t.outcome)).unwrap_or("-"),
+                })
+            })
+            .collect();
+        json!({
+            "ballot": self.ballot_view(b),
+            "outcome": b.outcome.map(|o| o.as_str()),
+            "outcome_label": b.outcome.map(|o| self.outcome_label(o)).unwrap_or("-"),
+            "rounds": rounds,
+            "table": self.answer_table(b, votes, last),
+        })
+    }
+
+    /// The ratification digest, to the secretariat.
+    pub fn digest(
+        &self,
+        items: &[(Ballot, Vec<VoteRecord>)],
+        meeting: Option<NaiveDate>,
+        now: DateTime<Utc>,
+    ) -> Result<Mail, TemplateError> {
+        let views: Vec<Value> = items.iter().map(|(b, v)| self.digest_item(b, v)).collect();
+        let r = self.templates.render(
+            "digest",
+            self.ctx(json!({
+                "items": views,
+                "meeting": meeting.map(|m| crate::ballot::calendar::era_date(m)),
+                "generated": self.when(now),
+            })),
+        )?;
+        let mut h = Sha256::new();
+        for (b, _) in items {
+            h.update(b.reference.to_string().as_bytes());
+        }
+        h.update(now.timestamp().to_be_bytes());
+        let unique = hex::encode(&h.finalize()[..6]);
+        Ok(Mail {
+            kind: "digest",
+            ballot: None,
+            message_id: message_id(None, "digest", Some(&unique), self.domain()),
+            to: self.config.addresses.secretariat.clone(),
+            subject: r.subject,
+            body: r.body,
+            in_reply_to: None,
+            references: vec![],
+            auto: AutoSubmitted::Generated,
+            reply_to: Some(self.config.addresses.bot.clone()),
+        })
+    }
+
+    /// Confirms to an admin that the ballot they asked for by mail is open.
+    pub fn opened(&self, b: &Ballot, requester: &Address, answering: &Answering<'_>) -> Result<Mail, TemplateError> {
+        let r = self.templates.render(
+            "opened",
+            self.ctx(json!({ "ballot": self.ballot_view(b), "requester": requester.as_str() })),
+        )?;
+        Ok(Mail {
+            kind: "opened",
+            ballot: Some(b.reference),
+            message_id: message_id(Some((b.reference, 1)), "opened", Some(&tag(answering)), self.domain()),
+            to: vec![requester.clone()],
+            subject: self.subject(b.reference, &r.subject),
+            body: r.body,
+            in_reply_to: answering.message_id.map(str::to_string),
+            references: answering.message_id.map(str::to_string).into_iter().collect(),
+            auto: AutoSubmitted::Replied,
+            reply_to: None,
+        })
+    }
+
+    /// Tells an admin why their mail could not be acted on.
+    pub fn admin_error(
+        &self,
+        requester: &Address,
+        subject: &str,
+        error: &str,
+        answering: &Answering<'_>,
+    ) -> Result<Mail, TemplateError> {
+        let r = self.templates.render(
+            "admin_error",
+            self.ctx(json!({
+                "requester": requester.as_str(),
+                "subject": subject,
+                "error": error,
+                "prefix": self.config.ballots.open_subject_prefix,
+            })),
+        )?;
+        Ok(Mail {
+            kind: "admin_error",
+            ballot: None,
+            message_id: message_id(None, "admin-error", Some(&tag(answering)), self.domain()),
+            to: vec![requester.clone()],
+            subject: r.subject,
+            body: r.body,
+            in_reply_to: answering.message_id.map(str::to_string),
+            references: answering.message_id.map(str::to_string).into_iter().collect(),
+            auto: AutoSubmitted::Replied,
+            reply_to: None,
+        })
+    }
+
+    /// Renders every template with sample data made from this configuration's
+    /// roster: what `check-config` runs, and what the golden tests pin.
+    pub fn samples(&self, now: DateTime<Utc>) -> Vec<(&'static str, Result<Mail, TemplateError>)> {
+        let s = samples::Sample::new(self.config, now);
+        let member = Member {
+            org: s.org(),
+            voter: &s.org().representative,
+        };
+        let answering = Answering {
+            message_id: Some("sample-reply@member.example"),
+            content_hash: "0",
+        };
+        vec![
+            ("announce", self.announce(&s.open)),
+            ("announce (round 2)", self.announce(&s.reballot)),
+            ("receipt", self.receipt(&s.open, member, Position::Yes, now, "賛成します。", Some(Position::No), &answering)),
+            ("not_open", self.not_open(&s.open, member, NotOpenWhy::Late, now, &answering)),
+            ("unclear", self.unclear(&s.open, member, "条件付きで賛成します。", "A conditional answer is not counted.", &answering)),
+            ("unknown_ballot", self.unknown_ballot(s.open.reference, member, "Re: [B-2026-999] ?", &answering)),
+            ("result", self.result(&s.closed, &s.closed_round, &s.votes)),
+            ("result (not valid)", self.result(&s.reballot, &s.reballot_round, &[])),
+            ("extended", self.extended(&s.open, now)),
+            ("cancelled", self.cancelled(&s.cancelled)),
+            ("digest", self.digest(&[(s.closed.clone(), s.votes.clone())], now.date_naive().succ_opt(), now)),
+            ("opened", self.opened(&s.open, &self.config.addresses.admins[0], &answering)),
+            ("admin_error", self.admin_error(&self.config.addresses.admins[0], "[ballot:open] ?", "the deadline is in the past", &answering)),
+        ]
+    }
+}
+
+mod samples {
+    //! Sample ballots in every state, built from the configured roster.
+    use super::*;
+    use crate::ballot::calendar::Calendar;
+    use crate::ballot::{Opening, VoteStatus};
+
+    pub struct Sample {
+        pub open: Ballot,
+        pub closed: Ballot,
+        pub closed_round: RoundClosed,
+        pub votes: Vec<VoteRecord>,
+        pub reballot: Ballot,
+        pub reballot_round: RoundClosed,
+        pub cancelled: Ballot,
+    }
+
+    impl Sample {
+        pub fn new(config: &Config, now: DateTime<Utc>) -> Sample {
+            let profile = config
+                .profiles
+                .get(&config.ballots.default_profile)
+                .cloned()
+                .expect("the default profile is checked when the configuration loads");
+            let opening = |n: u32| Opening {
+                reference: BallotRef::new(2026, n).expect("static reference"),
+                title: "新規会員 株式会社サンプルの加盟承認".into(),
+                motion: "株式会社サンプルの本協議会への加盟を承認する。\n（入会申込書は事務局にて確認済み）".into(),
+                kind: config.ballots.kinds.first().map(|k| k.name.clone()),
+                profile: profile.clone(),
+                roster: config.roster.clone(),
+                deadline: now + chrono::Duration::days(7),
+                opened_by: "cli".into(),
+            };
+            let mut open = Ballot::open(opening(7), now).expect("sample ballot opens");
+            open.profile.min_open_hours = 0;
+            let votes: Vec<VoteRecord> = config
+                .roster
+                .voters()
+                .enumerate()
+                .map(|(i, o)| VoteRecord {
+                    org: o.id.clone(),
+                    position: if i % 3 == 2 { Position::No } else { Position::Yes },
+                    cast_at: now + chrono::Duration::hours(i as i64 + 1),
+                    seq: i as i64,
+                    round: 1,
+                    status: VoteStatus::Valid,
+                    voter: o.representative.to_string(),
+                    message_id: None,
+                })
+                .collect();
+            let tz = config.organisation.time_zone;
+            let cal = Calendar::default();
+            let mut closed = Ballot::open(opening(8), now).expect("sample ballot opens");
+            let closed_round = closed
+                .close_round(&votes, now + chrono::Duration::days(7), tz, &cal)
+                .expect("sample ballot closes");
+            let mut reballot = Ballot::open(opening(9), now).expect("sample ballot opens");
+            let reballot_round = reballot
+                .close_round(&[], now + chrono::Duration::days(7), tz, &cal)
+                .expect("sample ballot closes");
+            let mut cancelled = Ballot::open(opening(10), now).expect("sample ballot opens");
+            cancelled
+                .cancel("議案の取り下げ", now)
+                .expect("sample ballot cancels");
+            Sample {
+                open,
+                closed,
+                closed_round,
+                votes,
+                reballot,
+                reballot_round,
+                cancelled,
+            }
+        }
+
+        pub fn org(&self) -> &Organisation {
+            self.open
+                .roster
+                .voters()
+                .next()
+                .expect("a roster has at least one organisation")
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! Outgoing mail: what the bot says (`compose`, from `templates`), how it is
+//! queued (in the database, in the same transaction as the change that causes
+//! it) and how it leaves (`worker` through a `transport`).
+//!
+//! Every mail carries a Message-ID fixed when it is queued, beginning with the
+//! ballot's lower-case reference and round (`<b-2026-007.r1.receipt.…@domain>`),
+//! so a retry after a failure sends the very same message, and a member's reply
+//! to it finds its ballot even if the subject was rewritten.
+
+pub mod compose;
+pub mod templates;
+pub mod transport;
+pub mod worker;
+
+use std::time::SystemTime;
+
+use chrono::{DateTime, Utc};
+use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::{Mailbox, SinglePart};
+
+use crate::domain::{Address, BallotRef};
+use crate::store::NewOutboxMail;
+
+/// RFC 3834: how the bot's mail was produced, so other robots do not answer it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutoSubmitted {
+    /// Announcements, results, digests: `auto-generated`.
+    Generated,
+    /// Receipts and other answers to a member's mail: `auto-replied`.
+    Replied,
+}
+
+impl AutoSubmitted {
+    fn header(&self) -> &'static str {
+        match self {
+            AutoSubmitted::Generated => "auto-generated",
+            AutoSubmitted::Replied => "auto-replied",
+        }
+    }
+}
+
+/// A mail the bot is about to queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mail {
+    /// What it is (`announce`, `receipt`, ...), for the outbox and the audit trail.
+    pub kind: &'static str,
+    pub ballot: Option<BallotRef>,
+    /// Without angle brackets.
+    pub message_id: String,
+    pub to: Vec<Address>,
+    pub subject: String,
+    pub body: String,
+    /// The Message-ID this answers, without angle brackets.
+    pub in_reply_to: Option<String>,
+    /// The thread, without angle brackets.
+    pub references: Vec<String>,
+    pub auto: AutoSubmitted,
+    /// Where replies should go (the bot, for mail sent to the list).
+    pub reply_to: Option<Address>,
+}
+
+/// A mail that could not be built (an address lettre refuses, say).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("cannot build the {kind} mail: {message}")]
+pub struct BuildError {
+    pub kind: &'static str,
+    pub message: String,
+}
+
+/// Builds a Message-ID (without brackets): `b-2026-007.r1.receipt.1a2b@domain`.
+pub fn message_id(ballot: Option<(BallotRef, u32)>, kind: &str, unique: Option<&str>, domain: &str) -> String {
+    let mut s = match ballot {
+        Some((b, round)) => format!("{}.r{round}.{kind}", b.msgid_prefix()),
+        None => kind.to_string(),
+    };
+    if let Some(u) = unique {
+        s.push('.');
+        s.push_str(u);
+    }
+    s.push('@');
+    s.push_str(domain);
+    s
+}
+
+impl Mail {
+    /// The bytes to send, and the outbox row that holds them.
+    pub fn to_outbox(&self, from: &Address, from_name: &str, now: DateTime<Utc>) -> Result<NewOutboxMail, BuildError> {
+        let err = |message: String| BuildError {
+            kind: self.kind,
+            message,
+        };
+        let mailbox = |a: &Address, name: Option<String>| -> Result<Mailbox, BuildError> {
+            let addr: lettre::Address = a.as_str().parse().map_err(|e| err(format!("{a}: {e}")))?;
+            Ok(Mailbox::new(name, addr))
+        };
+        if self.to.is_empty() {
+            return Err(err("it has no recipients".into()));
+        }
+        let mut b = lettre::Message::builder()
+            .from(mailbox(from, Some(from_name.to_string()))?)
+            .subject(self.subject.clone())
+            .message_id(Some(format!("<{}>", self.message_id)))
+            .date(SystemTime::from(now))
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("Auto-Submitted"),
+                self.auto.header().to_string(),
+            ))
+            // Ask Exchange and others not to send out-of-office notices back to the bot.
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("X-Auto-Response-Suppress"),
+                "All".to_string(),
+            ));
+        for t in &self.to {
+            b = b.to(mailbox(t, None)?);
+        }
+        if let Some(r) = &self.reply_to {
+            b = b.reply_to(mailbox(r, None)?);
+        }
+        if let Some(irt) = &self.in_reply_to {
+            b = b.in_reply_to(format!("<{irt}>"));
+        }
+        if !self.references.is_empty() {
+            let refs: Vec<String> = self.references.iter().map(|r| format!("<{r}>")).collect();
+            b = b.references(refs.join(" "));
+        }
+        let msg = b
+            .singlepart(SinglePart::plain(self.body.clone()))
+            .map_err(|e| err(e.to_string()))?;
+        Ok(NewOutboxMail {
+            message_id: self.message_id.clone(),
+            kind: self.kind.to_string(),
+            ballot: self.ballot,
+            envelope_from: from.to_string(),
+            recipients: self.to.iter().map(|a| a.to_string()).collect(),
+            raw: msg.formatted(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mail() -> Mail {
+        Mail {
+            kind: "receipt",
+            ballot: Some(BallotRef::new(2026, 7).unwrap()),
+            message_id: message_id(Some((BallotRef::new(2026, 7).unwrap(), 1)), "receipt", Some("ab12"), "committee.example"),
+            to: vec![Address::parse("taro@acme.example").unwrap()],
+            subject: "[B-2026-007] 回答を受け付けました（賛成）".into(),
+            body: "賛成を受け付けました。\n".into(),
+            in_reply_to: Some("reply-1@acme.example".into()),
+            references: vec!["b-2026-007.r1.announce@committee.example".into(), "reply-1@acme.example".into()],
+            auto: AutoSubmitted::Replied,
+            reply_to: None,
+        }
+    }
+
+    #[test]
+    fn message_ids_begin_with_the_lower_case_reference_and_round() {
+        assert_eq!(
+            message_id(Some((BallotRef::new(2026, 7).unwrap(), 2)), "announce", None, "x.example"),
+            "b-2026-007.r2.announce@x.example"
+        );
+    }
+
+    #[test]
+    fn a_receipt_is_marked_auto_replied_and_threads_under_the_members_mail() {
+        let row = mail()
+            .to_outbox(&Address::parse("ballot@committee.example").unwrap(), "投票係", chrono::Utc::now())
+            .unwrap();
+        let raw = String::from_utf8(row.raw.clone()).unwrap();
+        assert!(raw.contains("Auto-Submitted: auto-replied\r\n"), "{raw}");
+        assert!(raw.contains("Message-ID: <b-2026-007.r1.receipt.ab12@committee.example>"), "{raw}");
+        assert!(raw.contains("In-Reply-To: <reply-1@acme.example>"), "{raw}");
+        let parsed = mail_parser::MessageParser::default().parse(&row.raw).unwrap();
+        let refs: Vec<String> = parsed
+            .references()
+            .as_text_list()
+            .unwrap()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(refs, ["b-2026-007.r1.announce@committee.example", "reply-1@acme.example"]);
+        assert_eq!(parsed.subject(), Some("[B-2026-007] 回答を受け付けました（賛成）"));
+        assert_eq!(parsed.body_text(0).unwrap().trim(), "賛成を受け付けました。");
+        assert_eq!(row.recipients, vec!["taro@acme.example".to_string()]);
+    }
+
+    #[test]
+    fn a_mail_without_recipients_is_refused() {
+        let mut m = mail();
+        m.to.clear();
+        assert!(m
+            .to_outbox(&Address::parse("ballot@committee.example").unwrap(), "x", chrono::Utc::now())
+            .is_err());
+    }
+}
