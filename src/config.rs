@@ -466,9 +466,9 @@ impl Config {
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let at = |p: &Path| -> PathBuf {
             if p.is_absolute() {
-                p.to_path_buf()
+                normalize(p)
             } else {
-                base.join(p)
+                normalize(&base.join(p))
             }
         };
         let file = path.display();
@@ -726,6 +726,27 @@ impl Config {
             MailboxConfig::Maildir { path } => format!("maildir:{}", path.display()),
         }
     }
+}
+
+/// Removes `.` and `name/..` without touching the file system, so paths print
+/// as an admin would write them.
+fn normalize(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) {
+                    out.pop();
+                } else {
+                    out.push("..");
+                }
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
 }
 
 fn check_plain(

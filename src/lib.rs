@@ -3,10 +3,20 @@
 //! A message travels `mailbox` -> `reading` -> `ballot` -> `store` -> `outbox`;
 //! see ARCHITECTURE.md for the map.
 
+pub mod admin;
+pub mod app;
 pub mod ballot;
+pub mod cli;
 pub mod config;
+pub mod daemon;
+pub mod demo;
 pub mod domain;
+pub mod ingest;
+pub mod mailbox;
+pub mod outbox;
 pub mod reading;
 pub mod roster;
+pub mod scheduler;
 pub mod store;
-pub mod outbox;
+#[cfg(test)]
+pub(crate) mod testkit;

@@ -309,7 +309,11 @@ impl Ballot {
     /// (by INTERNALDATE, then arrival), including earlier rounds' answers when the
     /// profile carries them over. Answers from organisations not on the
     /// snapshot roster are ignored.
-    pub fn counted_votes<'v>(&self, votes: &'v [VoteRecord], round: u32) -> BTreeMap<OrgId, &'v VoteRecord> {
+    pub fn counted_votes<'v>(
+        &self,
+        votes: &'v [VoteRecord],
+        round: u32,
+    ) -> BTreeMap<OrgId, &'v VoteRecord> {
         let mut latest: BTreeMap<OrgId, &VoteRecord> = BTreeMap::new();
         for v in votes {
             let in_scope = if self.profile.carry_over {
@@ -317,11 +321,15 @@ impl Ballot {
             } else {
                 v.round == round
             };
-            if !in_scope || v.status != VoteStatus::Valid || self.roster.organisation(&v.org).is_none() {
+            if !in_scope
+                || v.status != VoteStatus::Valid
+                || self.roster.organisation(&v.org).is_none()
+            {
                 continue;
             }
             match latest.get(&v.org) {
-                Some(prev) if (prev.round, prev.cast_at, prev.seq) >= (v.round, v.cast_at, v.seq) => {}
+                Some(prev)
+                    if (prev.round, prev.cast_at, prev.seq) >= (v.round, v.cast_at, v.seq) => {}
                 _ => {
                     latest.insert(v.org.clone(), v);
                 }

@@ -178,7 +178,11 @@ impl<'a> Composer<'a> {
         }
     }
 
-    fn thread(&self, b: &Ballot, answering: Option<&Answering<'_>>) -> (Option<String>, Vec<String>) {
+    fn thread(
+        &self,
+        b: &Ballot,
+        answering: Option<&Answering<'_>>,
+    ) -> (Option<String>, Vec<String>) {
         let mut refs = vec![self.announce_id(b, b.current_round().number)];
         let irt = answering.and_then(|a| a.message_id.map(str::to_string));
         if let Some(i) = &irt {
@@ -198,9 +202,10 @@ impl<'a> Composer<'a> {
             .and_then(|r| r.tally.as_ref())
             .map(|t| json!({ "present": t.present, "eligible": t.counts.eligible }))
             .unwrap_or(json!({ "present": 0, "eligible": b.roster.eligible() }));
-        let r = self
-            .templates
-            .render("announce", self.ctx(json!({ "ballot": self.ballot_view(b), "previous": previous })))?;
+        let r = self.templates.render(
+            "announce",
+            self.ctx(json!({ "ballot": self.ballot_view(b), "previous": previous })),
+        )?;
         let references = if round > 1 {
             vec![self.announce_id(b, 1)]
         } else {
@@ -259,7 +264,12 @@ impl<'a> Composer<'a> {
         Ok(Mail {
             kind,
             ballot: Some(b.reference),
-            message_id: message_id(Some((b.reference, b.current_round().number)), kind, Some(&tag(answering)), self.domain()),
+            message_id: message_id(
+                Some((b.reference, b.current_round().number)),
+                kind,
+                Some(&tag(answering)),
+                self.domain(),
+            ),
             to: member.org.addresses().cloned().collect(),
             subject: self.subject(b.reference, &subject),
             body,
@@ -291,16 +301,23 @@ impl<'a> Composer<'a> {
         self.personal(b, "not_open", r.subject, r.body, member, answering)
     }
 
-    /// A request for a clear answer, quoting what was read.
+    /// A request for a clear answer, quoting what was read. `delegation` says the
+    /// member wrote 一任 under a rule that does not define it; `reason` is the
+    /// reader's explanation (English), shown by the English template.
     pub fn unclear(
         &self,
         b: &Ballot,
         member: Member<'_>,
         own_words: &str,
         reason: &str,
+        delegation: bool,
         answering: &Answering<'_>,
     ) -> Result<Mail, TemplateError> {
-        let quoted: Vec<&str> = own_words.lines().filter(|l| !l.trim().is_empty()).take(12).collect();
+        let quoted: Vec<&str> = own_words
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .take(12)
+            .collect();
         let r = self.templates.render(
             "unclear",
             self.ctx(json!({
@@ -308,6 +325,7 @@ impl<'a> Composer<'a> {
                 "member": self.member_view(member),
                 "quoted": quoted,
                 "reason": reason,
+                "delegation": delegation,
             })),
         )?;
         self.personal(b, "unclear", r.subject, r.body, member, answering)
@@ -337,16 +355,27 @@ impl<'a> Composer<'a> {
             subject: r.subject,
             body: r.body,
             in_reply_to: answering.message_id.map(str::to_string),
-            references: answering.message_id.map(str::to_string).into_iter().collect(),
+            references: answering
+                .message_id
+                .map(str::to_string)
+                .into_iter()
+                .collect(),
             auto: AutoSubmitted::Replied,
             reply_to: None,
         })
     }
 
     /// The result of a round, to the committee list.
-    pub fn result(&self, b: &Ballot, closed: &RoundClosed, votes: &[VoteRecord]) -> Result<Mail, TemplateError> {
+    pub fn result(
+        &self,
+        b: &Ballot,
+        closed: &RoundClosed,
+        votes: &[VoteRecord],
+    ) -> Result<Mail, TemplateError> {
         let (next_round, next_deadline) = match closed.next {
-            crate::ballot::Next::Reballot { round, deadline } => (Some(round), Some(self.when(deadline))),
+            crate::ballot::Next::Reballot { round, deadline } => {
+                (Some(round), Some(self.when(deadline)))
+            }
             crate::ballot::Next::Final(_) => (None, None),
         };
         let r = self.templates.render(
@@ -362,7 +391,12 @@ impl<'a> Composer<'a> {
                 "next_deadline": next_deadline,
             })),
         )?;
-        let id = message_id(Some((b.reference, closed.round)), "result", None, self.domain());
+        let id = message_id(
+            Some((b.reference, closed.round)),
+            "result",
+            None,
+            self.domain(),
+        );
         Ok(Mail {
             kind: "result",
             ballot: Some(b.reference),
@@ -382,13 +416,20 @@ impl<'a> Composer<'a> {
         let round = b.current_round();
         let r = self.templates.render(
             "extended",
-            self.ctx(json!({ "ballot": self.ballot_view(b), "old_deadline": self.when(old_deadline) })),
+            self.ctx(
+                json!({ "ballot": self.ballot_view(b), "old_deadline": self.when(old_deadline) }),
+            ),
         )?;
         let unique = round.deadline.timestamp().to_string();
         Ok(Mail {
             kind: "extended",
             ballot: Some(b.reference),
-            message_id: message_id(Some((b.reference, round.number)), "extended", Some(&unique), self.domain()),
+            message_id: message_id(
+                Some((b.reference, round.number)),
+                "extended",
+                Some(&unique),
+                self.domain(),
+            ),
             to: vec![self.config.addresses.list.clone()],
             subject: self.subject(b.reference, &r.subject),
             body: r.body,
@@ -402,9 +443,10 @@ impl<'a> Composer<'a> {
     /// A cancellation, to the committee list.
     pub fn cancelled(&self, b: &Ballot) -> Result<Mail, TemplateError> {
         let round = b.current_round().number;
-        let r = self
-            .templates
-            .render("cancelled", self.ctx(json!({ "ballot": self.ballot_view(b) })))?;
+        let r = self.templates.render(
+            "cancelled",
+            self.ctx(json!({ "ballot": self.ballot_view(b) })),
+        )?;
         Ok(Mail {
             kind: "cancelled",
             ballot: Some(b.reference),
@@ -489,7 +531,12 @@ impl<'a> Composer<'a> {
     }
 
     /// Confirms to an admin that the ballot they asked for by mail is open.
-    pub fn opened(&self, b: &Ballot, requester: &Address, answering: &Answering<'_>) -> Result<Mail, TemplateError> {
+    pub fn opened(
+        &self,
+        b: &Ballot,
+        requester: &Address,
+        answering: &Answering<'_>,
+    ) -> Result<Mail, TemplateError> {
         let r = self.templates.render(
             "opened",
             self.ctx(json!({ "ballot": self.ballot_view(b), "requester": requester.as_str() })),
@@ -497,12 +544,21 @@ impl<'a> Composer<'a> {
         Ok(Mail {
             kind: "opened",
             ballot: Some(b.reference),
-            message_id: message_id(Some((b.reference, 1)), "opened", Some(&tag(answering)), self.domain()),
+            message_id: message_id(
+                Some((b.reference, 1)),
+                "opened",
+                Some(&tag(answering)),
+                self.domain(),
+            ),
             to: vec![requester.clone()],
             subject: self.subject(b.reference, &r.subject),
             body: r.body,
             in_reply_to: answering.message_id.map(str::to_string),
-            references: answering.message_id.map(str::to_string).into_iter().collect(),
+            references: answering
+                .message_id
+                .map(str::to_string)
+                .into_iter()
+                .collect(),
             auto: AutoSubmitted::Replied,
             reply_to: None,
         })
@@ -533,7 +589,11 @@ impl<'a> Composer<'a> {
             subject: r.subject,
             body: r.body,
             in_reply_to: answering.message_id.map(str::to_string),
-            references: answering.message_id.map(str::to_string).into_iter().collect(),
+            references: answering
+                .message_id
+                .map(str::to_string)
+                .into_iter()
+                .collect(),
             auto: AutoSubmitted::Replied,
             reply_to: None,
         })
@@ -554,17 +614,65 @@ impl<'a> Composer<'a> {
         vec![
             ("announce", self.announce(&s.open)),
             ("announce (round 2)", self.announce(&s.reballot)),
-            ("receipt", self.receipt(&s.open, member, Position::Yes, now, "賛成します。", Some(Position::No), &answering)),
-            ("not_open", self.not_open(&s.open, member, NotOpenWhy::Late, now, &answering)),
-            ("unclear", self.unclear(&s.open, member, "条件付きで賛成します。", "A conditional answer is not counted.", &answering)),
-            ("unknown_ballot", self.unknown_ballot(s.open.reference, member, "Re: [B-2026-999] ?", &answering)),
+            (
+                "receipt",
+                self.receipt(
+                    &s.open,
+                    member,
+                    Position::Yes,
+                    now,
+                    "賛成します。",
+                    Some(Position::No),
+                    &answering,
+                ),
+            ),
+            (
+                "not_open",
+                self.not_open(&s.open, member, NotOpenWhy::Late, now, &answering),
+            ),
+            (
+                "unclear",
+                self.unclear(
+                    &s.open,
+                    member,
+                    "条件付きで賛成します。",
+                    "A conditional answer is not counted.",
+                    false,
+                    &answering,
+                ),
+            ),
+            (
+                "unknown_ballot",
+                self.unknown_ballot(s.open.reference, member, "Re: [B-2026-999] ?", &answering),
+            ),
             ("result", self.result(&s.closed, &s.closed_round, &s.votes)),
-            ("result (not valid)", self.result(&s.reballot, &s.reballot_round, &[])),
+            (
+                "result (not valid)",
+                self.result(&s.reballot, &s.reballot_round, &[]),
+            ),
             ("extended", self.extended(&s.open, now)),
             ("cancelled", self.cancelled(&s.cancelled)),
-            ("digest", self.digest(&[(s.closed.clone(), s.votes.clone())], now.date_naive().succ_opt(), now)),
-            ("opened", self.opened(&s.open, &self.config.addresses.admins[0], &answering)),
-            ("admin_error", self.admin_error(&self.config.addresses.admins[0], "[ballot:open] ?", "the deadline is in the past", &answering)),
+            (
+                "digest",
+                self.digest(
+                    &[(s.closed.clone(), s.votes.clone())],
+                    now.date_naive().succ_opt(),
+                    now,
+                ),
+            ),
+            (
+                "opened",
+                self.opened(&s.open, &self.config.addresses.admins[0], &answering),
+            ),
+            (
+                "admin_error",
+                self.admin_error(
+                    &self.config.addresses.admins[0],
+                    "[ballot:open] ?",
+                    "the deadline is in the past",
+                    &answering,
+                ),
+            ),
         ]
     }
 }
@@ -592,7 +700,8 @@ mod samples {
                 .get(&config.ballots.default_profile)
                 .cloned()
                 .expect("the default profile is checked when the configuration loads");
-            let opening = |n: u32| Opening {
+            let opening = |n: u32| {
+                Opening {
                 reference: BallotRef::new(2026, n).expect("static reference"),
                 title: "新規会員 株式会社サンプルの加盟承認".into(),
                 motion: "株式会社サンプルの本協議会への加盟を承認する。\n（入会申込書は事務局にて確認済み）".into(),
@@ -601,6 +710,7 @@ mod samples {
                 roster: config.roster.clone(),
                 deadline: now + chrono::Duration::days(7),
                 opened_by: "cli".into(),
+            }
             };
             let mut open = Ballot::open(opening(7), now).expect("sample ballot opens");
             open.profile.min_open_hours = 0;
@@ -610,7 +720,11 @@ mod samples {
                 .enumerate()
                 .map(|(i, o)| VoteRecord {
                     org: o.id.clone(),
-                    position: if i % 3 == 2 { Position::No } else { Position::Yes },
+                    position: if i % 3 == 2 {
+                        Position::No
+                    } else {
+                        Position::Yes
+                    },
                     cast_at: now + chrono::Duration::hours(i as i64 + 1),
                     seq: i as i64,
                     round: 1,

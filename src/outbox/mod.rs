@@ -68,7 +68,12 @@ pub struct BuildError {
 }
 
 /// Builds a Message-ID (without brackets): `b-2026-007.r1.receipt.1a2b@domain`.
-pub fn message_id(ballot: Option<(BallotRef, u32)>, kind: &str, unique: Option<&str>, domain: &str) -> String {
+pub fn message_id(
+    ballot: Option<(BallotRef, u32)>,
+    kind: &str,
+    unique: Option<&str>,
+    domain: &str,
+) -> String {
     let mut s = match ballot {
         Some((b, round)) => format!("{}.r{round}.{kind}", b.msgid_prefix()),
         None => kind.to_string(),
@@ -84,7 +89,12 @@ pub fn message_id(ballot: Option<(BallotRef, u32)>, kind: &str, unique: Option<&
 
 impl Mail {
     /// The bytes to send, and the outbox row that holds them.
-    pub fn to_outbox(&self, from: &Address, from_name: &str, now: DateTime<Utc>) -> Result<NewOutboxMail, BuildError> {
+    pub fn to_outbox(
+        &self,
+        from: &Address,
+        from_name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<NewOutboxMail, BuildError> {
         let err = |message: String| BuildError {
             kind: self.kind,
             message,
@@ -145,12 +155,20 @@ mod tests {
         Mail {
             kind: "receipt",
             ballot: Some(BallotRef::new(2026, 7).unwrap()),
-            message_id: message_id(Some((BallotRef::new(2026, 7).unwrap(), 1)), "receipt", Some("ab12"), "committee.example"),
+            message_id: message_id(
+                Some((BallotRef::new(2026, 7).unwrap(), 1)),
+                "receipt",
+                Some("ab12"),
+                "committee.example",
+            ),
             to: vec![Address::parse("taro@acme.example").unwrap()],
             subject: "[B-2026-007] 回答を受け付けました（賛成）".into(),
             body: "賛成を受け付けました。\n".into(),
             in_reply_to: Some("reply-1@acme.example".into()),
-            references: vec!["b-2026-007.r1.announce@committee.example".into(), "reply-1@acme.example".into()],
+            references: vec![
+                "b-2026-007.r1.announce@committee.example".into(),
+                "reply-1@acme.example".into(),
+            ],
             auto: AutoSubmitted::Replied,
             reply_to: None,
         }
@@ -159,7 +177,12 @@ mod tests {
     #[test]
     fn message_ids_begin_with_the_lower_case_reference_and_round() {
         assert_eq!(
-            message_id(Some((BallotRef::new(2026, 7).unwrap(), 2)), "announce", None, "x.example"),
+            message_id(
+                Some((BallotRef::new(2026, 7).unwrap(), 2)),
+                "announce",
+                None,
+                "x.example"
+            ),
             "b-2026-007.r2.announce@x.example"
         );
     }
@@ -167,13 +190,22 @@ mod tests {
     #[test]
     fn a_receipt_is_marked_auto_replied_and_threads_under_the_members_mail() {
         let row = mail()
-            .to_outbox(&Address::parse("ballot@committee.example").unwrap(), "投票係", chrono::Utc::now())
+            .to_outbox(
+                &Address::parse("ballot@committee.example").unwrap(),
+                "投票係",
+                chrono::Utc::now(),
+            )
             .unwrap();
         let raw = String::from_utf8(row.raw.clone()).unwrap();
         assert!(raw.contains("Auto-Submitted: auto-replied\r\n"), "{raw}");
-        assert!(raw.contains("Message-ID: <b-2026-007.r1.receipt.ab12@committee.example>"), "{raw}");
+        assert!(
+            raw.contains("Message-ID: <b-2026-007.r1.receipt.ab12@committee.example>"),
+            "{raw}"
+        );
         assert!(raw.contains("In-Reply-To: <reply-1@acme.example>"), "{raw}");
-        let parsed = mail_parser::MessageParser::default().parse(&row.raw).unwrap();
+        let parsed = mail_parser::MessageParser::default()
+            .parse(&row.raw)
+            .unwrap();
         let refs: Vec<String> = parsed
             .references()
             .as_text_list()
@@ -181,9 +213,21 @@ mod tests {
             .iter()
             .map(|s| s.to_string())
             .collect();
-        assert_eq!(refs, ["b-2026-007.r1.announce@committee.example", "reply-1@acme.example"]);
-        assert_eq!(parsed.subject(), Some("[B-2026-007] 回答を受け付けました（賛成）"));
-        assert_eq!(parsed.body_text(0).unwrap().trim(), "賛成を受け付けました。");
+        assert_eq!(
+            refs,
+            [
+                "b-2026-007.r1.announce@committee.example",
+                "reply-1@acme.example"
+            ]
+        );
+        assert_eq!(
+            parsed.subject(),
+            Some("[B-2026-007] 回答を受け付けました（賛成）")
+        );
+        assert_eq!(
+            parsed.body_text(0).unwrap().trim(),
+            "賛成を受け付けました。"
+        );
         assert_eq!(row.recipients, vec!["taro@acme.example".to_string()]);
     }
 
@@ -192,7 +236,11 @@ mod tests {
         let mut m = mail();
         m.to.clear();
         assert!(m
-            .to_outbox(&Address::parse("ballot@committee.example").unwrap(), "x", chrono::Utc::now())
+            .to_outbox(
+                &Address::parse("ballot@committee.example").unwrap(),
+                "x",
+                chrono::Utc::now()
+            )
             .is_err());
     }
 }

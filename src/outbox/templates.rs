@@ -15,17 +15,61 @@ use crate::config::{ConfigError, Language};
 
 /// Every template, with its shipped Japanese and English text.
 pub const SHIPPED: &[(&str, &str, &str)] = &[
-    ("announce", include_str!("../../templates/ja/announce.txt"), include_str!("../../templates/en/announce.txt")),
-    ("receipt", include_str!("../../templates/ja/receipt.txt"), include_str!("../../templates/en/receipt.txt")),
-    ("not_open", include_str!("../../templates/ja/not_open.txt"), include_str!("../../templates/en/not_open.txt")),
-    ("unclear", include_str!("../../templates/ja/unclear.txt"), include_str!("../../templates/en/unclear.txt")),
-    ("unknown_ballot", include_str!("../../templates/ja/unknown_ballot.txt"), include_str!("../../templates/en/unknown_ballot.txt")),
-    ("result", include_str!("../../templates/ja/result.txt"), include_str!("../../templates/en/result.txt")),
-    ("extended", include_str!("../../templates/ja/extended.txt"), include_str!("../../templates/en/extended.txt")),
-    ("cancelled", include_str!("../../templates/ja/cancelled.txt"), include_str!("../../templates/en/cancelled.txt")),
-    ("digest", include_str!("../../templates/ja/digest.txt"), include_str!("../../templates/en/digest.txt")),
-    ("opened", include_str!("../../templates/ja/opened.txt"), include_str!("../../templates/en/opened.txt")),
-    ("admin_error", include_str!("../../templates/ja/admin_error.txt"), include_str!("../../templates/en/admin_error.txt")),
+    (
+        "announce",
+        include_str!("../../templates/ja/announce.txt"),
+        include_str!("../../templates/en/announce.txt"),
+    ),
+    (
+        "receipt",
+        include_str!("../../templates/ja/receipt.txt"),
+        include_str!("../../templates/en/receipt.txt"),
+    ),
+    (
+        "not_open",
+        include_str!("../../templates/ja/not_open.txt"),
+        include_str!("../../templates/en/not_open.txt"),
+    ),
+    (
+        "unclear",
+        include_str!("../../templates/ja/unclear.txt"),
+        include_str!("../../templates/en/unclear.txt"),
+    ),
+    (
+        "unknown_ballot",
+        include_str!("../../templates/ja/unknown_ballot.txt"),
+        include_str!("../../templates/en/unknown_ballot.txt"),
+    ),
+    (
+        "result",
+        include_str!("../../templates/ja/result.txt"),
+        include_str!("../../templates/en/result.txt"),
+    ),
+    (
+        "extended",
+        include_str!("../../templates/ja/extended.txt"),
+        include_str!("../../templates/en/extended.txt"),
+    ),
+    (
+        "cancelled",
+        include_str!("../../templates/ja/cancelled.txt"),
+        include_str!("../../templates/en/cancelled.txt"),
+    ),
+    (
+        "digest",
+        include_str!("../../templates/ja/digest.txt"),
+        include_str!("../../templates/en/digest.txt"),
+    ),
+    (
+        "opened",
+        include_str!("../../templates/ja/opened.txt"),
+        include_str!("../../templates/en/opened.txt"),
+    ),
+    (
+        "admin_error",
+        include_str!("../../templates/ja/admin_error.txt"),
+        include_str!("../../templates/en/admin_error.txt"),
+    ),
 ];
 
 /// A rendered mail text.
@@ -67,18 +111,21 @@ impl Templates {
                 Language::Ja => *ja,
                 Language::En => *en,
             };
-            let (source, origin) = match dir.map(|d| d.join(language.as_str()).join(format!("{name}.txt"))) {
-                Some(p) if p.exists() => {
-                    let text = std::fs::read_to_string(&p).map_err(|e| {
-                        ConfigError(format!("cannot read the template {}: {e}", p.display()))
-                    })?;
-                    (text, p.display().to_string())
-                }
-                _ => (shipped.to_string(), format!("(shipped) {}/{name}.txt", language.as_str())),
-            };
-            env.add_template_owned(name.to_string(), source).map_err(|e| {
-                ConfigError(format!("template {origin}: {}", one_line(&e)))
-            })?;
+            let (source, origin) =
+                match dir.map(|d| d.join(language.as_str()).join(format!("{name}.txt"))) {
+                    Some(p) if p.exists() => {
+                        let text = std::fs::read_to_string(&p).map_err(|e| {
+                            ConfigError(format!("cannot read the template {}: {e}", p.display()))
+                        })?;
+                        (text, p.display().to_string())
+                    }
+                    _ => (
+                        shipped.to_string(),
+                        format!("(shipped) {}/{name}.txt", language.as_str()),
+                    ),
+                };
+            env.add_template_owned(name.to_string(), source)
+                .map_err(|e| ConfigError(format!("template {origin}: {}", one_line(&e))))?;
         }
         Ok(Templates { env, language })
     }
@@ -155,10 +202,17 @@ mod tests {
     fn an_edited_template_in_the_folder_overrides_the_shipped_one() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("en")).unwrap();
-        std::fs::write(dir.path().join("en/opened.txt"), "Subject: custom {{ ballot.reference }}\n\nhello\n").unwrap();
+        std::fs::write(
+            dir.path().join("en/opened.txt"),
+            "Subject: custom {{ ballot.reference }}\n\nhello\n",
+        )
+        .unwrap();
         let t = Templates::load(Some(dir.path()), Language::En).unwrap();
         let r = t
-            .render("opened", serde_json::json!({ "ballot": { "reference": "B-2026-001" } }))
+            .render(
+                "opened",
+                serde_json::json!({ "ballot": { "reference": "B-2026-001" } }),
+            )
             .unwrap();
         assert_eq!(r.subject, "custom B-2026-001");
         assert_eq!(r.body, "hello\n");
@@ -179,9 +233,15 @@ mod tests {
     fn a_misspelt_variable_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("ja")).unwrap();
-        std::fs::write(dir.path().join("ja/opened.txt"), "Subject: {{ balot.title }}\n\nx\n").unwrap();
+        std::fs::write(
+            dir.path().join("ja/opened.txt"),
+            "Subject: {{ balot.title }}\n\nx\n",
+        )
+        .unwrap();
         let t = Templates::load(Some(dir.path()), Language::Ja).unwrap();
-        assert!(t.render("opened", serde_json::json!({ "ballot": {} })).is_err());
+        assert!(t
+            .render("opened", serde_json::json!({ "ballot": {} }))
+            .is_err());
     }
 
     #[test]

@@ -65,7 +65,10 @@ impl SmtpTransport {
         };
         if let (Some(user), Some(secret)) = (&cfg.user, &cfg.password) {
             let password = secret.read()?;
-            b = b.credentials(Credentials::new(user.clone(), password.expose().to_string()));
+            b = b.credentials(Credentials::new(
+                user.clone(),
+                password.expose().to_string(),
+            ));
         }
         Ok(Self {
             inner: b.build(),
@@ -124,7 +127,13 @@ impl FileTransport {
     pub fn path_for(&self, message_id: &str) -> PathBuf {
         let safe: String = message_id
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@') { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@') {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         self.dir.join(format!("{safe}.eml"))
     }
@@ -133,13 +142,17 @@ impl FileTransport {
 impl Transport for FileTransport {
     fn send<'a>(&'a self, mail: &'a OutboxMail) -> BoxFuture<'a, Result<(), TransportError>> {
         Box::pin(async move {
-            let io = |e: std::io::Error| TransportError::Transient(format!("{}: {e}", self.dir.display()));
+            let io = |e: std::io::Error| {
+                TransportError::Transient(format!("{}: {e}", self.dir.display()))
+            };
             tokio::fs::create_dir_all(&self.dir).await.map_err(io)?;
             let path = self.path_for(&mail.message_id);
             let tmp = path.with_extension("eml.tmp");
             let mut content = Vec::with_capacity(mail.raw.len() + 128);
             // The envelope is not in the headers (Bcc-like recipients would be lost otherwise).
-            content.extend_from_slice(format!("X-Envelope-To: {}\r\n", mail.recipients.join(", ")).as_bytes());
+            content.extend_from_slice(
+                format!("X-Envelope-To: {}\r\n", mail.recipients.join(", ")).as_bytes(),
+            );
             content.extend_from_slice(&mail.raw);
             tokio::fs::write(&tmp, &content).await.map_err(io)?;
             tokio::fs::rename(&tmp, &path).await.map_err(io)?;

@@ -29,9 +29,17 @@ pub fn backoff(attempts: i64) -> Duration {
 
 /// Sends every mail due at `now` (at most `limit`). Stops early when the server
 /// is down: the rest would fail the same way and only delay the next step.
-pub async fn step(store: &Store, transport: &dyn Transport, now: DateTime<Utc>, limit: i64) -> Result<StepReport, StoreError> {
+pub async fn step(
+    store: &Store,
+    transport: &dyn Transport,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<StepReport, StoreError> {
     let mut report = StepReport::default();
     for mail in store.due_mail(now, limit).await? {
+        if !store.claim(mail.id, now, Duration::minutes(5)).await? {
+            continue;
+        }
         match transport.send(&mail).await {
             Ok(()) => {
                 store.mark_sent(mail.id, now).await?;
@@ -74,7 +82,9 @@ mod tests {
                 recipients: vec!["a@x.example".into()],
                 raw: b"Subject: x\r\n\r\nx\r\n".to_vec(),
             };
-            Store::enqueue(&mut tx, &m, utc("2026-11-22T00:00:00Z")).await.unwrap();
+            Store::enqueue(&mut tx, &m, utc("2026-11-22T00:00:00Z"))
+                .await
+                .unwrap();
         }
         tx.commit().await.unwrap();
         s
@@ -97,11 +107,24 @@ mod tests {
         *t.fail.lock().unwrap() = Some(TransportError::Transient("connection refused".into()));
         let now = utc("2026-11-22T00:00:01Z");
         let r = step(&s, &t, now, 10).await.unwrap();
-        assert_eq!(r, StepReport { sent: 0, deferred: 1, refused: 0 });
+        assert_eq!(
+            r,
+            StepReport {
+                sent: 0,
+                deferred: 1,
+                refused: 0
+            }
+        );
         *t.fail.lock().unwrap() = None;
         // The failed one waits for its backoff; the other was never tried and goes now.
         assert_eq!(step(&s, &t, now, 10).await.unwrap().sent, 1);
-        assert_eq!(step(&s, &t, now + Duration::seconds(31), 10).await.unwrap().sent, 1);
+        assert_eq!(
+            step(&s, &t, now + Duration::seconds(31), 10)
+                .await
+                .unwrap()
+                .sent,
+            1
+        );
         let all = s.outbox(None).await.unwrap();
         assert!(all.iter().all(|m| m.sent_at.is_some()));
         assert_eq!(all[0].attempts, 2);
@@ -115,10 +138,27 @@ mod tests {
         let now = utc("2026-11-22T00:00:01Z");
         assert_eq!(step(&s, &t, now, 10).await.unwrap().refused, 1);
         *t.fail.lock().unwrap() = None;
-        assert_eq!(step(&s, &t, now + Duration::days(1), 10).await.unwrap().sent, 0);
+        assert_eq!(
+            step(&s, &t, now + Duration::days(1), 10)
+                .await
+                .unwrap()
+                .sent,
+            0
+        );
         let m = &s.outbox(None).await.unwrap()[0];
         assert!(m.failed_at.is_some());
         assert_eq!(m.last_error.as_deref(), Some("550 no such user"));
+    }
+
+    #[tokio::test]
+    async fn a_mail_claimed_by_another_sender_is_not_sent_again() {
+        let s = store_with(1).await;
+        let t = MemoryTransport::default();
+        let now = utc("2026-11-22T00:00:01Z");
+        let id = s.due_mail(now, 1).await.unwrap()[0].id;
+        assert!(s.claim(id, now, Duration::minutes(5)).await.unwrap());
+        assert_eq!(step(&s, &t, now, 10).await.unwrap().sent, 0);
+        assert!(t.sent.lock().unwrap().is_empty());
     }
 
     #[test]

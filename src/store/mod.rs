@@ -662,6 +662,26 @@ impl Store {
         rows.iter().map(outbox_from_row).collect()
     }
 
+    /// Claims a due mail for one sender for `lease`: the daemon and a command run
+    /// by an admin may both step the outbox, and only the one whose claim
+    /// succeeds sends. A sender that dies mid-send leaves the claim to expire.
+    pub async fn claim(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE outbox SET next_attempt_at = ? WHERE id = ? AND sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ?",
+        )
+        .bind(ts(now + lease))
+        .bind(id)
+        .bind(ts(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Marks a mail sent.
     pub async fn mark_sent(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
         sqlx::query("UPDATE outbox SET sent_at = ?, attempts = attempts + 1, last_error = NULL WHERE id = ?")
@@ -673,13 +693,20 @@ impl Store {
     }
 
     /// Records that the server refused a mail for good; it is kept, not retried.
-    pub async fn mark_refused(&self, id: i64, error: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-        sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = ?, failed_at = ? WHERE id = ?")
-            .bind(error)
-            .bind(ts(now))
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+    pub async fn mark_refused(
+        &self,
+        id: i64,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?, failed_at = ? WHERE id = ?",
+        )
+        .bind(error)
+        .bind(ts(now))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

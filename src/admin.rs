@@ -1,0 +1,454 @@
+//! What admins do: open, close, extend and cancel ballots, produce the digest,
+//! record ratification. The command line and admin mail call the same functions,
+//! so a ballot opened by mail is exactly a ballot opened by `mail-ballot open`.
+//!
+//! Each operation is one transaction: the ballot's change, its mails and its
+//! audit events commit together.
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use sqlx::SqliteConnection;
+use tracing::info;
+
+use crate::app::{App, AppError};
+use crate::ballot::deadline::DeadlineSpec;
+use crate::ballot::{Ballot, Next, Opening, Ratification, RoundClosed, State};
+use crate::domain::BallotRef;
+use crate::outbox::Mail;
+use crate::store::events::{self, Event};
+use crate::store::Store;
+
+/// A request to open a ballot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenRequest {
+    pub title: String,
+    pub motion: String,
+    pub kind: Option<String>,
+    /// The configured default when absent.
+    pub deadline: Option<DeadlineSpec>,
+}
+
+/// Opens a ballot inside `conn`'s transaction and queues its announcement.
+pub async fn open_in(
+    app: &App,
+    conn: &mut SqliteConnection,
+    req: &OpenRequest,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<Ballot, AppError> {
+    let profile = app
+        .config
+        .profile_for_kind(req.kind.as_deref())
+        .map_err(AppError::Refused)?
+        .clone();
+    let spec = req
+        .deadline
+        .clone()
+        .unwrap_or_else(|| app.config.ballots.default_deadline.clone());
+    let tz = app.config.organisation.time_zone;
+    let deadline = spec
+        .resolve(now, tz, &app.calendar)
+        .map_err(AppError::Refused)?;
+    let year = u16::try_from(now.with_timezone(&tz).year())
+        .map_err(|_| AppError::Refused("the year is out of range".into()))?;
+    let number = Store::next_ballot_number(conn, year).await?;
+    let reference = BallotRef::new(year, number).map_err(AppError::Refused)?;
+    let ballot = Ballot::open(
+        Opening {
+            reference,
+            title: req.title.clone(),
+            motion: req.motion.clone(),
+            kind: req.kind.clone(),
+            profile,
+            roster: app.config.roster.clone(),
+            deadline,
+            opened_by: actor.to_string(),
+        },
+        now,
+    )?;
+    Store::insert_ballot(conn, &ballot).await?;
+    events::append(
+        conn,
+        now,
+        &Event::new(
+            "ballot_opened",
+            Some(reference),
+            actor,
+            serde_json::json!({
+                "title": ballot.title,
+                "kind": ballot.kind,
+                "profile": ballot.profile.name,
+                "eligible": ballot.roster.eligible(),
+                "deadline": ballot.current_round().deadline,
+            }),
+        ),
+    )
+    .await?;
+    let mail = app.composer().announce(&ballot)?;
+    app.enqueue(conn, &mail, actor, now).await?;
+    info!(ballot = %reference, "ballot opened");
+    Ok(ballot)
+}
+
+/// Opens a ballot in a transaction of its own.
+pub async fn open(
+    app: &App,
+    req: &OpenRequest,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<Ballot, AppError> {
+    let mut tx = app.store.begin().await?;
+    let b = open_in(app, &mut tx, req, actor, now).await?;
+    tx.commit().await.map_err(crate::store::StoreError::from)?;
+    Ok(b)
+}
+
+async fn load(conn: &mut SqliteConnection, r: BallotRef) -> Result<Ballot, AppError> {
+    Store::load_ballot_tx(conn, r)
+        .await?
+        .ok_or(AppError::UnknownBallot(r))
+}
+
+/// Closes the current round of `r` at `now`, queues the result (and the next
+/// round's announcement when the rule calls for a re-ballot).
+pub async fn close_round_in(
+    app: &App,
+    conn: &mut SqliteConnection,
+    r: BallotRef,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<(Ballot, RoundClosed), AppError> {
+    let mut b = load(conn, r).await?;
+    let votes = Store::votes_tx(conn, r).await?;
+    let closed = b.close_round(
+        &votes,
+        now,
+        app.config.organisation.time_zone,
+        &app.calendar,
+    )?;
+    Store::save_ballot(conn, &b).await?;
+    events::append(
+        conn,
+        now,
+        &Event::new(
+            "round_closed",
+            Some(r),
+            actor,
+            serde_json::json!({
+                "round": closed.round,
+                "tally": closed.tally,
+                "counted": closed.counted,
+                "early": now < b.rounds[closed.round as usize - 1].deadline,
+            }),
+        ),
+    )
+    .await?;
+    let composer = app.composer();
+    let mut mails: Vec<Mail> = vec![composer.result(&b, &closed, &votes)?];
+    match closed.next {
+        Next::Reballot { round, deadline } => {
+            events::append(
+                conn,
+                now,
+                &Event::new(
+                    "round_opened",
+                    Some(r),
+                    actor,
+                    serde_json::json!({ "round": round, "deadline": deadline }),
+                ),
+            )
+            .await?;
+            mails.push(composer.announce(&b)?);
+        }
+        Next::Final(outcome) => {
+            events::append(
+                conn,
+                now,
+                &Event::new(
+                    "ballot_closed",
+                    Some(r),
+                    actor,
+                    serde_json::json!({ "outcome": outcome }),
+                ),
+            )
+            .await?;
+        }
+    }
+    for m in &mails {
+        app.enqueue(conn, m, actor, now).await?;
+    }
+    info!(ballot = %r, round = closed.round, outcome = closed.tally.outcome.as_str(), "round closed");
+    Ok((b, closed))
+}
+
+/// Closes the current round now (an admin's decision, before or after the deadline).
+pub async fn close(
+    app: &App,
+    r: BallotRef,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<(Ballot, RoundClosed), AppError> {
+    let mut tx = app.store.begin().await?;
+    let out = close_round_in(app, &mut tx, r, actor, now).await?;
+    tx.commit().await.map_err(crate::store::StoreError::from)?;
+    Ok(out)
+}
+
+/// Moves the current round's deadline later and announces it to the list.
+pub async fn extend(
+    app: &App,
+    r: BallotRef,
+    spec: &DeadlineSpec,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<Ballot, AppError> {
+    let mut tx = app.store.begin().await?;
+    let mut b = load(&mut tx, r).await?;
+    let old = b.current_round().deadline;
+    let new = spec
+        .resolve(now, app.config.organisation.time_zone, &app.calendar)
+        .map_err(AppError::Refused)?;
+    b.extend(new, now)?;
+    Store::save_ballot(&mut tx, &b).await?;
+    events::append(
+        &mut tx,
+        now,
+        &Event::new(
+            "deadline_extended",
+            Some(r),
+            actor,
+            serde_json::json!({ "round": b.current_round().number, "from": old, "to": new }),
+        ),
+    )
+    .await?;
+    let mail = app.composer().extended(&b, old)?;
+    app.enqueue(&mut tx, &mail, actor, now).await?;
+    tx.commit().await.map_err(crate::store::StoreError::from)?;
+    Ok(b)
+}
+
+/// Cancels an open ballot (kept, never deleted) and tells the list.
+pub async fn cancel(
+    app: &App,
+    r: BallotRef,
+    reason: &str,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<Ballot, AppError> {
+    if reason.trim().is_empty() {
+        return Err(AppError::Refused(
+            "a cancellation needs a reason (--reason)".into(),
+        ));
+    }
+    let mut tx = app.store.begin().await?;
+    let mut b = load(&mut tx, r).await?;
+    b.cancel(reason.trim(), now)?;
+    Store::save_ballot(&mut tx, &b).await?;
+    events::append(
+        &mut tx,
+        now,
+        &Event::new(
+            "ballot_cancelled",
+            Some(r),
+            actor,
+            serde_json::json!({ "reason": reason.trim() }),
+        ),
+    )
+    .await?;
+    let mail = app.composer().cancelled(&b)?;
+    app.enqueue(&mut tx, &mail, actor, now).await?;
+    tx.commit().await.map_err(crate::store::StoreError::from)?;
+    Ok(b)
+}
+
+/// The ratification digest of every closed, unconfirmed ballot; queued to the
+/// secretariat when `send` is true.
+pub async fn digest(
+    app: &App,
+    meeting: Option<NaiveDate>,
+    send: bool,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<(Mail, Vec<BallotRef>), AppError> {
+    let pending = app.store.pending_ratification().await?;
+    let mut items = Vec::with_capacity(pending.len());
+    for b in pending {
+        let votes = app.store.votes(b.reference).await?;
+        items.push((b, votes));
+    }
+    let refs: Vec<BallotRef> = items.iter().map(|(b, _)| b.reference).collect();
+    let mail = app.composer().digest(&items, meeting, now)?;
+    if send {
+        let mut tx = app.store.begin().await?;
+        events::append(
+            &mut tx,
+            now,
+            &Event::new(
+                "digest_sent",
+                None,
+                actor,
+                serde_json::json!({ "ballots": refs, "meeting": meeting }),
+            ),
+        )
+        .await?;
+        app.enqueue(&mut tx, &mail, actor, now).await?;
+        tx.commit().await.map_err(crate::store::StoreError::from)?;
+    }
+    Ok((mail, refs))
+}
+
+/// What to ratify.
+#[derive(Debug, Clone)]
+pub enum Selection {
+    All,
+    These(Vec<BallotRef>),
+}
+
+/// Records that the meeting of `meeting` confirmed the selected resolutions.
+/// Returns the references confirmed.
+pub async fn ratify(
+    app: &App,
+    meeting: NaiveDate,
+    which: &Selection,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<BallotRef>, AppError> {
+    // Read before the write transaction: the pool may have a single connection.
+    let refs: Vec<BallotRef> = match which {
+        Selection::All => app
+            .store
+            .pending_ratification()
+            .await?
+            .into_iter()
+            .map(|b| b.reference)
+            .collect(),
+        Selection::These(r) => r.clone(),
+    };
+    let mut tx = app.store.begin().await?;
+    if refs.is_empty() {
+        return Err(AppError::Refused(
+            "no email resolution is waiting for confirmation".into(),
+        ));
+    }
+    for r in &refs {
+        let mut b = Store::load_ballot_tx(&mut tx, *r)
+            .await?
+            .ok_or(AppError::UnknownBallot(*r))?;
+        if b.state != State::Closed {
+            return Err(AppError::Refused(format!(
+                "{r} is {}, not closed: only a closed ballot can be confirmed",
+                b.state.as_str()
+            )));
+        }
+        if b.ratification != Ratification::Pending {
+            return Err(AppError::Refused(format!(
+                "{r} was already recorded at a meeting"
+            )));
+        }
+        b.ratification = Ratification::Confirmed {
+            meeting,
+            at: now,
+            by: actor.to_string(),
+        };
+        Store::save_ballot(&mut tx, &b).await?;
+        events::append(
+            &mut tx,
+            now,
+            &Event::new(
+                "ratified",
+                Some(*r),
+                actor,
+                serde_json::json!({ "meeting": meeting }),
+            ),
+        )
+        .await?;
+    }
+    tx.commit().await.map_err(crate::store::StoreError::from)?;
+    Ok(refs)
+}
+
+/// Reads an admin's mail that opens a ballot: the title is the subject after the
+/// prefix; optional `締切:` / `期限:` / `Deadline:` and `種別:` / `Kind:` lines start
+/// the body; the rest, up to a `-- ` signature line, is the motion.
+pub fn parse_open_mail(subject_rest: &str, body: &str) -> Result<OpenRequest, String> {
+    let title = subject_rest.trim().to_string();
+    if title.is_empty() {
+        return Err("the subject has no title after the prefix".into());
+    }
+    let mut deadline = None;
+    let mut kind = None;
+    let mut lines = body.lines().peekable();
+    while lines.peek().is_some_and(|l| l.trim().is_empty()) {
+        lines.next();
+    }
+    while let Some(line) = lines.peek() {
+        let t = line.trim();
+        let Some((key, value)) = t.split_once([':', '：']) else {
+            break;
+        };
+        let key = key.trim().to_lowercase();
+        let value = value.trim();
+        match key.as_str() {
+            "締切" | "期限" | "回答期限" | "deadline" => {
+                deadline = Some(value.parse::<DeadlineSpec>()?);
+            }
+            "種別" | "kind" => kind = Some(value.to_string()),
+            _ => break,
+        }
+        lines.next();
+    }
+    let mut motion = String::new();
+    for line in lines {
+        if line == "-- " || line == "--" {
+            break;
+        }
+        motion.push_str(line.trim_end());
+        motion.push('\n');
+    }
+    let motion = motion.trim().to_string();
+    if motion.is_empty() {
+        return Err("the mail has no motion text after the optional 締切/種別 lines".into());
+    }
+    Ok(OpenRequest {
+        title,
+        motion,
+        kind,
+        deadline,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_open_mail_gives_title_deadline_kind_and_motion() {
+        let r = parse_open_mail(
+            " 新規会員の加盟承認",
+            "\n締切: 2026-12-04 17:00\n種別：新規会員の加盟承認\n\n株式会社サンプルの加盟を承認する。\n\n-- \n議長 山田\n",
+        )
+        .unwrap();
+        assert_eq!(r.title, "新規会員の加盟承認");
+        assert_eq!(r.deadline, Some("2026-12-04 17:00".parse().unwrap()));
+        assert_eq!(r.kind.as_deref(), Some("新規会員の加盟承認"));
+        assert_eq!(r.motion, "株式会社サンプルの加盟を承認する。");
+    }
+
+    #[test]
+    fn an_open_mail_without_options_is_all_motion() {
+        let r = parse_open_mail("予算", "令和9年度予算案を承認する。\n").unwrap();
+        assert_eq!(r.deadline, None);
+        assert_eq!(r.motion, "令和9年度予算案を承認する。");
+    }
+
+    #[test]
+    fn an_unreadable_deadline_in_an_open_mail_is_refused_with_the_reason() {
+        let e = parse_open_mail("x", "締切: 来週の金曜\n\n本文").unwrap_err();
+        assert!(e.contains("来週の金曜"), "{e}");
+    }
+
+    #[test]
+    fn an_open_mail_without_a_motion_is_refused() {
+        assert!(parse_open_mail("x", "締切: 7d\n\n-- \nsig").is_err());
+        assert!(parse_open_mail("  ", "body").is_err());
+    }
+}

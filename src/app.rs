@@ -1,0 +1,154 @@
+//! The application: configuration, store, templates and clock in one value that
+//! every command and the daemon share, plus the errors they report.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::ballot::calendar::Calendar;
+use crate::ballot::BallotError;
+use crate::config::{Config, ConfigError};
+use crate::domain::BallotRef;
+use crate::outbox::compose::Composer;
+use crate::outbox::templates::{TemplateError, Templates};
+use crate::outbox::{BuildError, Mail};
+use crate::reading::ReadOptions;
+use crate::store::events::{self, Event};
+use crate::store::{Store, StoreError};
+
+/// Where `now` comes from. The core never reads the clock itself.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(Utc::now)
+}
+
+/// A clock stopped at `t` (tests, `--now`).
+pub fn fixed_clock(t: DateTime<Utc>) -> Clock {
+    Arc::new(move || t)
+}
+
+/// Everything a command needs.
+pub struct App {
+    pub config: Config,
+    pub store: Store,
+    pub templates: Templates,
+    pub calendar: Calendar,
+    pub read_options: ReadOptions,
+    pub clock: Clock,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("config", &self.config.path)
+            .finish()
+    }
+}
+
+/// What went wrong, split by who must act.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The request cannot be done as asked; the sentence is for the admin.
+    #[error("{0}")]
+    Refused(String),
+    #[error("there is no ballot {0}")]
+    UnknownBallot(BallotRef),
+    #[error("{0}")]
+    Ballot(#[from] BallotError),
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    /// Internal: logged with detail, the user sees a short apology.
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Template(#[from] TemplateError),
+    #[error("{0}")]
+    Build(#[from] BuildError),
+}
+
+impl AppError {
+    /// True when the error is about the request, not about the program.
+    pub fn is_user_error(&self) -> bool {
+        matches!(
+            self,
+            AppError::Refused(_)
+                | AppError::UnknownBallot(_)
+                | AppError::Ballot(_)
+                | AppError::Config(_)
+        )
+    }
+}
+
+impl App {
+    /// Loads templates and opens the database named in `config`.
+    pub async fn open(config: Config, clock: Clock) -> Result<App, AppError> {
+        let templates = Templates::load(
+            config.templates_dir.as_deref(),
+            config.organisation.language,
+        )?;
+        let store = Store::open(&config.storage.database).await?;
+        Ok(Self::with_store(config, templates, store, clock))
+    }
+
+    /// Puts the parts together (tests pass an in-memory store).
+    pub fn with_store(config: Config, templates: Templates, store: Store, clock: Clock) -> App {
+        let read_options = ReadOptions {
+            own_addresses: vec![config.addresses.bot.clone()],
+            ..ReadOptions::default()
+        };
+        App {
+            config,
+            store,
+            templates,
+            calendar: Calendar::default(),
+            read_options,
+            clock,
+        }
+    }
+
+    /// The present, from the injected clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
+    }
+
+    /// A composer for this configuration.
+    pub fn composer(&self) -> Composer<'_> {
+        Composer::new(&self.config, &self.templates)
+    }
+
+    /// The name under which this configuration's mailbox cursor is kept.
+    pub fn source_name(&self) -> String {
+        self.config.mailbox_source_name()
+    }
+
+    /// Queues `mail` inside `tx` and records it in the audit trail.
+    pub async fn enqueue(
+        &self,
+        conn: &mut sqlx::SqliteConnection,
+        mail: &Mail,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), AppError> {
+        let row = mail.to_outbox(
+            &self.config.addresses.bot,
+            &self.config.addresses.bot_name,
+            now,
+        )?;
+        if Store::enqueue(conn, &row, now).await? {
+            events::append(
+                conn,
+                now,
+                &Event::new(
+                    "mail_queued",
+                    mail.ballot,
+                    actor,
+                    serde_json::json!({ "kind": mail.kind, "message_id": mail.message_id, "recipients": row.recipients.len() }),
+                ),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}

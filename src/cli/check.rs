@@ -1,0 +1,131 @@
+//! `check-config`: everything that can be checked without touching a server.
+
+use std::path::Path;
+
+use anyhow::anyhow;
+use chrono::{DateTime, Utc};
+
+use crate::config::{Config, Language, MailboxConfig, OutgoingConfig};
+use crate::outbox::compose::Composer;
+use crate::outbox::templates::Templates;
+
+/// Renders every template of both languages with sample data; the first failure.
+pub fn templates_render(config: &Config) -> Result<(), String> {
+    problems_in_templates(config, Utc::now())
+        .into_iter()
+        .next()
+        .map_or(Ok(()), Err)
+}
+
+fn problems_in_templates(config: &Config, now: DateTime<Utc>) -> Vec<String> {
+    let mut problems = Vec::new();
+    for lang in [Language::Ja, Language::En] {
+        let t = match Templates::load(config.templates_dir.as_deref(), lang) {
+            Ok(t) => t,
+            Err(e) => {
+                problems.push(e.0);
+                continue;
+            }
+        };
+        let composer = Composer::new(config, &t);
+        for (name, r) in composer.samples(now) {
+            match r {
+                Err(e) => problems.push(e.to_string()),
+                Ok(mail) => {
+                    if let Err(e) =
+                        mail.to_outbox(&config.addresses.bot, &config.addresses.bot_name, now)
+                    {
+                        problems.push(format!("template {}/{name}: {e}", lang.as_str()));
+                    }
+                }
+            }
+        }
+    }
+    problems
+}
+
+/// Checks the configuration at `path` and prints what it found.
+pub fn run(path: &Path, now: DateTime<Utc>) -> anyhow::Result<()> {
+    let config = Config::load(path).map_err(|e| anyhow!("{e}"))?;
+    let mut problems = Vec::new();
+    println!("configuration {}", path.display());
+    println!(
+        "  organisation: {} ({}, mails in {})",
+        config.organisation.name,
+        config.organisation.time_zone,
+        config.organisation.language.as_str()
+    );
+    println!(
+        "  roster {}: {} voting organisations, {} non-voting participants",
+        config.roster_path.display(),
+        config.roster.eligible(),
+        config.roster.participants.len()
+    );
+    let profiles: Vec<&str> = config.profiles.names();
+    println!(
+        "  rules: default {}; profiles {}; {} motion kind(s)",
+        config.ballots.default_profile,
+        profiles.join(", "),
+        config.ballots.kinds.len()
+    );
+    match &config.mailbox {
+        MailboxConfig::Imap(i) => {
+            println!(
+                "  mailbox: imap {}:{} folder {} as {}",
+                i.host, i.port, i.folder, i.user
+            );
+            if let Err(e) = i.password.read() {
+                problems.push(format!("[mailbox] password_env: {e}"));
+            }
+        }
+        MailboxConfig::Maildir { path } => println!("  mailbox: maildir {}", path.display()),
+    }
+    match &config.outgoing {
+        OutgoingConfig::Smtp(s) => {
+            println!("  outgoing: smtp {}:{}", s.host, s.port);
+            if let Some(p) = &s.password {
+                if let Err(e) = p.read() {
+                    problems.push(format!("[outgoing] password_env: {e}"));
+                }
+            }
+        }
+        OutgoingConfig::File { path } => println!("  outgoing: files in {}", path.display()),
+    }
+    for org in config.roster.voters() {
+        for a in org.addresses() {
+            if a.as_str().parse::<lettre::Address>().is_err() {
+                problems.push(format!(
+                    "{}: the address {a} of `{}` cannot be used to send mail",
+                    config.roster_path.display(),
+                    org.id
+                ));
+            }
+        }
+    }
+    let t = problems_in_templates(&config, now);
+    let n = crate::outbox::templates::SHIPPED.len();
+    if t.is_empty() {
+        println!(
+            "  templates: {} per language render with sample data{}",
+            n,
+            config
+                .templates_dir
+                .as_ref()
+                .map(|d| format!(" (from {} where present)", d.display()))
+                .unwrap_or_default()
+        );
+    }
+    problems.extend(t);
+    if problems.is_empty() {
+        println!("OK");
+        Ok(())
+    } else {
+        for p in &problems {
+            eprintln!("problem: {p}");
+        }
+        Err(anyhow!(
+            "{} problem(s) in the configuration",
+            problems.len()
+        ))
+    }
+}

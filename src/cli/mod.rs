@@ -1,0 +1,474 @@
+//! The command line: one subcommand per thing an admin does. Handlers are thin:
+//! they load the configuration, call `admin`, `ingest` or `scheduler`, and
+//! print. Every failure reaches the user as one sentence (main prints it) and a
+//! non-zero exit.
+
+mod check;
+mod show;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{anyhow, Context};
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use crate::admin::{self, OpenRequest, Selection};
+use crate::app::{fixed_clock, system_clock, App, AppError, Clock};
+use crate::ballot::deadline::DeadlineSpec;
+use crate::config::{Config, LogFormat};
+use crate::domain::BallotRef;
+use crate::{daemon, ingest, mailbox, outbox, scheduler};
+
+/// Email ballots for committees.
+#[derive(Debug, Parser)]
+#[command(name = "mail-ballot", version, about, long_about = None)]
+pub struct Cli {
+    /// The configuration file.
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "MAIL_BALLOT_CONFIG",
+        default_value = "config/mail-ballot.toml"
+    )]
+    pub config: PathBuf,
+    /// Treat this instant as the present (RFC 3339). For tests and rehearsals;
+    /// recorded in the audit trail of what it does.
+    #[arg(long, global = true, hide = true, value_parser = parse_instant)]
+    pub now: Option<DateTime<Utc>>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|d| d.with_timezone(&Utc))
+        .map_err(|e| format!("`{s}` is not an RFC 3339 instant: {e}"))
+}
+
+fn parse_ref(s: &str) -> Result<BallotRef, String> {
+    s.trim_matches(|c| c == '[' || c == ']').parse()
+}
+
+fn parse_deadline(s: &str) -> Result<DeadlineSpec, String> {
+    s.parse()
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: read replies, close rounds at their deadline, send mail.
+    Run,
+    /// Open a ballot and announce it to the committee list.
+    Open {
+        /// The motion's title (件名).
+        #[arg(long)]
+        title: String,
+        /// A file holding the motion's text.
+        #[arg(long, conflicts_with = "body")]
+        body_file: Option<PathBuf>,
+        /// The motion's text, given directly.
+        #[arg(long)]
+        body: Option<String>,
+        /// "2026-12-04 17:00", "7d@17:00", "5bd@17:00" or "48h"; the configured default otherwise.
+        #[arg(long, value_parser = parse_deadline)]
+        deadline: Option<DeadlineSpec>,
+        /// The motion's kind, which selects the rule (see [[ballots.kinds]]).
+        #[arg(long)]
+        kind: Option<String>,
+    },
+    /// List every ballot.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a ballot: status, counts, who has and has not answered, history.
+    Show {
+        #[arg(value_parser = parse_ref)]
+        reference: BallotRef,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Close the current round now and announce the result.
+    Close {
+        #[arg(value_parser = parse_ref)]
+        reference: BallotRef,
+        /// Do not read the mailbox first (count only the answers already read).
+        #[arg(long)]
+        no_poll: bool,
+    },
+    /// Move the current round's deadline later and announce it.
+    Extend {
+        #[arg(value_parser = parse_ref)]
+        reference: BallotRef,
+        #[arg(long, value_parser = parse_deadline)]
+        deadline: DeadlineSpec,
+    },
+    /// Cancel an open ballot (kept on record) and announce it.
+    Cancel {
+        #[arg(value_parser = parse_ref)]
+        reference: BallotRef,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Read the mailbox once, to its end (for cron and tests).
+    Poll,
+    /// Run the scheduler once: close due rounds, send queued mail (for cron and tests).
+    Tick,
+    /// Print the ratification digest of email resolutions awaiting confirmation.
+    Digest {
+        /// Also mail it to the secretariat.
+        #[arg(long)]
+        send: bool,
+        /// The meeting it is for (YYYY-MM-DD), shown in the digest.
+        #[arg(long)]
+        meeting: Option<String>,
+    },
+    /// Record that a meeting confirmed email resolutions.
+    Ratify {
+        /// The meeting's date (YYYY-MM-DD).
+        #[arg(long)]
+        meeting: String,
+        /// Confirm every resolution awaiting confirmation.
+        #[arg(long, conflicts_with = "references")]
+        all: bool,
+        /// The references confirmed.
+        #[arg(value_parser = parse_ref)]
+        references: Vec<BallotRef>,
+    },
+    /// Check the configuration, the roster and every template.
+    CheckConfig,
+    /// Run a complete scenario on embedded defaults and show what happens.
+    Demo {
+        /// Keep the demo's files here instead of a temporary folder.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Show how messages would be read (no database or configuration needed).
+    Inspect {
+        #[arg(long)]
+        json: bool,
+        /// Files (.eml) to read.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+fn init_logging(config: Option<&Config>, daemon: bool) {
+    let level = match (config, daemon) {
+        (Some(c), true) => c.logging.level.clone(),
+        _ => "warn".to_string(),
+    };
+    let filter =
+        EnvFilter::try_from_env("MAIL_BALLOT_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    let json = config.is_some_and(|c| c.logging.format == LogFormat::Json);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+fn user_error(e: AppError) -> anyhow::Error {
+    if e.is_user_error() {
+        anyhow!("{e}")
+    } else {
+        tracing::error!(error = %e, "internal error");
+        anyhow!("internal error: {e}")
+    }
+}
+
+async fn app(cli: &Cli, config: Config) -> anyhow::Result<App> {
+    let clock: Clock = match cli.now {
+        Some(t) => fixed_clock(t),
+        None => system_clock(),
+    };
+    App::open(config, clock).await.map_err(user_error)
+}
+
+fn actor(cli: &Cli) -> String {
+    let user = std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| "unknown".into());
+    match cli.now {
+        Some(t) => format!("cli:{user} (clock set to {})", t.to_rfc3339()),
+        None => format!("cli:{user}"),
+    }
+}
+
+fn load_config(path: &Path) -> anyhow::Result<Config> {
+    Config::load(path).map_err(|e| anyhow!("{e}"))
+}
+
+/// Runs one command.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Demo { dir } => {
+            init_logging(None, false);
+            return crate::demo::run(dir.clone()).await;
+        }
+        Command::Inspect { json, files } => {
+            init_logging(None, false);
+            return inspect(&cli, *json, files);
+        }
+        Command::CheckConfig => {
+            init_logging(None, false);
+            return check::run(&cli.config, cli.now.unwrap_or_else(Utc::now));
+        }
+        _ => {}
+    }
+    let config = load_config(&cli.config)?;
+    init_logging(Some(&config), matches!(cli.command, Command::Run));
+    let app = app(&cli, config).await?;
+    let who = actor(&cli);
+    let now = app.now();
+    match &cli.command {
+        Command::Run => {
+            check::templates_render(&app.config).map_err(|e| anyhow!("{e}"))?;
+            let source = mailbox::from_config(&app.config.mailbox);
+            let transport =
+                outbox::transport::from_config(&app.config.outgoing).map_err(|e| anyhow!("{e}"))?;
+            let shutdown = daemon::shutdown_on_signals();
+            daemon::run(Arc::new(app), source, transport, shutdown).await;
+        }
+        Command::Open {
+            title,
+            body_file,
+            body,
+            deadline,
+            kind,
+        } => {
+            let motion = match (body_file, body) {
+                (Some(f), _) => std::fs::read_to_string(f)
+                    .with_context(|| format!("cannot read {}", f.display()))?,
+                (None, Some(b)) => b.clone(),
+                (None, None) => {
+                    return Err(anyhow!(
+                        "give the motion's text with --body-file FILE or --body TEXT"
+                    ))
+                }
+            };
+            let req = OpenRequest {
+                title: title.clone(),
+                motion,
+                kind: kind.clone(),
+                deadline: deadline.clone(),
+            };
+            let b = admin::open(&app, &req, &who, now)
+                .await
+                .map_err(user_error)?;
+            println!(
+                "opened {} \"{}\"; deadline {}; announcement queued to {}",
+                b.reference,
+                b.title,
+                app.composer().when(b.current_round().deadline),
+                app.config.addresses.list
+            );
+            send_now(&app).await;
+        }
+        Command::List { json } => show::list(&app, *json).await?,
+        Command::Show { reference, json } => show::show(&app, *reference, *json).await?,
+        Command::Close { reference, no_poll } => {
+            if !no_poll {
+                let mut src = mailbox::from_config(&app.config.mailbox);
+                ingest::poll(&app, src.as_mut()).await.map_err(|e| {
+                    anyhow!("{e}; to close with only the answers already read, add --no-poll")
+                })?;
+                src.close().await;
+            }
+            let (b, closed) = admin::close(&app, *reference, &who, now)
+                .await
+                .map_err(user_error)?;
+            println!(
+                "closed round {} of {}: {} (valid: {}, approved: {}); result queued to {}",
+                closed.round,
+                b.reference,
+                closed.tally.outcome.as_str(),
+                closed.tally.valid,
+                closed.tally.approved,
+                app.config.addresses.list
+            );
+            if let crate::ballot::Next::Reballot { round, deadline } = closed.next {
+                println!(
+                    "round {round} opened (re-deliberation request), deadline {}",
+                    app.composer().when(deadline)
+                );
+            }
+            send_now(&app).await;
+        }
+        Command::Extend {
+            reference,
+            deadline,
+        } => {
+            let b = admin::extend(&app, *reference, deadline, &who, now)
+                .await
+                .map_err(user_error)?;
+            println!(
+                "{}: deadline of round {} is now {}; announcement queued",
+                b.reference,
+                b.current_round().number,
+                app.composer().when(b.current_round().deadline)
+            );
+            send_now(&app).await;
+        }
+        Command::Cancel { reference, reason } => {
+            let b = admin::cancel(&app, *reference, reason, &who, now)
+                .await
+                .map_err(user_error)?;
+            println!("{} cancelled; announcement queued", b.reference);
+            send_now(&app).await;
+        }
+        Command::Poll => {
+            let mut src = mailbox::from_config(&app.config.mailbox);
+            let r = ingest::poll(&app, src.as_mut())
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
+            src.close().await;
+            let detail: Vec<String> = r
+                .by_disposition
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            println!(
+                "read {} new message(s){}",
+                r.processed,
+                if detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", detail.join(", "))
+                }
+            );
+        }
+        Command::Tick => {
+            let transport =
+                outbox::transport::from_config(&app.config.outgoing).map_err(|e| anyhow!("{e}"))?;
+            let r = scheduler::tick(&app, Some(transport.as_ref()))
+                .await
+                .map_err(user_error)?;
+            for (b, round, what) in &r.closed {
+                println!("{b}: round {round} closed: {what}");
+            }
+            for b in &r.waiting {
+                println!("{b}: past its deadline; waiting for the mailbox to be read past it (run `poll`)");
+            }
+            println!(
+                "mail: {} sent, {} waiting for the relay, {} refused",
+                r.outbox.sent, r.outbox.deferred, r.outbox.refused
+            );
+        }
+        Command::Digest { send, meeting } => {
+            let meeting = meeting
+                .as_deref()
+                .map(crate::store::parse_date)
+                .transpose()
+                .map_err(|e| anyhow!("--meeting: {e}"))?;
+            let (mail, refs) = admin::digest(&app, meeting, *send, &who, now)
+                .await
+                .map_err(user_error)?;
+            println!("Subject: {}\n\n{}", mail.subject, mail.body);
+            if *send {
+                eprintln!(
+                    "digest of {} resolution(s) queued to {}",
+                    refs.len(),
+                    app.config
+                        .addresses
+                        .secretariat
+                        .iter()
+                        .map(|a| a.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                send_now(&app).await;
+            }
+        }
+        Command::Ratify {
+            meeting,
+            all,
+            references,
+        } => {
+            let meeting =
+                crate::store::parse_date(meeting).map_err(|e| anyhow!("--meeting: {e}"))?;
+            let which = if *all {
+                Selection::All
+            } else if references.is_empty() {
+                return Err(anyhow!("name the confirmed references, or give --all"));
+            } else {
+                Selection::These(references.clone())
+            };
+            let done = admin::ratify(&app, meeting, &which, &who, now)
+                .await
+                .map_err(user_error)?;
+            let list: Vec<String> = done.iter().map(|r| r.to_string()).collect();
+            println!("confirmed at the meeting of {meeting}: {}", list.join(", "));
+        }
+        Command::Demo { .. } | Command::Inspect { .. } | Command::CheckConfig => {
+            unreachable!("handled above")
+        }
+    }
+    Ok(())
+}
+
+/// After a command queued mail, try to send it at once; if the relay is down the
+/// daemon (or the next `tick`) retries.
+async fn send_now(app: &App) {
+    let transport = match outbox::transport::from_config(&app.config.outgoing) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("mail stays queued: {e}");
+            return;
+        }
+    };
+    match outbox::worker::step(&app.store, transport.as_ref(), app.now(), 100).await {
+        Ok(r) if r.deferred > 0 || r.refused > 0 => eprintln!(
+            "mail: {} sent, {} waiting for the relay (the daemon retries), {} refused",
+            r.sent, r.deferred, r.refused
+        ),
+        Ok(_) => {}
+        Err(e) => eprintln!("mail stays queued: {e}"),
+    }
+}
+
+fn inspect(cli: &Cli, json: bool, files: &[PathBuf]) -> anyhow::Result<()> {
+    let opts = crate::reading::ReadOptions::default();
+    let _ = cli;
+    let mut failed = 0;
+    for f in files {
+        let raw = match std::fs::read(f) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("mail-ballot: cannot read {}: {e}", f.display());
+                failed += 1;
+                continue;
+            }
+        };
+        let r = crate::reading::read_message(&raw, &opts);
+        let name = f.display().to_string();
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "file": name,
+                    "message_id": r.message_id,
+                    "from": r.from.as_ref().map(|a| a.as_str()),
+                    "ballot": r.ballot.map(|b| b.to_string()),
+                    "vote": r.vote,
+                    "automated": r.automated,
+                    "evidence": r.evidence,
+                    "reason": r.reason,
+                })
+            );
+        } else {
+            println!("{name}: {} ({})", r.vote, r.reason);
+        }
+    }
+    if failed > 0 {
+        return Err(anyhow!("{failed} file(s) could not be read"));
+    }
+    Ok(())
+}
