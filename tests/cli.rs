@@ -1,0 +1,242 @@
+//! The command line as an admin meets it: the shipped configuration checks
+//! clean, the demo runs, and every kind of bad input gets one sentence and a
+//! non-zero exit. (Mail flow through real servers is tested in tests/e2e.)
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mail-ballot"))
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn run(args: &[&str], cwd: &Path) -> Output {
+    bin()
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("MAIL_BALLOT_CONFIG")
+        .output()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A copy of the shipped configuration in a temporary folder.
+fn shipped_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("config")).unwrap();
+    for f in ["mail-ballot.toml", "roster.toml"] {
+        std::fs::copy(
+            repo().join("config").join(f),
+            dir.path().join("config").join(f),
+        )
+        .unwrap();
+    }
+    dir
+}
+
+fn assert_one_sentence_error(o: &Output, must_contain: &str) {
+    assert!(!o.status.success(), "should fail: {}", stdout(o));
+    let err = stderr(o);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line of error, got: {err}");
+    assert!(
+        err.contains(must_contain),
+        "expected `{must_contain}` in: {err}"
+    );
+}
+
+#[test]
+fn the_shipped_configuration_checks_clean() {
+    let o = run(&["check-config"], &repo());
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("17 voting organisations"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stdout(&o).trim_end().ends_with("OK"));
+}
+
+#[test]
+fn a_misspelt_key_is_named_with_its_file_and_line() {
+    let dir = shipped_copy();
+    let p = dir.path().join("config/mail-ballot.toml");
+    let text = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("time_zone = ", "timezone = ");
+    std::fs::write(&p, text).unwrap();
+    let o = run(&["check-config"], dir.path());
+    assert_one_sentence_error(&o, "mail-ballot.toml: line");
+    assert!(stderr(&o).contains("timezone"));
+}
+
+#[test]
+fn a_missing_configuration_file_is_one_sentence() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(&["list"], dir.path());
+    assert_one_sentence_error(
+        &o,
+        "cannot read the configuration file config/mail-ballot.toml",
+    );
+}
+
+#[test]
+fn an_unknown_reference_is_one_sentence() {
+    let dir = shipped_copy();
+    let o = run(&["show", "B-2026-042"], dir.path());
+    assert_one_sentence_error(&o, "there is no ballot B-2026-042");
+}
+
+#[test]
+fn a_malformed_reference_is_refused_by_the_command_line() {
+    let dir = shipped_copy();
+    let o = run(&["show", "2026-42"], dir.path());
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("B-YYYY-NNN"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_deadline_in_the_past_is_one_sentence() {
+    let dir = shipped_copy();
+    let o = run(
+        &[
+            "open",
+            "--title",
+            "予算",
+            "--body",
+            "予算案を承認する。",
+            "--deadline",
+            "2020-01-01 17:00",
+        ],
+        dir.path(),
+    );
+    assert_one_sentence_error(&o, "not in the future");
+}
+
+#[test]
+fn an_unreachable_server_is_one_sentence() {
+    let dir = shipped_copy();
+    let p = dir.path().join("config/mail-ballot.toml");
+    let text = std::fs::read_to_string(&p).unwrap().replace(
+        "kind = \"maildir\"\npath = \"../var/mail\"",
+        "kind = \"imap\"\nhost = \"127.0.0.1\"\nport = 1\nsecurity = \"plain\"\nuser = \"bot\"\npassword_env = \"MB_TEST_UNUSED\"\ntimeout_secs = 5",
+    );
+    std::fs::write(&p, text).unwrap();
+    let o = bin()
+        .args(["poll"])
+        .current_dir(dir.path())
+        .env("MB_TEST_UNUSED", "x")
+        .env_remove("MAIL_BALLOT_CONFIG")
+        .output()
+        .unwrap();
+    assert_one_sentence_error(&o, "cannot connect to 127.0.0.1:1");
+}
+
+#[test]
+fn a_ballot_opened_on_the_command_line_can_be_listed_shown_extended_and_cancelled() {
+    let dir = shipped_copy();
+    let d = dir.path();
+    let o = run(
+        &[
+            "open",
+            "--title",
+            "予算承認",
+            "--body",
+            "令和9年度予算案を承認する。",
+            "--deadline",
+            "7d@17:00",
+        ],
+        d,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let year = chrono::Utc::now().format("%Y").to_string();
+    let r = format!("B-{year}-001");
+    assert!(
+        stdout(&o).contains(&format!("opened {r}")),
+        "{}",
+        stdout(&o)
+    );
+    // The announcement was written by the file transport.
+    let sent: Vec<_> = std::fs::read_dir(d.join("var/sent")).unwrap().collect();
+    assert_eq!(sent.len(), 1);
+
+    let o = run(&["list"], d);
+    assert!(
+        stdout(&o).contains(&r) && stdout(&o).contains("open"),
+        "{}",
+        stdout(&o)
+    );
+
+    let o = run(&["extend", &r, "--deadline", "14d@17:00"], d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["extend", &r, "--deadline", "2d@17:00"], d);
+    assert_one_sentence_error(&o, "can only be extended");
+
+    let o = run(&["cancel", &r, "--reason", "議案の取り下げ"], d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["show", &r, "--json"], d);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["state"], "cancelled");
+    assert_eq!(v["cancel_reason"], "議案の取り下げ");
+    let kinds: Vec<&str> = v["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"ballot_opened")
+            && kinds.contains(&"deadline_extended")
+            && kinds.contains(&"ballot_cancelled")
+    );
+
+    let o = run(&["cancel", &r, "--reason", "again"], d);
+    assert_one_sentence_error(&o, "is cancelled, not open");
+}
+
+#[test]
+fn ratify_without_anything_pending_says_so() {
+    let dir = shipped_copy();
+    let o = run(&["ratify", "--meeting", "2026-12-10", "--all"], dir.path());
+    assert_one_sentence_error(&o, "no email resolution is waiting");
+}
+
+#[test]
+fn the_demo_runs_a_whole_scenario_on_embedded_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo");
+    let o = bin().args(["demo", "--dir"]).arg(&out).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = stdout(&o);
+    assert!(s.contains("B-2026-001 approved"), "{s}");
+    assert!(s.contains("B-2026-002 rejected"), "{s}");
+    assert!(s.contains("B-2026-003 approved   round 2"), "{s}");
+    assert!(s.contains("round 2 opened by itself"), "{s}");
+    assert!(s.contains("1 late"), "{s}");
+    assert!(
+        s.contains("1 non_member") && s.contains("1 non_voting"),
+        "{s}"
+    );
+    assert!(s.contains("ratification digest (3 resolutions)"), "{s}");
+    // The digest went to the secretariat as a file.
+    let digest = std::fs::read_dir(out.join("var/sent"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .find(|e| e.file_name().to_string_lossy().starts_with("digest."))
+        .expect("a digest file");
+    let raw = std::fs::read(digest.path()).unwrap();
+    assert!(String::from_utf8_lossy(&raw).contains("support@isog-j.example"));
+    // A second demo into the same folder is refused rather than mixed in.
+    let o = bin().args(["demo", "--dir"]).arg(&out).output().unwrap();
+    assert!(!o.status.success());
+}
