@@ -4,3 +4,4 @@
 //! see ARCHITECTURE.md for the map.
 
 pub mod domain;
+pub mod reading;
