@@ -456,7 +456,7 @@ static EXPLICIT_CONDITION_EN: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 static HEDGE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"たぶん|多分|おそらく|恐らく|かもしれ|かも|一応|基本的|原則|おおむね|概ね|大筋|暫定|仮に|保留|迷って|迷い|悩んで|悩み|微妙|どちらかといえば|どちらかと言えば|一旦|いったん|とりあえず|取り敢えず|取りあえず|心情的|個人的には|気持ち|ひとまず|一先ず|\b(?:maybe|probably|perhaps|might|tentative(?:ly)?|leaning|in\s+principle|not\s+sure|unsure|i\s+guess|kind\s+of|sort\s+of|for\s+now)\b")
+    Regex::new(r"たぶん|多分|おそらく|恐らく|かもしれ|かも|一応|基本的|原則|おおむね|概ね|大筋|暫定|仮に|保留|迷って|悩んで|微妙|どちらかといえば|どちらかと言えば|一旦|いったん|とりあえず|取り敢えず|取りあえず|心情的|個人的には|気持ち|ひとまず|一先ず|\b(?:maybe|probably|perhaps|might|tentative(?:ly)?|leaning|in\s+principle|not\s+sure|unsure|i\s+guess|kind\s+of|sort\s+of|for\s+now)\b")
         .expect("static regex")
 });
 
