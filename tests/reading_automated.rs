@@ -13,7 +13,11 @@ fn every_real_bounce_and_auto_reply_is_automated_and_has_no_vote() {
         .filter(|p| p.extension().is_some_and(|e| e == "eml"))
         .collect();
     files.sort();
-    assert!(files.len() >= 100, "expected the 101 sisimai files, found {}", files.len());
+    assert!(
+        files.len() >= 100,
+        "expected the 101 sisimai files, found {}",
+        files.len()
+    );
 
     let mut failures = Vec::new();
     for path in &files {

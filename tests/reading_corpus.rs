@@ -102,7 +102,10 @@ fn judge(f: &Fixture, r: &Reading) -> (Outcome, String) {
     }
     let mut outcome = vote_outcome;
     if r.automated != f.automated {
-        problems.push(format!("automated {} (expected {})", r.automated, f.automated));
+        problems.push(format!(
+            "automated {} (expected {})",
+            r.automated, f.automated
+        ));
         outcome = outcome.min(Outcome::Wrong);
     }
     let ballot = r.ballot.map_or("none".to_string(), |b| b.to_string());
@@ -168,6 +171,9 @@ fn every_reply_fixture_is_read_as_expected_with_lf_and_crlf() {
         .filter(|f| f.known_miss.is_some())
         .map(|f| f.file.as_str())
         .collect();
-    println!("{} fixtures x 2 line endings: {counts:?}; known misses: {known:?}", listed.len());
+    println!(
+        "{} fixtures x 2 line endings: {counts:?}; known misses: {known:?}",
+        listed.len()
+    );
     assert!(report.is_empty(), "{}", report.join("\n"));
 }

@@ -36,14 +36,16 @@ const AUTOMATIC_HEADERS: &[&str] = &[
 /// title may contain words such as 不在 ("不在者投票の規程改正").
 static SUBJECT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)自動応答|自動返信|自動通知|不在|休暇|out\s+of\s+(?:the\s+)?office|automatic\s+reply|auto(?:matic)?[\s\-]?(?:reply|response)|autoreply|vacation|undeliver|undelivered|delivery\s+status\s+notification|delivery\s+(?:status\s+)?notification|delivery\s+failure|delivery\s+has\s+failed|mail\s+delivery\s+failed|delivery\s+failed|returned\s+mail|failure\s+notice|non[\s\-]?delivery|could\s+not\s+be\s+delivered|could\s+not\s+send|mail\s+system\s+error|postmaster\s+notify|delivery\s+status\s+report|delivery\s+report|配信不能|配送エラー|配信エラー|送信エラー|配信失敗|不達|開封確認|read\s+receipt|return\s+receipt|^read:|^既読:|^開封済み:|^away\b|abuse\s+report|complaint\s+about",
+        r"(?i)自動応答|自動返信|自動通知|不在|休暇|out\s+of\s+(?:the\s+)?office|automatic\s+reply|auto(?:matic)?[\s\-]?(?:reply|response)|autoreply|vacation|undeliver|undelivered|delivery\s+status\s+notification|delivery\s+(?:status\s+)?notification|delivery\s+failure|delivery\s+has\s+failed|mail\s+delivery\s+failed|delivery\s+failed|returned\s+mail|failure\s+notice|non[\s\-]?delivery|could\s+not\s+be\s+delivered|could\s+not\s+send|mail\s+system\s+error|postmaster\s+notify|delivery\s+status\s+report|delivery\s+report|配信不能|配送エラー|配信エラー|送信エラー|配信失敗|不達|開封確認|read\s+receipt|return\s+receipt|^read:|^既読:|^開封済み:|^away(?-u:\b)|abuse\s+report|complaint\s+about",
     )
     .expect("static regex")
 });
 
 static REPLY_PREFIX: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(?:re|fw|fwd|aw|sv|wg|返信|転送)\s*[:：]|\[?\bB-\d{4}-\d{3,6}\b")
-        .expect("static regex")
+    Regex::new(
+        r"(?i)(?-u:\b)(?:re|fw|fwd|aw|sv|wg|返信|転送)\s*[:：]|\[?(?-u:\b)B-\d{4}-\d{3,6}(?-u:\b)",
+    )
+    .expect("static regex")
 });
 
 /// Returns why the message is automated, or `None` for mail a person wrote.

@@ -21,7 +21,7 @@
 
 use std::sync::LazyLock;
 
-use regex::Regex;
+use regex::{Regex, RegexSet};
 use unicode_normalization::UnicodeNormalization;
 
 use crate::domain::{Position, Vote};
@@ -141,15 +141,17 @@ pub(crate) fn analyse(own_words: &str) -> Analysis {
 
     let deciding = sentences
         .iter()
-        .position(|s| !s.question && s.stance().is_some());
-    let Some(d) = deciding else {
+        .enumerate()
+        .filter(|(_, s)| !s.question)
+        .find_map(|(i, s)| s.stance().map(|stance| (i, stance)));
+    let Some((d, stance)) = deciding else {
         return no_statement(&sentences);
     };
     let first = &sentences[d];
     let quoted = quote(&first.text);
-    let decided = match first.stance() {
-        Some(Ok(values)) if values.len() == 1 => values[0],
-        Some(Ok(values)) => {
+    let decided = match stance {
+        Ok(values) if values.len() == 1 => values[0],
+        Ok(values) => {
             let names: Vec<&str> = values.iter().map(|p| p.as_str()).collect();
             return decided_unclear(
                 &first.text,
@@ -159,13 +161,14 @@ pub(crate) fn analyse(own_words: &str) -> Analysis {
                 ),
             );
         }
-        Some(Err(why)) => return decided_unclear(
-            &first.text,
-            format!(
+        Err(why) => {
+            return decided_unclear(
+                &first.text,
+                format!(
                 "The answer {quoted} {why}, so it cannot be read as a position with confidence."
             ),
-        ),
-        None => unreachable_none(),
+            )
+        }
     };
     if first.condition {
         return decided_unclear(
@@ -236,11 +239,6 @@ pub(crate) fn analyse(own_words: &str) -> Analysis {
         },
         decided: true,
     }
-}
-
-fn unreachable_none() -> Position {
-    // `deciding` was chosen because its stance is Some; keep a safe value anyway.
-    Position::Abstain
 }
 
 fn decided_unclear(evidence: &str, reason: String) -> Analysis {
@@ -425,56 +423,39 @@ fn collapse_ws(line: &str) -> String {
     line.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-static QUESTION: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:\?|(?:でしょうか|ますか|ですか|ませんか|のか|だろうか|かな|かしら)[。.]?)\s*$")
-        .expect("static regex")
+/// Everything a sentence is checked for besides its terms, in one set so that a sentence
+/// is scanned once. The indices are the `SIG_` constants below.
+static SIGNALS: LazyLock<RegexSet> = LazyLock::new(|| {
+    RegexSet::new([
+        // A question.
+        r"(?:\?|(?:でしょうか|ますか|ですか|ませんか|のか|だろうか|かな|かしら)[。.]?)\s*$",
+        // A condition, in Japanese or English.
+        r"条件|前提|であれば|ならば|なら|場合|次第|たら|れば|のうえで|の上で|うえで|限り|ただし|但し|もし|(?-u:\b)(?:if|unless|provided|providing|assuming|conditional(?:ly)?|conditions?|as\s+long\s+as|subject\s+to|only\s+when|once)(?-u:\b)",
+        // A condition that qualifies the whole answer even from a later sentence.
+        r"条件|前提|場合に限り|限り|(?-u:\b)(?:only\s+if|on\s+condition|provided\s+that|unless|conditional(?:ly)?|subject\s+to)(?-u:\b)",
+        // A hedge.
+        r"たぶん|多分|おそらく|恐らく|かもしれ|かも|一応|基本的|原則|おおむね|概ね|大筋|暫定|仮に|保留|迷って|悩んで|微妙|どちらかといえば|どちらかと言えば|一旦|いったん|とりあえず|取り敢えず|取りあえず|心情的|個人的には|気持ち|ひとまず|一先ず|(?-u:\b)(?:maybe|probably|perhaps|might|tentative(?:ly)?|leaning|in\s+principle|not\s+sure|unsure|i\s+guess|kind\s+of|sort\s+of|for\s+now)(?-u:\b)",
+        // The start of a reason.
+        r"^[\s・*\-(【\[<「]*(?:理由|なぜなら|というのも|その理由|補足|because|reason|since)",
+    ])
+    .expect("static regex set")
 });
+const SIG_QUESTION: usize = 0;
+const SIG_CONDITION: usize = 1;
+const SIG_EXPLICIT_CONDITION: usize = 2;
+const SIG_HEDGE: usize = 3;
+const SIG_REASON: usize = 4;
 
+/// 無条件 (unconditionally) contains 条件; removed before conditions are looked for.
 static UNCONDITIONAL: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"無条件|条件(?:は|も)?(?:特に)?(?:なし|無し|ありません|ございません|ない)")
         .expect("static regex")
 });
 
-static CONDITION_JA: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"条件|前提|であれば|ならば|なら|場合|次第|たら|れば|のうえで|の上で|うえで|限り|ただし|但し|もし")
-        .expect("static regex")
-});
-
-static EXPLICIT_CONDITION_JA: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"条件|前提|場合に限り|限り").expect("static regex"));
-
-static CONDITION_EN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b(?:if|unless|provided|providing|assuming|conditional(?:ly)?|conditions?|as\s+long\s+as|subject\s+to|only\s+when|once)\b")
-        .expect("static regex")
-});
-
-static EXPLICIT_CONDITION_EN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"\b(?:only\s+if|on\s+condition|provided\s+that|unless|conditional(?:ly)?|subject\s+to)\b",
-    )
-    .expect("static regex")
-});
-
-static HEDGE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"たぶん|多分|おそらく|恐らく|かもしれ|かも|一応|基本的|原則|おおむね|概ね|大筋|暫定|仮に|保留|迷って|悩んで|微妙|どちらかといえば|どちらかと言えば|一旦|いったん|とりあえず|取り敢えず|取りあえず|心情的|個人的には|気持ち|ひとまず|一先ず|\b(?:maybe|probably|perhaps|might|tentative(?:ly)?|leaning|in\s+principle|not\s+sure|unsure|i\s+guess|kind\s+of|sort\s+of|for\s+now)\b")
-        .expect("static regex")
-});
-
+/// Words that read like agreement but are not one of the answers the ballot asks for.
 static SOFT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"了承|問題(?:は)?(?:ありません|ない|なし|無し|ございません)|結構です|オーケー|よいと思います|良いと思います|いいと思います|よろしいかと|支持します|支持いたします|お任せします|おまかせします|お任せいたします|保留|\b(?:ok|okay|lgtm|sounds\s+good|fine\s+with\s+me|no\s+problem|support)\b")
+    Regex::new(r"了承|問題(?:は)?(?:ありません|ない|なし|無し|ございません)|結構です|オーケー|よいと思います|良いと思います|いいと思います|よろしいかと|支持します|支持いたします|お任せします|おまかせします|お任せいたします|保留|(?-u:\b)(?:ok|okay|lgtm|sounds\s+good|fine\s+with\s+me|no\s+problem|support)(?-u:\b)|^(?:はい|いいえ|うん|ええ|了解|了解です|了解しました)[。.!]?$")
         .expect("static regex")
-});
-
-static SOFT_WHOLE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(?:はい|いいえ|うん|ええ|了解|了解です|了解しました|ok|okay)[。.!]?$")
-        .expect("static regex")
-});
-
-static REASON_START: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"^[\s・*\-(【\[<「]*(?:理由|なぜなら|というのも|その理由|補足|because|reason|since)",
-    )
-    .expect("static regex")
 });
 
 fn analyse_sentence(text: &str) -> Sentence {
@@ -483,19 +464,20 @@ fn analyse_sentence(text: &str) -> Sentence {
     scan_japanese(text, &mut findings);
     scan_english(&lower, &mut findings);
     scan_symbols(text, &mut findings);
-    let cond_text = UNCONDITIONAL.replace_all(&lower, "");
-    let soft = SOFT
-        .find(&lower)
-        .map(|m| m.as_str().to_string())
-        .or_else(|| SOFT_WHOLE.find(&lower).map(|m| m.as_str().to_string()));
+    let signals = SIGNALS.matches(&lower);
+    let mut conditions = signals.clone();
+    if (signals.matched(SIG_CONDITION) || signals.matched(SIG_EXPLICIT_CONDITION))
+        && UNCONDITIONAL.is_match(&lower)
+    {
+        conditions = SIGNALS.matches(&UNCONDITIONAL.replace_all(&lower, ""));
+    }
     Sentence {
-        question: QUESTION.is_match(text),
-        condition: CONDITION_JA.is_match(&cond_text) || CONDITION_EN.is_match(&cond_text),
-        explicit_condition: EXPLICIT_CONDITION_JA.is_match(&cond_text)
-            || EXPLICIT_CONDITION_EN.is_match(&cond_text),
-        hedge: HEDGE.is_match(&lower),
-        soft,
-        reason_start: REASON_START.is_match(&lower),
+        question: signals.matched(SIG_QUESTION),
+        condition: conditions.matched(SIG_CONDITION),
+        explicit_condition: conditions.matched(SIG_EXPLICIT_CONDITION),
+        hedge: signals.matched(SIG_HEDGE),
+        soft: SOFT.find(&lower).map(|m| m.as_str().to_string()),
+        reason_start: signals.matched(SIG_REASON),
         findings,
         text: text.to_string(),
     }
@@ -783,17 +765,17 @@ fn scan_japanese(text: &str, out: &mut Vec<Finding>) {
 
 static EN_TERMS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
-        r"(?P<yes_phrase>\bno\s+objections?\b|\bwithout\s+objection\b)",
-        r"|(?P<not_against>\bnot\s+(?:be\s+)?against\b)",
-        r"|(?P<no>\bdisagree[ds]?\b|\boppose[ds]?\b|\breject(?:s|ed)?\b|\bdisapprove[ds]?\b|\bnay\b",
-        r"|\b(?:i|we)\s+(?:strongly\s+)?object\b|\bobject\s+to\b",
-        r"|\b(?:am|are|is|i'm|we're|vote|voting|votes)\s+against\b",
-        r"|\bagainst\s+(?:it|this|that|the\s+(?:motion|proposal|ballot|application|resolution|admission))\b",
-        r"|\bhave\s+(?:an\s+|some\s+)?objections?\b|^against[.!]?$)",
-        r"|(?P<yes>\bapprove[ds]?\b|\bagree[ds]?\b|\bconcur\b|\bin\s+favou?r\b)",
-        r"|(?P<abstain>\babstain(?:s|ing|ed)?\b|\babstention\b)",
-        r"|(?P<delegate>\bdelegat(?:e|es|ing)\b|\bleave\s+it\s+to\s+the\s+chair\b)",
-        r"|(?P<yesno>^(?:yes|no)\b|^(?:maybe|probably|perhaps|i\s+guess|i\s+think)\s*,?\s*(?:yes|no)\b|\bvote\s*(?:is\s*)?[:=]?\s*(?:yes|no)\b|\b(?:answer|回答)\s*[:=]\s*(?:yes|no)\b)",
+        r"(?P<yes_phrase>(?-u:\b)no\s+objections?(?-u:\b)|(?-u:\b)without\s+objection(?-u:\b))",
+        r"|(?P<not_against>(?-u:\b)not\s+(?:be\s+)?against(?-u:\b))",
+        r"|(?P<no>(?-u:\b)disagree[ds]?(?-u:\b)|(?-u:\b)oppose[ds]?(?-u:\b)|(?-u:\b)reject(?:s|ed)?(?-u:\b)|(?-u:\b)disapprove[ds]?(?-u:\b)|(?-u:\b)nay(?-u:\b)",
+        r"|(?-u:\b)(?:i|we)\s+(?:strongly\s+)?object(?-u:\b)|(?-u:\b)object\s+to(?-u:\b)",
+        r"|(?-u:\b)(?:am|are|is|i'm|we're|vote|voting|votes)\s+against(?-u:\b)",
+        r"|(?-u:\b)against\s+(?:it|this|that|the\s+(?:motion|proposal|ballot|application|resolution|admission))(?-u:\b)",
+        r"|(?-u:\b)have\s+(?:an\s+|some\s+)?objections?(?-u:\b)|^against[.!]?$)",
+        r"|(?P<yes>(?-u:\b)approve[ds]?(?-u:\b)|(?-u:\b)agree[ds]?(?-u:\b)|(?-u:\b)concur(?-u:\b)|(?-u:\b)in\s+favou?r(?-u:\b))",
+        r"|(?P<abstain>(?-u:\b)abstain(?:s|ing|ed)?(?-u:\b)|(?-u:\b)abstention(?-u:\b))",
+        r"|(?P<delegate>(?-u:\b)delegat(?:e|es|ing)(?-u:\b)|(?-u:\b)leave\s+it\s+to\s+the\s+chair(?-u:\b))",
+        r"|(?P<yesno>^(?:yes|no)(?-u:\b)|^(?:maybe|probably|perhaps|i\s+guess|i\s+think)\s*,?\s*(?:yes|no)(?-u:\b)|(?-u:\b)vote\s*(?:is\s*)?[:=]?\s*(?:yes|no)(?-u:\b)|(?-u:\b)(?:answer|回答)\s*[:=]\s*(?:yes|no)(?-u:\b))",
     ))
     .expect("static regex")
 });
@@ -874,8 +856,9 @@ fn scan_english(lower: &str, out: &mut Vec<Finding>) {
         };
         // Negators count only within the same clause: "No, I am against it" is a no.
         let clause_start = lower[..m.start()]
-            .rfind([',', ';', ':', '.', '!', '?', '、'])
-            .map_or(0, |i| i + 1);
+            .char_indices()
+            .rfind(|&(_, c)| matches!(c, ',' | ';' | ':' | '.' | '!' | '?' | '、'))
+            .map_or(0, |(i, c)| i + c.len_utf8());
         let before: Vec<&str> = lower[clause_start..m.start()]
             .split(char::is_whitespace)
             .filter(|w| !w.is_empty())

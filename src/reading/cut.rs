@@ -14,12 +14,13 @@
 //! Signatures (`-- `, rules of ━ ─ - = * _, "iPhoneから送信") end the own words too: a
 //! company motto in a signature may say 反対.
 //!
-//! The input is NFKC-normalised text (so `＞` is `>`); the work is linear in the number
-//! of lines, each line looking ahead at most a few lines.
+//! Lines are NFKC-normalised before they are looked at (so `＞` is `>`); the work is
+//! linear in the number of lines, each line looking ahead at most a few lines.
 
 use std::sync::LazyLock;
 
 use regex::Regex;
+use unicode_normalization::{is_nfkc_quick, IsNormalized, UnicodeNormalization};
 
 use super::REPLY_MARKERS;
 
@@ -55,7 +56,7 @@ static HEADER_OTHER: LazyLock<Regex> = LazyLock::new(|| {
 static ATTRIBUTION: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
         r"(?ix)(?:
-            \b(?:wrote|writes|schrieb|a\s+écrit|escribió)\s*:?\s*$
+            (?-u:\b)(?:wrote|writes|schrieb|a\s+écrit|escribió)\s*:?\s*$
           | 書きました\s*:?\s*$
           | 書いています\s*:?\s*$
           | の(?:メール|メッセージ)\s*:\s*$
@@ -77,7 +78,7 @@ static ATTRIBUTION_START: LazyLock<Regex> = LazyLock::new(|| {
 
 static SENT_FROM: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)^(?:sent\s+(?:from|via|with)\s|get\s+outlook\s+for\s|envoyé\s+de\s|(?:iphone|ipad|android|galaxy|xperia|aquos|arrows|pixel|docomo|au|softbank)\S*\s*(?:から|より)(?:送信|送られ)|.{0,40}から送信(?:されました|しました)?[。.!]?$|.{0,40}より送信[。.]?$)",
+        r"(?i)^(?:sent\s+(?:from|via|with)\s|get\s+outlook\s+for\s|envoyé\s+de\s|(?:iphone|ipad|android|galaxy|xperia|aquos|arrows|pixel|docomo|au|softbank)\S*\s*(?:から|より)(?:送信|送られ)|\S.*から送信(?:されました|しました)?[。.!]?$|\S.*より送信[。.]?$)",
     )
     .expect("static regex")
 });
@@ -90,8 +91,14 @@ fn is_quote(line: &str) -> bool {
 }
 
 fn is_marker(line: &str) -> bool {
+    static MARKERS: LazyLock<Vec<String>> = LazyLock::new(|| {
+        REPLY_MARKERS
+            .iter()
+            .map(|m| m.nfkc().collect::<String>().to_lowercase())
+            .collect()
+    });
     let l = line.to_lowercase();
-    REPLY_MARKERS.iter().any(|m| l.contains(&m.to_lowercase()))
+    MARKERS.iter().any(|m| l.contains(m.as_str()))
 }
 
 /// The standard `-- ` line (many clients lose the trailing space, so `--` too).
@@ -127,7 +134,7 @@ fn is_rule(line: &str) -> bool {
 
 /// Whether lines `i..` start an Outlook-style header block: a `From:`/`差出人:` line
 /// followed within a few lines by another header field.
-fn is_header_block(lines: &[&str], i: usize) -> bool {
+fn is_header_block(lines: &[String], i: usize) -> bool {
     if !HEADER_FROM.is_match(lines[i].trim()) {
         return false;
     }
@@ -139,7 +146,7 @@ fn is_header_block(lines: &[&str], i: usize) -> bool {
 }
 
 /// If an attribution starts at line `i`, how many lines it takes (1 to 3).
-fn attribution_len(lines: &[&str], i: usize) -> Option<usize> {
+fn attribution_len(lines: &[String], i: usize) -> Option<usize> {
     let first = lines[i].trim();
     if first.is_empty() || is_quote(first) {
         return None;
@@ -174,7 +181,7 @@ fn attribution_len(lines: &[&str], i: usize) -> Option<usize> {
 }
 
 /// Whether the first non-blank line among the few after `i` is quoted.
-fn quote_follows(lines: &[&str], i: usize) -> bool {
+fn quote_follows(lines: &[String], i: usize) -> bool {
     lines
         .iter()
         .skip(i)
@@ -183,15 +190,51 @@ fn quote_follows(lines: &[&str], i: usize) -> bool {
         .is_some_and(|l| is_quote(l))
 }
 
-/// Cuts `text` (NFKC-normalised) down to the member's own words.
+/// The lines of the text, NFKC-normalised on demand: cutting usually stops within the
+/// first lines (Outlook, phone mail), and the quoted ballot below need not be normalised.
+struct Lines<'a> {
+    raw: Vec<&'a str>,
+    norm: Vec<String>,
+}
+
+impl<'a> Lines<'a> {
+    fn new(text: &'a str) -> Self {
+        Lines {
+            raw: text.lines().collect(),
+            norm: Vec::new(),
+        }
+    }
+
+    /// Makes sure lines `..upto` are normalised, and returns all normalised so far.
+    fn upto(&mut self, upto: usize) -> &[String] {
+        let upto = upto.min(self.raw.len());
+        while self.norm.len() < upto {
+            let raw = self.raw[self.norm.len()];
+            let line = if is_nfkc_quick(raw.chars()) == IsNormalized::Yes {
+                raw.to_string()
+            } else {
+                raw.nfkc().collect()
+            };
+            self.norm.push(line);
+        }
+        &self.norm
+    }
+}
+
+/// How far past the current line the cutter looks (attributions, header blocks).
+const LOOKAHEAD: usize = 6;
+
+/// Cuts `text` down to the member's own words, NFKC-normalised.
 pub(crate) fn own_words(text: &str) -> Cut {
-    let lines: Vec<&str> = text.lines().collect();
-    let mut kept: Vec<&str> = Vec::new();
+    let mut all = Lines::new(text);
+    let total = all.raw.len();
+    let mut kept: Vec<String> = Vec::new();
     let mut cut = Cut::default();
-    let has_kept = |kept: &Vec<&str>| kept.iter().any(|l| !l.trim().is_empty());
+    let has_kept = |kept: &Vec<String>| kept.iter().any(|l| !l.trim().is_empty());
     let mut i = 0;
-    while i < lines.len() {
-        let raw = lines[i];
+    while i < total {
+        let lines = all.upto(i + LOOKAHEAD);
+        let raw = lines[i].as_str();
         let line = raw.trim();
         if is_quote(line) {
             cut.quoted_lines += 1;
@@ -206,12 +249,12 @@ pub(crate) fn own_words(text: &str) -> Cut {
             cut.stopped_at = Some(format!("the separator line \"{}\"", shorten(line)));
             break;
         }
-        if is_header_block(&lines, i) {
+        if is_header_block(lines, i) {
             cut.stopped_at = Some(format!("the reply header block \"{}\"", shorten(line)));
             break;
         }
-        if let Some(n) = attribution_len(&lines, i) {
-            if quote_follows(&lines, i + n) {
+        if let Some(n) = attribution_len(lines, i) {
+            if quote_follows(lines, i + n) {
                 i += n;
                 continue;
             }
@@ -222,7 +265,8 @@ pub(crate) fn own_words(text: &str) -> Cut {
             cut.stopped_at = Some("the signature delimiter \"-- \"".into());
             break;
         }
-        if SENT_FROM.is_match(line) {
+        // Only short lines: a sentence of the member's may end in 送信.
+        if line.chars().count() <= 60 && SENT_FROM.is_match(line) {
             cut.stopped_at = Some(format!("the signature \"{}\"", shorten(line)));
             break;
         }
@@ -235,7 +279,7 @@ pub(crate) fn own_words(text: &str) -> Cut {
             i += 1;
             continue;
         }
-        kept.push(raw.trim_end());
+        kept.push(raw.trim_end().to_string());
         i += 1;
     }
     cut.own_words = tidy(&kept);
@@ -243,7 +287,7 @@ pub(crate) fn own_words(text: &str) -> Cut {
 }
 
 /// Joins kept lines, dropping blank lines at either end and runs of blank lines.
-fn tidy(lines: &[&str]) -> String {
+fn tidy(lines: &[String]) -> String {
     let mut out = String::new();
     let mut blank_run = 0;
     for l in lines {

@@ -665,7 +665,7 @@ fn parse_encoded_word(s: &str) -> Option<(String, Vec<u8>, usize)> {
     let after = &body[q1 + 1..];
     let mut chars = after.chars();
     let enc = chars.next()?;
-    if chars.next()? != '?' {
+    if !enc.is_ascii() || chars.next()? != '?' {
         return None;
     }
     let text_start = &after[2..];

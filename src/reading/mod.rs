@@ -139,6 +139,14 @@ pub fn read_message(raw: &[u8], opts: &ReadOptions) -> Reading {
 impl Reading {
     fn malformed(why: String) -> Reading {
         Reading {
+            reason: format!("The bytes could not be read as a mail message: {why}."),
+            malformed: Some(why),
+            ..Reading::blank()
+        }
+    }
+
+    fn blank() -> Reading {
+        Reading {
             message_id: None,
             from: None,
             from_name: None,
@@ -154,14 +162,17 @@ impl Reading {
             automated: false,
             automated_reason: None,
             evidence: None,
-            reason: format!("The bytes could not be read as a mail message: {why}."),
+            reason: String::new(),
             own_words: String::new(),
             text: String::new(),
-            malformed: Some(why),
+            malformed: None,
             notes: Vec::new(),
         }
     }
 }
+
+/// Building a parser fills a table of header parsers: done once, not per message.
+static PARSER: LazyLock<MessageParser> = LazyLock::new(MessageParser::default);
 
 /// Ids kept from In-Reply-To and References; a longer chain adds nothing.
 const MAX_IDS: usize = 200;
@@ -176,9 +187,7 @@ fn read_unguarded(raw: &[u8], opts: &ReadOptions) -> Reading {
         return Reading::malformed("it does not start with header fields".into());
     }
 
-    let mut r = Reading::malformed(String::new());
-    r.malformed = None;
-    r.reason.clear();
+    let mut r = Reading::blank();
     read_headers(&headers, &mut r);
 
     if raw.len() > opts.max_message_bytes {
@@ -207,7 +216,7 @@ fn read_unguarded(raw: &[u8], opts: &ReadOptions) -> Reading {
         };
     }
 
-    let Some(msg) = MessageParser::default().parse(raw) else {
+    let Some(msg) = PARSER.parse(raw) else {
         return Reading {
             malformed: Some("no message structure was found".into()),
             reason:
@@ -233,9 +242,7 @@ fn read_unguarded(raw: &[u8], opts: &ReadOptions) -> Reading {
     let body = decode::body_text(&msg, opts.max_parts, opts.max_text_chars);
     r.notes.extend(body.notes);
     r.text = truncate_chars(&body.text, opts.max_text_chars).to_string();
-    let normalized: String = r.text.nfkc().collect();
-    let normalized = truncate_chars(&normalized, opts.max_text_chars);
-    let cut = cut::own_words(normalized);
+    let cut = cut::own_words(&r.text);
     if let Some(at) = &cut.stopped_at {
         r.notes.push(format!("own words cut at {at}"));
     }
@@ -297,8 +304,9 @@ fn read_headers(headers: &decode::Headers, r: &mut Reading) {
     r.round = find_round(&r.in_reply_to, &r.references, r.ballot);
 }
 
-static ROUND: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?i)\bb-\d{4}-\d{3,6}\.r(\d{1,6})\.").expect("static regex"));
+static ROUND: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)(?-u:\b)b-\d{4}-\d{3,6}\.r(\d{1,6})\.").expect("static regex")
+});
 
 /// The round of our announcement being answered: the parent (In-Reply-To) first, then
 /// the most recent of References, preferring ids of the ballot found.
@@ -345,7 +353,7 @@ fn automated_reading(mut r: Reading, why: String) -> Reading {
 }
 
 static ANSWER_LINE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^\s*(?:[-*・•]\s*)?[\[【(<「]?\s*(b-\d{4}-\d{3,6})\b\s*[\]】)>」]?\s*(?:について(?:は)?|は|[:=>→\-])?\s*(.+?)\s*$")
+    Regex::new(r"(?i)^\s*(?:[-*・•]\s*)?[\[【(<「]?\s*(b-\d{4}-\d{3,6})(?-u:\b)\s*[\]】)>」]?\s*(?:について(?:は)?|は|[:=>→\-])?\s*(.+?)\s*$")
         .expect("static regex")
 });
 
@@ -599,6 +607,15 @@ mod tests {
         let r = read_message(format!("{HEAD}賛成します。").as_bytes(), &opts);
         assert!(r.automated);
         assert_eq!(r.vote, Vote::None);
+    }
+
+    #[test]
+    fn a_message_forwarded_inside_a_forwarded_message_is_read() {
+        // Found by the property test: mail-parser's debug assertions fire on this shape.
+        let raw = "From: a@example.jp\r\nSubject: Re: [B-2026-007] x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n賛成します。\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\nFrom: c@example.jp\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner2\r\nFrom: d@example.jp\r\nContent-Type: text/plain\r\n\r\n反対\r\n--b--\r\n";
+        let r = read(raw);
+        assert!(r.malformed.is_none(), "{:?}", r.malformed);
+        assert_eq!(r.vote, Vote::Yes);
     }
 
     #[test]
