@@ -60,6 +60,9 @@ enum Form {
 #[derive(Debug, Clone)]
 struct Finding {
     position: Position,
+    /// A yes that only says "no objection" (異議なし, 反対はありません): it gives way to
+    /// an abstention or delegation stated beside it (異議はありませんが棄権します).
+    weak: bool,
     form: Form,
     term: String,
 }
@@ -77,6 +80,13 @@ struct Sentence {
 }
 
 impl Sentence {
+    fn states_abstain_or_delegate(&self) -> bool {
+        self.findings.iter().any(|f| {
+            f.form == Form::Statement
+                && matches!(f.position, Position::Abstain | Position::Delegate)
+        })
+    }
+
     /// The positions this sentence states; `Err` when it states something that cannot
     /// be read with confidence (a double negative, a qualified negation).
     fn stance(&self) -> Option<Result<Vec<Position>, &'static str>> {
@@ -86,6 +96,7 @@ impl Sentence {
         let mut any = false;
         for f in &self.findings {
             match (f.form, f.position) {
+                (Form::Statement, _) if f.weak && self.states_abstain_or_delegate() => {}
                 (Form::Statement, p) => {
                     any = true;
                     if !values.contains(&p) {
@@ -196,6 +207,11 @@ pub(crate) fn analyse(own_words: &str) -> Analysis {
         let later = quote(&s.text);
         for f in &s.findings {
             let contrary = match (f.form, f.position) {
+                (Form::Statement, _)
+                    if f.weak && matches!(decided, Position::Abstain | Position::Delegate) =>
+                {
+                    false
+                }
                 (Form::Statement, p) => p != decided,
                 (Form::Negated, Position::Yes) if !reason_context => decided != Position::No,
                 (Form::Negated, Position::No) if !reason_context => decided == Position::No,
@@ -434,7 +450,7 @@ static SIGNALS: LazyLock<RegexSet> = LazyLock::new(|| {
         // A condition that qualifies the whole answer even from a later sentence.
         r"条件|前提|場合に限り|限り|(?-u:\b)(?:only\s+if|on\s+condition|provided\s+that|unless|conditional(?:ly)?|subject\s+to)(?-u:\b)",
         // A hedge.
-        r"たぶん|多分|おそらく|恐らく|かもしれ|かも|一応|基本的|原則|おおむね|概ね|大筋|暫定|仮に|保留|迷って|悩んで|微妙|どちらかといえば|どちらかと言えば|一旦|いったん|とりあえず|取り敢えず|取りあえず|心情的|個人的には|気持ち|ひとまず|一先ず|(?-u:\b)(?:maybe|probably|perhaps|might|tentative(?:ly)?|leaning|in\s+principle|not\s+sure|unsure|i\s+guess|kind\s+of|sort\s+of|for\s+now)(?-u:\b)",
+        r"たぶん|多分|おそらく|恐らく|かもしれ|かも|一応|基本的|原則|おおむね|概ね|大筋|暫定|仮に|保留|迷って|悩んで|微妙|どちらかといえば|どちらかと言えば|一旦|いったん|とりあえず|取り敢えず|取りあえず|心情的|個人的には|気持ち|ひとまず|一先ず|(?-u:\b)(?:maybe|probably|perhaps|might|tentative(?:ly)?|leaning|in\s+principle|not\s+sure|unsure|i\s+guess|kind\s+of|sort\s+of|for\s+now|reservations?)(?-u:\b)|留保",
         // The start of a reason.
         r"^[\s・*\-(【\[<「]*(?:理由|なぜなら|というのも|その理由|補足|because|reason|since)",
     ])
@@ -489,7 +505,8 @@ fn analyse_sentence(text: &str) -> Sentence {
 static JA_TERMS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
         // 異議なし and its kin say "no objection": a yes. 意義なし is the usual typo.
-        r"(?P<igi_yes>(?:異議|異存|異論|意義)(?:は|が|も)?(?:特に|とくに|一切|全く|まったく|何も|なにも)?(?:ございません|御座いません|ありません|有りません|ないです|無いです|なし|無し|ない|無い))",
+        r"(?P<igi_yes>(?:異議|異存|異論|意義|反対意見|反対)(?:は|が|も)?(?:特に|とくに|一切|全く|まったく|何も|なにも)?(?:ございません|御座いません|ありません|有りません|ないです|無いです|なし|無し|ない|無い))",
+        // (反対 is included for 特に反対はありません; 反対ではありません stays a double negative.)
         r"|(?P<igi_no>(?:異議|異存|異論)(?:が|は)?(?:あります|有ります|ございます|あり|有り|ある|を申し立て|を唱え|を申し上げ))",
         r"|(?P<no_pre>不賛成|不承認|不同意|非承認)",
         r"|(?P<yes>賛成|賛同|承認|同意)",
@@ -632,6 +649,7 @@ const STATEMENT_ENDINGS: &[&str] = &[
     "致しました",
     "しました",
     "とさせていただきました",
+    "っす",
 ];
 
 /// What may follow a negation or a statement ending for the clause to be over.
@@ -755,6 +773,7 @@ fn scan_japanese(text: &str, out: &mut Vec<Finding>) {
         out.push(Finding {
             position,
             form,
+            weak: inherent_negation && position == Position::Yes,
             term: m.as_str().to_string(),
         });
     }
@@ -765,8 +784,8 @@ fn scan_japanese(text: &str, out: &mut Vec<Finding>) {
 
 static EN_TERMS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
-        r"(?P<yes_phrase>(?-u:\b)no\s+objections?(?-u:\b)|(?-u:\b)without\s+objection(?-u:\b))",
-        r"|(?P<not_against>(?-u:\b)not\s+(?:be\s+)?against(?-u:\b))",
+        r"(?P<yes_phrase>(?-u:\b)no\s+objections?(?-u:\b)|(?-u:\b)without\s+objection(?-u:\b)|(?:couldn't|could\s+not|can't|cannot)\s+agree\s+more(?-u:\b))",
+        r"|(?P<not_against>(?-u:\b)not\s+(?:be\s+)?against(?-u:\b)|(?:(?-u:\b)not|n't|(?-u:\b)never)\s+object(?-u:\b))",
         r"|(?P<no>(?-u:\b)disagree[ds]?(?-u:\b)|(?-u:\b)oppose[ds]?(?-u:\b)|(?-u:\b)reject(?:s|ed)?(?-u:\b)|(?-u:\b)disapprove[ds]?(?-u:\b)|(?-u:\b)nay(?-u:\b)",
         r"|(?-u:\b)(?:i|we)\s+(?:strongly\s+)?object(?-u:\b)|(?-u:\b)object\s+to(?-u:\b)",
         r"|(?-u:\b)(?:am|are|is|i'm|we're|vote|voting|votes)\s+against(?-u:\b)",
@@ -775,7 +794,7 @@ static EN_TERMS: LazyLock<Regex> = LazyLock::new(|| {
         r"|(?P<yes>(?-u:\b)approve[ds]?(?-u:\b)|(?-u:\b)agree[ds]?(?-u:\b)|(?-u:\b)concur(?-u:\b)|(?-u:\b)in\s+favou?r(?-u:\b))",
         r"|(?P<abstain>(?-u:\b)abstain(?:s|ing|ed)?(?-u:\b)|(?-u:\b)abstention(?-u:\b))",
         r"|(?P<delegate>(?-u:\b)delegat(?:e|es|ing)(?-u:\b)|(?-u:\b)leave\s+it\s+to\s+the\s+chair(?-u:\b))",
-        r"|(?P<yesno>^(?:yes|no)(?-u:\b)|^(?:maybe|probably|perhaps|i\s+guess|i\s+think)\s*,?\s*(?:yes|no)(?-u:\b)|(?-u:\b)vote\s*(?:is\s*)?[:=]?\s*(?:yes|no)(?-u:\b)|(?-u:\b)(?:answer|回答)\s*[:=]\s*(?:yes|no)(?-u:\b))",
+        r"|(?P<yesno>^(?:yes|yeah|yep|no|nope|nah)(?-u:\b)|^(?:maybe|probably|perhaps|i\s+guess|i\s+think)\s*,?\s*(?:yes|no)(?-u:\b)|(?-u:\b)vote\s*(?:is\s*)?[:=]?\s*(?:yes|no)(?-u:\b)|(?-u:\b)(?:answer|回答)\s*[:=]\s*(?:yes|no)(?-u:\b))",
     ))
     .expect("static regex")
 });
@@ -810,27 +829,41 @@ fn scan_english(lower: &str, out: &mut Vec<Finding>) {
         let Some(m) = caps.get(0) else { continue };
         let term = m.as_str().to_string();
         if caps.name("yesno").is_some() {
-            let word = if term.ends_with("yes") { "yes" } else { "no" };
+            let last = term
+                .rsplit(|c: char| !c.is_ascii_alphabetic())
+                .next()
+                .unwrap_or("");
+            let position = if matches!(last, "yes" | "yeah" | "yep") {
+                Position::Yes
+            } else {
+                Position::No
+            };
             let rest = &lower[m.end()..];
+            let courtesy = ["please", "thanks", "thank you"]
+                .iter()
+                .any(|c| rest.trim_start().starts_with(c));
             // "Yes" or "No" as the answer itself, not "no comment" or "yes or no".
-            let standalone = term != word
+            let standalone = term != last
                 || rest.trim().is_empty()
                 || rest.starts_with([',', '.', '!', ';', ':', '、', '。']);
-            if standalone {
-                out.push(Finding {
-                    position: if word == "yes" {
-                        Position::Yes
-                    } else {
-                        Position::No
-                    },
-                    form: Form::Statement,
-                    term,
-                });
-            }
+            let form = match (standalone, courtesy, position) {
+                (true, _, _) => Form::Statement,
+                (false, true, Position::Yes) => Form::Statement,
+                // "No thanks" refuses something, but maybe not the motion: ask again.
+                (false, true, _) => Form::Complex,
+                (false, false, _) => continue,
+            };
+            out.push(Finding {
+                position,
+                weak: false,
+                form,
+                term,
+            });
             continue;
         }
         if caps.name("yes_phrase").is_some() {
             out.push(Finding {
+                weak: false,
                 position: Position::Yes,
                 form: Form::Statement,
                 term,
@@ -839,6 +872,7 @@ fn scan_english(lower: &str, out: &mut Vec<Finding>) {
         }
         if caps.name("not_against").is_some() {
             out.push(Finding {
+                weak: false,
                 position: Position::No,
                 form: Form::Negated,
                 term,
@@ -876,6 +910,7 @@ fn scan_english(lower: &str, out: &mut Vec<Finding>) {
         };
         out.push(Finding {
             position,
+            weak: false,
             form,
             term,
         });
@@ -915,6 +950,7 @@ fn scan_symbols(text: &str, out: &mut Vec<Finding>) {
             }
             if matches!(form_after(rest, None), Form::Statement) {
                 out.push(Finding {
+                    weak: false,
                     position: *position,
                     form: Form::Statement,
                     term: (*sym).to_string(),
@@ -1126,8 +1162,8 @@ mod tests {
 
     #[test]
     fn words_that_only_mention_a_position_are_unclear() {
-        assert_eq!(vote("反対意見はありません。"), Vote::Unclear);
         assert_eq!(vote("賛成するには資料が不足しています。"), Vote::Unclear);
+        assert_eq!(vote("反対の方向で考えています。"), Vote::Unclear);
     }
 
     #[test]
@@ -1147,6 +1183,28 @@ mod tests {
         assert_eq!(c.vote, Vote::Yes);
         assert_eq!(c.evidence.as_deref(), Some("本件、賛成いたします。"));
         assert!(c.reason.contains("yes"));
+    }
+
+    #[test]
+    fn no_objection_forms_are_yes_but_give_way_to_an_abstention_beside_them() {
+        assert_eq!(vote("特に反対はありません。"), Vote::Yes);
+        assert_eq!(vote("反対意見はありません。"), Vote::Yes);
+        assert_eq!(
+            vote("異議はありませんが、今回は棄権します。"),
+            Vote::Abstain
+        );
+        assert_eq!(vote("異議なし。反対です。"), Vote::Unclear);
+        assert_eq!(vote("反対ではありません。"), Vote::Unclear);
+    }
+
+    #[test]
+    fn english_idioms_are_not_read_word_by_word() {
+        assert_eq!(vote("I couldn't agree more."), Vote::Yes);
+        assert_eq!(vote("We do not object."), Vote::Unclear);
+        assert_eq!(vote("Nope"), Vote::No);
+        assert_eq!(vote("No thanks"), Vote::Unclear);
+        assert_eq!(vote("Yes please"), Vote::Yes);
+        assert_eq!(vote("I approve, but with reservations."), Vote::Unclear);
     }
 
     #[test]
