@@ -110,11 +110,17 @@ pub(crate) fn detect(
     }
     if let Some(f) = from {
         let local = f.local_part();
-        if local.eq_ignore_ascii_case("mailer-daemon")
-            || local.eq_ignore_ascii_case("postmaster")
-            || local.eq_ignore_ascii_case("mail-daemon")
+        if local.eq_ignore_ascii_case("mailer-daemon") || local.eq_ignore_ascii_case("mail-daemon")
         {
             return Some(format!("it comes from {local}@…"));
+        }
+        // A small member company's representative may really write from postmaster@;
+        // their reply answers our mail, a bounce from postmaster does not.
+        if local.eq_ignore_ascii_case("postmaster")
+            && !headers.has("in-reply-to")
+            && !headers.has("references")
+        {
+            return Some("it comes from postmaster@… and answers no message".into());
         }
     }
     if let Some(s) = subject {
@@ -193,6 +199,15 @@ mod tests {
             "Content-Type: multipart/report; report-type=delivery-status; boundary=x\r\n\r\n"
         )
         .is_some());
+    }
+
+    #[test]
+    fn a_reply_written_from_a_postmaster_address_is_not_automated() {
+        assert!(detect_raw("From: postmaster@member.example.jp\r\n\r\n").is_some());
+        assert!(detect_raw(
+            "From: postmaster@member.example.jp\r\nIn-Reply-To: <b-2026-007.r1.announce@x.org>\r\nSubject: Re: [B-2026-007] x\r\n\r\n"
+        )
+        .is_none());
     }
 
     #[test]
