@@ -66,7 +66,11 @@ impl BallotRef {
 
 fn reference_regex() -> &'static regex::Regex {
     static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-    RE.get_or_init(|| regex::Regex::new(r"\b[Bb]-[0-9]{4}-[0-9]{3,6}\b").expect("static regex"))
+    // ASCII word boundaries: Japanese text writes references right against kana
+    // ("B-2026-007について"), which a Unicode boundary would not separate.
+    RE.get_or_init(|| {
+        regex::Regex::new(r"(?-u:\b)[Bb]-[0-9]{4}-[0-9]{3,6}(?-u:\b)").expect("static regex")
+    })
 }
 
 impl fmt::Display for BallotRef {
@@ -413,6 +417,18 @@ mod tests {
             vec![
                 BallotRef::new(2026, 7).unwrap(),
                 BallotRef::new(2026, 12).unwrap()
+            ]
+        );
+    }
+
+    #[test]
+    fn references_written_against_japanese_text_are_found() {
+        let found = BallotRef::find_all("B-2026-007とB-2026-008について賛成");
+        assert_eq!(
+            found,
+            vec![
+                BallotRef::new(2026, 7).unwrap(),
+                BallotRef::new(2026, 8).unwrap()
             ]
         );
     }

@@ -40,6 +40,25 @@ pub struct Cli {
     pub now: Option<DateTime<Utc>>,
     #[command(subcommand)]
     pub command: Command,
+    /// True when --config (or MAIL_BALLOT_CONFIG) was given rather than defaulted.
+    #[arg(skip)]
+    pub config_given: bool,
+}
+
+impl Cli {
+    /// Parses the process's arguments, remembering whether --config was given.
+    pub fn parse_args() -> Cli {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Cli::command().get_matches();
+        let mut cli = match Cli::from_arg_matches(&matches) {
+            Ok(c) => c,
+            Err(e) => e.exit(),
+        };
+        cli.config_given = matches
+            .value_source("config")
+            .is_some_and(|s| s != clap::parser::ValueSource::DefaultValue);
+        cli
+    }
 }
 
 fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
@@ -215,7 +234,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Inspect { json, files } => {
             init_logging(None, false);
-            return inspect(&cli, *json, files);
+            return inspect(&cli, *json, files).await;
         }
         Command::CheckConfig => {
             init_logging(None, false);
@@ -434,9 +453,24 @@ async fn send_now(app: &App) {
     }
 }
 
-fn inspect(cli: &Cli, json: bool, files: &[PathBuf]) -> anyhow::Result<()> {
-    let opts = crate::reading::ReadOptions::default();
-    let _ = cli;
+/// `inspect`: the daemon's own reading of each file; with an explicit --config,
+/// also who the sender is on the roster and where the named ballot stands.
+async fn inspect(cli: &Cli, json: bool, files: &[PathBuf]) -> anyhow::Result<()> {
+    let mut opts = crate::reading::ReadOptions::default();
+    let config = if cli.config_given {
+        Some(load_config(&cli.config)?)
+    } else {
+        None
+    };
+    if let Some(c) = &config {
+        opts.own_addresses = vec![c.addresses.bot.clone()];
+    }
+    let store = match &config {
+        Some(c) if c.storage.database.exists() => {
+            Some(crate::store::Store::open(&c.storage.database).await?)
+        }
+        _ => None,
+    };
     let mut failed = 0;
     for f in files {
         let raw = match std::fs::read(f) {
@@ -449,22 +483,38 @@ fn inspect(cli: &Cli, json: bool, files: &[PathBuf]) -> anyhow::Result<()> {
         };
         let r = crate::reading::read_message(&raw, &opts);
         let name = f.display().to_string();
-        if json {
-            println!(
-                "{}",
+        let mut extra = serde_json::Map::new();
+        if let Some(c) = &config {
+            let member = r.from.as_ref().and_then(|a| c.roster.lookup(a)).map(|m| match m {
+                crate::roster::Membership::Voter(o) => serde_json::json!({ "organisation": o.id.as_str(), "name": o.name, "votes": true }),
+                crate::roster::Membership::NonVoting(p) => serde_json::json!({ "role": p.role.as_str(), "name": p.name, "votes": false }),
+            });
+            extra.insert("member".into(), member.unwrap_or(serde_json::Value::Null));
+        }
+        if let (Some(s), Some(b)) = (&store, r.ballot) {
+            let state = s.load_ballot(b).await?.map(|b| {
                 serde_json::json!({
-                    "file": name,
-                    "message_id": r.message_id,
-                    "from": r.from.as_ref().map(|a| a.as_str()),
-                    "ballot": r.ballot.map(|b| b.to_string()),
-                    "vote": r.vote,
-                    "automated": r.automated,
-                    "evidence": r.evidence,
-                    "reason": r.reason,
+                    "state": b.state.as_str(),
+                    "round": b.current_round().number,
+                    "deadline": b.current_round().deadline,
                 })
+            });
+            extra.insert(
+                "ballot_state".into(),
+                state.unwrap_or(serde_json::Value::Null),
             );
+        }
+        if json {
+            let mut v = crate::reading::inspect::inspect_json(&name, &r);
+            if let serde_json::Value::Object(m) = &mut v {
+                m.extend(extra);
+            }
+            println!("{v}");
         } else {
-            println!("{name}: {} ({})", r.vote, r.reason);
+            print!("{}", crate::reading::inspect::inspect_text(&name, &r));
+            for (k, v) in extra {
+                println!("  {:<10} {v}", format!("{k}:"));
+            }
         }
     }
     if failed > 0 {

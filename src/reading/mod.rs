@@ -1,19 +1,57 @@
-//! Reading a reply: who sent it, which ballot it answers, and what the member said.
-//! (Interim reader; the full reader replaces this module.)
+//! Reading a member's reply: from the raw bytes of one mail to the ballot it answers,
+//! the position it states, and the evidence for that reading.
+//!
+//! The steps, each in its own module and each pure:
+//!
+//! 1. `decode`: the header block, the MIME parts that hold the member's text, their
+//!    transfer encodings and charsets (`html` turns HTML-only mail into text);
+//! 2. `automated`: auto-replies, bounces and reports are recognised and never counted;
+//! 3. `cut`: quotes, the quoted ballot, reply headers and signatures are cut away,
+//!    leaving the member's own words;
+//! 4. `classify`: the own words are read for a position, or found unclear, or empty.
+//!
+//! The daemon and `mail-ballot inspect` both call [`read_message`], so what an
+//! administrator sees in `inspect` is exactly what the daemon counted. A vote read
+//! wrongly is the worst failure the product can have: every doubtful case comes out as
+//! `Vote::Unclear`, never as a guess.
 
+pub mod classify;
+pub mod inspect;
+
+mod automated;
+mod cut;
+mod decode;
+mod html;
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::LazyLock;
+
+use mail_parser::{MessageParser, MimeHeaders};
+use regex::Regex;
 use serde::Serialize;
+use unicode_normalization::UnicodeNormalization;
 
 use crate::domain::{Address, BallotRef, Vote};
 
-/// Markers of the line above which members write their answer.
+pub use classify::{classify, Classification};
+
+/// Markers of the line in the ballot announcement above which members write their answer.
+/// The announcement template will contain the line
+/// `##- この行より上にご回答ください / Please reply above this line -##`.
+/// Matched case-insensitively after NFKC normalisation.
 pub const REPLY_MARKERS: &[&str] = &["この行より上にご回答ください", "reply above this line"];
 
-/// Limits and context for reading.
+/// Limits that keep reading bounded on any input.
 #[derive(Debug, Clone)]
 pub struct ReadOptions {
+    /// Addresses the bot itself sends from: mail from them is automated (never counted
+    /// or answered).
     pub own_addresses: Vec<Address>,
+    /// Beyond this many bytes only the headers are read, and the reading says so.
     pub max_message_bytes: usize,
+    /// MIME parts beyond this many are not read.
     pub max_parts: usize,
+    /// Characters of decoded text considered (for `text` and `own_words`).
     pub max_text_chars: usize,
 }
 
@@ -28,192 +66,567 @@ impl Default for ReadOptions {
     }
 }
 
-/// An answer to one of several ballots.
-#[derive(Debug, Clone, Serialize)]
-pub struct BallotAnswer {
-    pub ballot: BallotRef,
-    pub vote: Vote,
-    pub evidence: String,
-}
-
-/// How a message reads.
+/// Everything read from one message.
 #[derive(Debug, Clone, Serialize)]
 pub struct Reading {
+    /// The Message-ID, without angle brackets.
     pub message_id: Option<String>,
     pub from: Option<Address>,
     pub from_name: Option<String>,
     pub reply_to: Option<Address>,
+    /// The subject, decoded.
     pub subject: Option<String>,
+    /// Ids in In-Reply-To, without angle brackets.
     pub in_reply_to: Vec<String>,
+    /// Ids in References, without angle brackets.
     pub references: Vec<String>,
+    /// The ballot answered: the reference in the subject first, then In-Reply-To, then
+    /// References.
     pub ballot: Option<BallotRef>,
+    /// Every distinct reference in the subject, In-Reply-To, References and the
+    /// per-ballot answer lines.
     pub ballots: Vec<BallotRef>,
+    /// N from a `b-YYYY-NNN.rN.` Message-ID in In-Reply-To or References.
     pub round: Option<u32>,
+    /// The single answer. With per-ballot answer lines: the answer when there is exactly
+    /// one line, Unclear when there are several (see `answers`).
     pub vote: Vote,
+    /// Per-ballot answers from lines such as `B-2026-007 賛成`.
     pub answers: Vec<BallotAnswer>,
+    /// Auto-replies, bounces, reports, list bulk and the bot's own mail.
     pub automated: bool,
     pub automated_reason: Option<String>,
+    /// The text that decided, if any.
     pub evidence: Option<String>,
+    /// One English sentence explaining the reading.
     pub reason: String,
+    /// The member's own words after cutting quotes, the marker and signatures; NFKC.
     pub own_words: String,
+    /// The whole decoded text body (text/plain preferred, HTML turned into text), up to
+    /// `max_text_chars`, for admin commands that need the full body.
     #[serde(skip)]
     pub text: String,
+    /// Some(reason) when the bytes could not be read as a message at all.
     pub malformed: Option<String>,
+    /// How the text was found: relabelled charsets, skipped attachments, where the own
+    /// words were cut. For `inspect`; never needed to count.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
-/// Reads a raw message.
+/// One ballot's answer in a reply that answers several.
+#[derive(Debug, Clone, Serialize)]
+pub struct BallotAnswer {
+    pub ballot: BallotRef,
+    pub vote: Vote,
+    /// The answer line as written (NFKC).
+    pub evidence: String,
+}
+
+/// The prefix of `malformed` when reading itself failed; a bug, never the sender's fault.
+pub const INTERNAL_ERROR: &str = "internal error while reading";
+
+/// Reads one message. Pure: no I/O, never panics, bounded time and memory on any input.
 pub fn read_message(raw: &[u8], opts: &ReadOptions) -> Reading {
-    let mut r = Reading {
-        message_id: None,
-        from: None,
-        from_name: None,
-        reply_to: None,
-        subject: None,
-        in_reply_to: vec![],
-        references: vec![],
-        ballot: None,
-        ballots: vec![],
-        round: None,
-        vote: Vote::None,
-        answers: vec![],
-        automated: false,
-        automated_reason: None,
-        evidence: None,
-        reason: String::new(),
-        own_words: String::new(),
-        text: String::new(),
-        malformed: None,
-    };
-    let Some(msg) = mail_parser::MessageParser::default().parse(raw) else {
-        r.malformed = Some("the bytes are not an email message".into());
-        r.reason = "The message could not be parsed.".into();
-        return r;
-    };
-    r.message_id = msg.message_id().map(str::to_string);
-    if let Some(a) = msg.from().and_then(|a| a.first()) {
-        r.from = a.address().and_then(|s| Address::parse(s).ok());
-        r.from_name = a.name().map(str::to_string);
+    // mail-parser is robust, but a panic in a dependency must not take the daemon down
+    // with one hostile message: it becomes a malformed reading that a person looks at.
+    match panic::catch_unwind(AssertUnwindSafe(|| read_unguarded(raw, opts))) {
+        Ok(r) => r,
+        Err(_) => Reading::malformed(format!("{INTERNAL_ERROR}: the parser failed")),
     }
-    r.subject = msg.subject().map(str::to_string);
-    let ids = |v: &mail_parser::HeaderValue| -> Vec<String> {
-        match v {
-            mail_parser::HeaderValue::Text(t) => vec![t.to_string()],
-            mail_parser::HeaderValue::TextList(l) => l.iter().map(|s| s.to_string()).collect(),
-            _ => vec![],
+}
+
+impl Reading {
+    fn malformed(why: String) -> Reading {
+        Reading {
+            reason: format!("The bytes could not be read as a mail message: {why}."),
+            malformed: Some(why),
+            ..Reading::blank()
         }
-    };
-    r.in_reply_to = ids(msg.in_reply_to());
-    r.references = ids(msg.references());
-    let auto = msg
-        .header_raw("Auto-Submitted")
-        .map(|v| !v.trim().eq_ignore_ascii_case("no"))
-        .unwrap_or(false);
-    if auto
-        || r.from
-            .as_ref()
-            .is_some_and(|f| opts.own_addresses.contains(f))
-    {
-        r.automated = true;
-        r.automated_reason = Some("auto-submitted or from the bot".into());
     }
-    for text in std::iter::once(r.subject.clone().unwrap_or_default())
-        .chain(r.in_reply_to.iter().cloned())
-        .chain(r.references.iter().cloned())
-    {
-        for b in BallotRef::find_all(&text) {
-            if !r.ballots.contains(&b) {
-                r.ballots.push(b);
+
+    fn blank() -> Reading {
+        Reading {
+            message_id: None,
+            from: None,
+            from_name: None,
+            reply_to: None,
+            subject: None,
+            in_reply_to: Vec::new(),
+            references: Vec::new(),
+            ballot: None,
+            ballots: Vec::new(),
+            round: None,
+            vote: Vote::None,
+            answers: Vec::new(),
+            automated: false,
+            automated_reason: None,
+            evidence: None,
+            reason: String::new(),
+            own_words: String::new(),
+            text: String::new(),
+            malformed: None,
+            notes: Vec::new(),
+        }
+    }
+}
+
+/// Building a parser fills a table of header parsers: done once, not per message.
+static PARSER: LazyLock<MessageParser> = LazyLock::new(MessageParser::default);
+
+/// Ids kept from In-Reply-To and References; a longer chain adds nothing.
+const MAX_IDS: usize = 200;
+
+fn read_unguarded(raw: &[u8], opts: &ReadOptions) -> Reading {
+    if raw.iter().all(|b| b.is_ascii_whitespace()) {
+        return Reading::malformed("the message is empty".into());
+    }
+    let header_limit = raw.len().min(opts.max_message_bytes.max(64 * 1024));
+    let headers = decode::Headers::parse(raw, header_limit);
+    if headers.fields.is_empty() {
+        return Reading::malformed("it does not start with header fields".into());
+    }
+
+    let mut r = Reading::blank();
+    read_headers(&headers, &mut r);
+
+    if raw.len() > opts.max_message_bytes {
+        let why = automated::detect(
+            &headers,
+            r.from.as_ref(),
+            r.subject.as_deref(),
+            None,
+            &opts.own_addresses,
+        );
+        r.notes.push(format!(
+            "the message has {} bytes, more than the {} read; only its headers were read",
+            raw.len(),
+            opts.max_message_bytes
+        ));
+        return match why {
+            Some(why) => automated_reading(r, why),
+            None => {
+                r.vote = Vote::Unclear;
+                r.reason = format!(
+                    "The message is larger than {} bytes, so only its headers were read and the answer is unknown.",
+                    opts.max_message_bytes
+                );
+                r
             }
-        }
-        if r.round.is_none() {
-            if let Some(pos) = text.find(".r") {
-                let digits: String = text[pos + 2..]
-                    .chars()
-                    .take_while(|c| c.is_ascii_digit())
-                    .collect();
-                if text.starts_with('b') {
-                    r.round = digits.parse().ok();
-                }
-            }
-        }
+        };
     }
-    r.ballot = r.ballots.first().copied();
-    r.text = msg.body_text(0).map(|t| t.into_owned()).unwrap_or_default();
-    let mut own = String::new();
-    for line in r.text.lines() {
-        let l = line.trim();
-        if REPLY_MARKERS.iter().any(|m| l.to_lowercase().contains(m))
-            || l.starts_with("-- ")
-            || l == "--"
-        {
-            break;
-        }
-        if l.starts_with('>')
-            || l.starts_with('＞')
-            || (l.ends_with(':') && (l.contains("wrote") || l.contains("書きました")))
-        {
-            continue;
-        }
-        own.push_str(l);
-        own.push('\n');
+
+    let Some(msg) = PARSER.parse(raw) else {
+        return Reading {
+            malformed: Some("no message structure was found".into()),
+            reason:
+                "The bytes could not be read as a mail message: no message structure was found."
+                    .into(),
+            ..r
+        };
+    };
+
+    let report_part = msg
+        .parts
+        .iter()
+        .take(opts.max_parts)
+        .find_map(|p| report_kind(p.content_type()?));
+    let why = automated::detect(
+        &headers,
+        r.from.as_ref(),
+        r.subject.as_deref(),
+        report_part.as_deref(),
+        &opts.own_addresses,
+    );
+
+    let body = decode::body_text(&msg, opts.max_parts, opts.max_text_chars);
+    r.notes.extend(body.notes);
+    r.text = truncate_chars(&body.text, opts.max_text_chars).to_string();
+    let cut = cut::own_words(&r.text);
+    if let Some(at) = &cut.stopped_at {
+        r.notes.push(format!("own words cut at {at}"));
     }
-    r.own_words = own.trim().to_string();
-    if r.automated {
-        r.reason = "Automated mail is never counted.".into();
-        return r;
+    if cut.quoted_lines > 0 {
+        r.notes
+            .push(format!("{} quoted lines dropped", cut.quoted_lines));
     }
-    let c = classify(&r.own_words);
-    r.vote = c.vote;
-    r.evidence = c.evidence;
-    r.reason = c.reason;
+    r.own_words = truncate_chars(&cut.own_words, opts.max_text_chars).to_string();
+
+    if let Some(why) = why {
+        return automated_reading(r, why);
+    }
+    decide(&mut r);
     r
 }
 
-/// The outcome of classifying a member's own words.
-#[derive(Debug, Clone)]
-pub struct Classification {
-    pub vote: Vote,
-    pub evidence: Option<String>,
-    pub reason: String,
+fn read_headers(headers: &decode::Headers, r: &mut Reading) {
+    r.message_id = headers
+        .text("message-id")
+        .and_then(|v| decode::message_ids(&v).into_iter().next());
+    if let Some(from) = headers.text("from") {
+        let (name, addr) = decode::split_mailbox(&from);
+        r.from = addr.and_then(|a| Address::parse(&a).ok());
+        r.from_name = name;
+    }
+    r.reply_to = headers
+        .text("reply-to")
+        .and_then(|v| decode::split_mailbox(&v).1)
+        .and_then(|a| Address::parse(&a).ok());
+    r.subject = headers.text("subject");
+    let ids = |name: &str| -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for v in headers.all_text(name) {
+            for id in decode::message_ids(&v) {
+                if out.len() < MAX_IDS && !out.contains(&id) {
+                    out.push(id);
+                }
+            }
+        }
+        out
+    };
+    r.in_reply_to = ids("in-reply-to");
+    r.references = ids("references");
+
+    let subject: String = r.subject.as_deref().unwrap_or("").nfkc().collect();
+    let from_subject = BallotRef::find_all(&subject);
+    let from_irt = BallotRef::find_all(&r.in_reply_to.join(" "));
+    let from_refs = BallotRef::find_all(&r.references.join(" "));
+    r.ballot = from_subject
+        .first()
+        .or(from_irt.first())
+        .or(from_refs.first())
+        .copied();
+    for b in from_subject.iter().chain(&from_irt).chain(&from_refs) {
+        if !r.ballots.contains(b) {
+            r.ballots.push(*b);
+        }
+    }
+    r.round = find_round(&r.in_reply_to, &r.references, r.ballot);
 }
 
-/// Classifies the member's own words.
-pub fn classify(own_words: &str) -> Classification {
-    let words = [
-        ("賛成", Vote::Yes),
-        ("反対", Vote::No),
-        ("棄権", Vote::Abstain),
-        ("一任", Vote::Delegate),
-    ];
-    let mut found: Vec<(Vote, &str)> = Vec::new();
-    for line in own_words.lines() {
-        for (w, v) in words {
-            if line.contains(w) && !found.iter().any(|(f, _)| *f == v) {
-                found.push((v, line));
+static ROUND: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)(?-u:\b)b-\d{4}-\d{3,6}\.r(\d{1,6})\.").expect("static regex")
+});
+
+/// The round of our announcement being answered: the parent (In-Reply-To) first, then
+/// the most recent of References, preferring ids of the ballot found.
+fn find_round(irt: &[String], refs: &[String], ballot: Option<BallotRef>) -> Option<u32> {
+    let ordered: Vec<&String> = irt.iter().chain(refs.iter().rev()).collect();
+    let round_of = |id: &str| -> Option<u32> { ROUND.captures(id)?.get(1)?.as_str().parse().ok() };
+    if let Some(b) = ballot {
+        let prefix = format!("{}.r", b.msgid_prefix());
+        if let Some(n) = ordered
+            .iter()
+            .filter(|id| id.to_ascii_lowercase().starts_with(&prefix))
+            .find_map(|id| round_of(id))
+        {
+            return Some(n);
+        }
+    }
+    ordered.iter().find_map(|id| round_of(id))
+}
+
+/// The kind of report a MIME part is, if it is one.
+fn report_kind(ct: &mail_parser::ContentType<'_>) -> Option<String> {
+    let t = ct.ctype().to_ascii_lowercase();
+    let s = ct.subtype().unwrap_or("").to_ascii_lowercase();
+    let kind = match (t.as_str(), s.as_str()) {
+        ("multipart", "report") => "multipart/report",
+        ("message", "delivery-status") => "message/delivery-status",
+        ("message", "global-delivery-status") => "message/global-delivery-status",
+        ("message", "disposition-notification") => "message/disposition-notification",
+        ("message", "global-disposition-notification") => "message/global-disposition-notification",
+        ("message", "feedback-report") => "message/feedback-report",
+        _ => return None,
+    };
+    Some(kind.to_string())
+}
+
+fn automated_reading(mut r: Reading, why: String) -> Reading {
+    r.automated = true;
+    r.vote = Vote::None;
+    r.evidence = None;
+    r.answers.clear();
+    r.reason = format!("Automated mail is never counted: {why}.");
+    r.automated_reason = Some(why);
+    r
+}
+
+static ANSWER_LINE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^\s*(?:[-*・•]\s*)?[\[【(<「]?\s*(b-\d{4}-\d{3,6})(?-u:\b)\s*[\]】)>」]?\s*(?:について(?:は)?|は|[:=>→\-])?\s*(.+?)\s*$")
+        .expect("static regex")
+});
+
+/// Decides the vote from the own words: per-ballot answer lines first, then the rest.
+fn decide(r: &mut Reading) {
+    let mut answers: Vec<BallotAnswer> = Vec::new();
+    let mut rest = String::new();
+    for line in r.own_words.lines() {
+        let found = ANSWER_LINE.captures(line).and_then(|c| {
+            let b: BallotRef = c.get(1)?.as_str().parse().ok()?;
+            let words = c.get(2)?.as_str();
+            // "B-2026-007 と B-2026-008 に賛成" is one answer for two ballots, not a line.
+            if !BallotRef::find_all(words).is_empty() {
+                return None;
+            }
+            let a = classify::analyse(words);
+            a.decided.then_some((b, a.classification.vote))
+        });
+        match found {
+            Some((ballot, vote)) => {
+                let evidence = line.trim().to_string();
+                match answers.iter_mut().find(|a| a.ballot == ballot) {
+                    Some(a) if a.vote != vote => {
+                        a.vote = Vote::Unclear;
+                        a.evidence = format!("{} / {}", a.evidence, evidence);
+                    }
+                    Some(_) => {}
+                    None => answers.push(BallotAnswer {
+                        ballot,
+                        vote,
+                        evidence,
+                    }),
+                }
+            }
+            None => {
+                rest.push_str(line);
+                rest.push('\n');
             }
         }
     }
-    match found.as_slice() {
-        [] => Classification {
-            vote: Vote::None,
-            evidence: None,
-            reason: "No position was stated.".into(),
-        },
-        [(v, line)]
-            if !line.contains("できません")
-                && !line.contains("しかね")
-                && !line.contains("条件") =>
-        {
-            Classification {
-                vote: *v,
-                evidence: Some(line.to_string()),
-                reason: format!("The member wrote {}.", v.as_str()),
+    let main = classify::analyse(&rest);
+    for a in &answers {
+        if !r.ballots.contains(&a.ballot) {
+            r.ballots.push(a.ballot);
+        }
+    }
+
+    let c = main.classification;
+    let (vote, evidence, reason) = match answers.as_slice() {
+        [] => {
+            let own_refs = BallotRef::find_all(&r.own_words);
+            let subject: String = r.subject.as_deref().unwrap_or("").nfkc().collect();
+            let subject_refs = BallotRef::find_all(&subject);
+            let names = |v: &[BallotRef]| {
+                v.iter()
+                    .map(|b| b.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            if c.vote.position().is_none() {
+                (c.vote, c.evidence, c.reason)
+            } else if own_refs.len() >= 2 {
+                (
+                    Vote::Unclear,
+                    c.evidence,
+                    format!(
+                        "The reply names several ballots ({}) but gives one answer without saying which ballot it is for.",
+                        names(&own_refs)
+                    ),
+                )
+            } else if let (Some(named), Some(b)) = (own_refs.first(), r.ballot) {
+                if *named != b {
+                    (
+                        Vote::Unclear,
+                        c.evidence,
+                        format!("The reply is about {b} but its answer names {named}."),
+                    )
+                } else {
+                    (c.vote, c.evidence, c.reason)
+                }
+            } else if subject_refs.len() >= 2 {
+                (
+                    Vote::Unclear,
+                    c.evidence,
+                    format!(
+                        "The subject names several ballots ({}) and the reply gives one answer without saying which ballot it is for.",
+                        names(&subject_refs)
+                    ),
+                )
+            } else {
+                (c.vote, c.evidence, c.reason)
             }
         }
-        _ => Classification {
-            vote: Vote::Unclear,
-            evidence: found.first().map(|(_, l)| l.to_string()),
-            reason: "More than one position, or a qualified one.".into(),
-        },
+        [a] => {
+            if main.decided && c.vote != a.vote {
+                (
+                    Vote::Unclear,
+                    Some(format!(
+                        "{} / {}",
+                        a.evidence,
+                        c.evidence.unwrap_or_default()
+                    )),
+                    format!(
+                        "The answer line \"{}\" says {} but the rest of the reply says {}.",
+                        a.evidence, a.vote, c.vote
+                    ),
+                )
+            } else if r.ballot.is_some_and(|b| b != a.ballot) {
+                (
+                    Vote::Unclear,
+                    Some(a.evidence.clone()),
+                    format!(
+                        "The reply is about {} but its answer line is for {}; see answers.",
+                        r.ballot.map(|b| b.to_string()).unwrap_or_default(),
+                        a.ballot
+                    ),
+                )
+            } else {
+                (
+                    a.vote,
+                    Some(a.evidence.clone()),
+                    format!(
+                        "The answer line \"{}\" reads as {} for {}.",
+                        a.evidence, a.vote, a.ballot
+                    ),
+                )
+            }
+        }
+        many => (
+            Vote::Unclear,
+            Some(
+                many.iter()
+                    .map(|a| a.evidence.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" / "),
+            ),
+            format!(
+                "The reply answers several ballots ({}); see answers.",
+                many.iter()
+                    .map(|a| format!("{} {}", a.ballot, a.vote))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+    };
+    r.vote = vote;
+    r.evidence = evidence;
+    r.reason = reason;
+    r.answers = answers;
+}
+
+/// The first `max` characters of `s`.
+fn truncate_chars(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(raw: &str) -> Reading {
+        read_message(raw.as_bytes(), &ReadOptions::default())
+    }
+
+    const HEAD: &str = "From: \"山田 太郎\" <Taro@Example.co.jp>\r\nSubject: Re: [B-2026-007] 新規会員\r\nMessage-ID: <abc@example.co.jp>\r\nIn-Reply-To: <b-2026-007.r2.announce@ballot.example.org>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n";
+
+    #[test]
+    fn a_plain_reply_gives_its_ballot_round_and_vote() {
+        let r = read(&format!(
+            "{HEAD}賛成します。\r\n\r\n> 賛成・反対・棄権のいずれかを\r\n"
+        ));
+        assert_eq!(r.vote, Vote::Yes);
+        assert_eq!(r.ballot.unwrap().to_string(), "B-2026-007");
+        assert_eq!(r.round, Some(2));
+        assert_eq!(r.message_id.as_deref(), Some("abc@example.co.jp"));
+        assert_eq!(r.from.as_ref().unwrap().as_str(), "taro@example.co.jp");
+        assert_eq!(r.from_name.as_deref(), Some("山田 太郎"));
+        assert!(!r.automated);
+    }
+
+    #[test]
+    fn per_ballot_answer_lines_fill_answers_and_make_the_vote_unclear() {
+        let r = read(&format!(
+            "{HEAD}B-2026-007 賛成\r\n[B-2026-008] 反対\r\nB-2026-009: 棄権\r\n"
+        ));
+        assert_eq!(r.vote, Vote::Unclear);
+        assert_eq!(r.answers.len(), 3);
+        assert_eq!(r.answers[1].vote, Vote::No);
+        assert_eq!(r.ballots.len(), 3);
+        assert!(r.reason.contains("several ballots"));
+    }
+
+    #[test]
+    fn a_single_answer_line_for_the_ballot_gives_the_vote() {
+        let r = read(&format!("{HEAD}B-2026-007 反対\r\n"));
+        assert_eq!(r.vote, Vote::No);
+        assert_eq!(r.answers.len(), 1);
+    }
+
+    #[test]
+    fn one_position_naming_two_ballots_is_unclear() {
+        let r = read(&format!(
+            "{HEAD}B-2026-007 と B-2026-008 について賛成します。\r\n"
+        ));
+        assert_eq!(r.vote, Vote::Unclear);
+    }
+
+    #[test]
+    fn a_copied_subject_line_is_not_an_answer_line() {
+        let r = read(&format!(
+            "{HEAD}[B-2026-007] 新規会員 株式会社サンプルの加盟承認について\r\n賛成します。\r\n"
+        ));
+        assert_eq!(r.vote, Vote::Yes);
+        assert!(r.answers.is_empty());
+    }
+
+    #[test]
+    fn garbage_is_malformed_not_a_panic() {
+        let r = read_message(b"\x00\x01\x02 no headers here", &ReadOptions::default());
+        assert!(r.malformed.is_some());
+        assert_eq!(r.vote, Vote::None);
+        assert!(read_message(b"", &ReadOptions::default())
+            .malformed
+            .is_some());
+    }
+
+    #[test]
+    fn an_oversized_message_is_read_by_its_headers_only() {
+        let opts = ReadOptions {
+            max_message_bytes: 100,
+            ..ReadOptions::default()
+        };
+        let r = read_message(
+            format!("{HEAD}賛成します。{}", "x".repeat(200)).as_bytes(),
+            &opts,
+        );
+        assert_eq!(r.vote, Vote::Unclear);
+        assert_eq!(r.ballot.unwrap().to_string(), "B-2026-007");
+        assert!(r.reason.contains("only its headers"));
+    }
+
+    #[test]
+    fn mail_from_an_own_address_is_automated_and_not_counted() {
+        let opts = ReadOptions {
+            own_addresses: vec![Address::parse("taro@example.co.jp").unwrap()],
+            ..ReadOptions::default()
+        };
+        let r = read_message(format!("{HEAD}賛成します。").as_bytes(), &opts);
+        assert!(r.automated);
+        assert_eq!(r.vote, Vote::None);
+    }
+
+    #[test]
+    fn a_message_forwarded_inside_a_forwarded_message_is_read() {
+        // Found by the property test: mail-parser's debug assertions fire on this shape.
+        let raw = "From: a@example.jp\r\nSubject: Re: [B-2026-007] x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n賛成します。\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\nFrom: c@example.jp\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner2\r\nFrom: d@example.jp\r\nContent-Type: text/plain\r\n\r\n反対\r\n--b--\r\n";
+        let r = read(raw);
+        assert!(r.malformed.is_none(), "{:?}", r.malformed);
+        assert_eq!(r.vote, Vote::Yes);
+    }
+
+    #[test]
+    fn the_round_prefers_the_ballot_found() {
+        let irt = vec!["x@y".to_string()];
+        let refs = vec![
+            "b-2026-007.r1.announce@x".to_string(),
+            "b-2026-008.r3.announce@x".to_string(),
+        ];
+        let b = "B-2026-007".parse().ok();
+        assert_eq!(find_round(&irt, &refs, b), Some(1));
+        assert_eq!(find_round(&irt, &refs, None), Some(3));
     }
 }

@@ -1,0 +1,1217 @@
+//! Reading a position out of the member's own words.
+//!
+//! The rule a careful secretary follows, written down: the first sentence that *states*
+//! a position decides; later sentences giving reasons do not override it, but a later
+//! sentence stating a different position outright makes the answer unclear. A word
+//! being present is not a statement: in "賛成するには資料が不足しています" 賛成 is
+//! mentioned, not stated. Conditions (条件付きで, 〜であれば, if), hedges (基本的には,
+//! maybe) and double negatives (反対ではありません) make an answer unclear; questions and
+//! acknowledgements (承知しました) are no answer at all.
+//!
+//! Every term found is sorted into one of four forms by what follows it:
+//!
+//! - a statement: the term, a polite ending from a closed list (です, します, いたします,
+//!   させていただきます...), then the end of the clause;
+//! - a negated statement: the term then a negation (できません, しかねます, ではありません);
+//!   賛成できません is a no, 反対ではありません a double negative;
+//! - complex: a negation followed by more (賛成しないわけではない): unclear;
+//! - a mention: anything else (賛成・反対・棄権, 賛成する理由, 反対意見).
+//!
+//! When in doubt the answer is Unclear, never a guess: the member is asked again.
+
+use std::sync::LazyLock;
+
+use regex::{Regex, RegexSet};
+use unicode_normalization::UnicodeNormalization;
+
+use crate::domain::{Position, Vote};
+
+/// What the member's words say.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Classification {
+    pub vote: Vote,
+    /// The sentence (or sentences) that decided, as written.
+    pub evidence: Option<String>,
+    /// One English sentence explaining the reading.
+    pub reason: String,
+}
+
+/// A classification and whether a sentence stating a position was found (as opposed to
+/// words only mentioned), which tells a per-ballot answer line from a copied subject.
+#[derive(Debug, Clone)]
+pub(crate) struct Analysis {
+    pub classification: Classification,
+    pub decided: bool,
+}
+
+/// Classifies the member's own words (already cut from quotes and signatures).
+pub fn classify(own_words: &str) -> Classification {
+    analyse(own_words).classification
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    Statement,
+    Negated,
+    Complex,
+    Mention { listing: bool },
+}
+
+#[derive(Debug, Clone)]
+struct Finding {
+    position: Position,
+    /// A yes that only says "no objection" (異議なし, 反対はありません): it gives way to
+    /// an abstention or delegation stated beside it (異議はありませんが棄権します).
+    weak: bool,
+    form: Form,
+    term: String,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Sentence {
+    text: String,
+    question: bool,
+    findings: Vec<Finding>,
+    condition: bool,
+    explicit_condition: bool,
+    hedge: bool,
+    soft: Option<String>,
+    reason_start: bool,
+}
+
+impl Sentence {
+    fn states_abstain_or_delegate(&self) -> bool {
+        self.findings.iter().any(|f| {
+            f.form == Form::Statement
+                && matches!(f.position, Position::Abstain | Position::Delegate)
+        })
+    }
+
+    /// The positions this sentence states; `Err` when it states something that cannot
+    /// be read with confidence (a double negative, a qualified negation).
+    fn stance(&self) -> Option<Result<Vec<Position>, &'static str>> {
+        let mut values: Vec<Position> = Vec::new();
+        let mut double_negative = false;
+        let mut complex = false;
+        let mut any = false;
+        for f in &self.findings {
+            match (f.form, f.position) {
+                (Form::Statement, _) if f.weak && self.states_abstain_or_delegate() => {}
+                (Form::Statement, p) => {
+                    any = true;
+                    if !values.contains(&p) {
+                        values.push(p);
+                    }
+                }
+                (Form::Negated, Position::Yes) => {
+                    any = true;
+                    if !values.contains(&Position::No) {
+                        values.push(Position::No);
+                    }
+                }
+                (Form::Negated, Position::No) => {
+                    any = true;
+                    double_negative = true;
+                }
+                // "棄権はしません" says what the member will not do, not what they do.
+                (Form::Negated, _) => {}
+                (Form::Complex, _) => {
+                    any = true;
+                    complex = true;
+                }
+                (Form::Mention { .. }, _) => {}
+            }
+        }
+        if !any {
+            return None;
+        }
+        if complex {
+            return Some(Err("is qualified or doubly negated"));
+        }
+        if double_negative {
+            // "反対ではなく賛成です": the double negative only restates the yes.
+            if values == [Position::Yes] {
+                return Some(Ok(values));
+            }
+            return Some(Err("is a double negative"));
+        }
+        Some(Ok(values))
+    }
+}
+
+pub(crate) fn analyse(own_words: &str) -> Analysis {
+    let text: String = own_words.nfkc().collect();
+    let sentences = split_sentences(&text);
+    if sentences.is_empty() {
+        return undecided(
+            Vote::None,
+            None,
+            "The reply contains no words of the member's own.",
+        );
+    }
+
+    let deciding = sentences
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| !s.question)
+        .find_map(|(i, s)| s.stance().map(|stance| (i, stance)));
+    let Some((d, stance)) = deciding else {
+        return no_statement(&sentences);
+    };
+    let first = &sentences[d];
+    let quoted = quote(&first.text);
+    let decided = match stance {
+        Ok(values) if values.len() == 1 => values[0],
+        Ok(values) => {
+            let names: Vec<&str> = values.iter().map(|p| p.as_str()).collect();
+            return decided_unclear(
+                &first.text,
+                format!(
+                    "The sentence {quoted} states several positions ({}), which contradict each other.",
+                    names.join(" and ")
+                ),
+            );
+        }
+        Err(why) => {
+            return decided_unclear(
+                &first.text,
+                format!(
+                "The answer {quoted} {why}, so it cannot be read as a position with confidence."
+            ),
+            )
+        }
+    };
+    if first.condition {
+        return decided_unclear(
+            &first.text,
+            format!("The answer {quoted} is conditional, so it cannot be counted as it stands."),
+        );
+    }
+    if first.hedge {
+        return decided_unclear(
+            &first.text,
+            format!(
+                "The answer {quoted} is hedged or tentative, so it cannot be counted as it stands."
+            ),
+        );
+    }
+
+    let mut reason_context = false;
+    for s in &sentences[d + 1..] {
+        if s.reason_start {
+            reason_context = true;
+        }
+        if s.question {
+            continue;
+        }
+        let later = quote(&s.text);
+        for f in &s.findings {
+            let contrary = match (f.form, f.position) {
+                (Form::Statement, _)
+                    if f.weak && matches!(decided, Position::Abstain | Position::Delegate) =>
+                {
+                    false
+                }
+                (Form::Statement, p) => p != decided,
+                (Form::Negated, Position::Yes) if !reason_context => decided != Position::No,
+                (Form::Negated, Position::No) if !reason_context => decided == Position::No,
+                (Form::Complex, p) if !reason_context => p != decided,
+                _ => false,
+            };
+            if contrary {
+                return decided_unclear(
+                    &format!("{} / {}", first.text, s.text),
+                    format!(
+                        "The reply first says {} ({quoted}) but later {later}, which contradicts it.",
+                        decided.as_str()
+                    ),
+                );
+            }
+        }
+        if !reason_context {
+            let states = s
+                .findings
+                .iter()
+                .any(|f| matches!(f.form, Form::Statement | Form::Negated | Form::Complex));
+            if s.explicit_condition || (s.condition && states) {
+                return decided_unclear(
+                    &format!("{} / {}", first.text, s.text),
+                    format!(
+                        "The answer {quoted} is made conditional by {later}, so it cannot be counted as it stands."
+                    ),
+                );
+            }
+        }
+    }
+
+    Analysis {
+        classification: Classification {
+            vote: decided.into(),
+            evidence: Some(first.text.clone()),
+            reason: format!(
+                "The member's first statement of a position, {quoted}, reads as {}.",
+                decided.as_str()
+            ),
+        },
+        decided: true,
+    }
+}
+
+fn decided_unclear(evidence: &str, reason: String) -> Analysis {
+    Analysis {
+        classification: Classification {
+            vote: Vote::Unclear,
+            evidence: Some(evidence.to_string()),
+            reason,
+        },
+        decided: true,
+    }
+}
+
+fn undecided(vote: Vote, evidence: Option<String>, reason: &str) -> Analysis {
+    Analysis {
+        classification: Classification {
+            vote,
+            evidence,
+            reason: reason.to_string(),
+        },
+        decided: false,
+    }
+}
+
+/// No sentence states a position: unclear if something reads like an answer, no answer
+/// otherwise.
+fn no_statement(sentences: &[Sentence]) -> Analysis {
+    let statements = sentences.iter().filter(|s| !s.question);
+    for s in statements.clone() {
+        if let Some(soft) = &s.soft {
+            return undecided(
+                Vote::Unclear,
+                Some(s.text.clone()),
+                &format!(
+                    "The words {} (\"{soft}\") read like an answer but are not one of the recognised answers.",
+                    quote(&s.text)
+                ),
+            );
+        }
+    }
+    for s in statements.clone() {
+        if let Some(f) = s
+            .findings
+            .iter()
+            .find(|f| matches!(f.form, Form::Mention { listing: false } | Form::Negated))
+        {
+            return undecided(
+                Vote::Unclear,
+                Some(s.text.clone()),
+                &format!(
+                    "The words {} mention {} but do not state a position.",
+                    quote(&s.text),
+                    f.term
+                ),
+            );
+        }
+    }
+    if sentences.iter().any(|s| s.question) {
+        return undecided(
+            Vote::None,
+            None,
+            "The reply asks a question and states no position.",
+        );
+    }
+    undecided(Vote::None, None, "The member's words state no position.")
+}
+
+fn quote(s: &str) -> String {
+    let short: String = s.chars().take(80).collect();
+    if s.chars().count() > 80 {
+        format!("\"{short}…\"")
+    } else {
+        format!("\"{short}\"")
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Sentences
+
+/// Lines starting with these begin a new sentence even when the line above has no
+/// full stop; other lines starting in hiragana continue it (賛成\nできません).
+const NEW_SENTENCE_STARTS: &[&str] = &[
+    "よろしく",
+    "宜しく",
+    "お願い",
+    "おねがい",
+    "ありがと",
+    "お疲れ",
+    "おつかれ",
+    "お世話",
+    "いつも",
+    "どうぞ",
+    "なお",
+    "また",
+    "ちなみに",
+    "ただし",
+    "もし",
+    "あと",
+    "それでは",
+    "では、",
+    "でも、",
+    "ご確認",
+    "ご検討",
+    "ご連絡",
+    "ご査収",
+    "ご対応",
+    "お手数",
+    "以上",
+];
+
+fn is_hiragana(c: char) -> bool {
+    ('\u{3041}'..='\u{309f}').contains(&c)
+}
+
+fn is_cjk(c: char) -> bool {
+    matches!(c, '\u{3000}'..='\u{30ff}' | '\u{3400}'..='\u{9fff}' | '\u{f900}'..='\u{faff}' | '\u{ff00}'..='\u{ffef}')
+}
+
+/// Joins hard-wrapped lines into logical lines, then splits them into sentences.
+fn split_sentences(text: &str) -> Vec<Sentence> {
+    let mut logical: Vec<String> = Vec::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        let line = collapse_ws(line);
+        if line.is_empty() {
+            if !current.is_empty() {
+                logical.push(std::mem::take(&mut current));
+            }
+            continue;
+        }
+        if current.is_empty() {
+            current = line;
+            continue;
+        }
+        let ends_sentence = current.ends_with(['。', '.', '!', '?', ':']);
+        let first = line.chars().next().unwrap_or(' ');
+        let continues = !ends_sentence
+            && ((is_hiragana(first) && !NEW_SENTENCE_STARTS.iter().any(|s| line.starts_with(s)))
+                || first.is_ascii_lowercase());
+        if continues {
+            let last = current.chars().last().unwrap_or(' ');
+            if !(is_cjk(last) && is_cjk(first)) {
+                current.push(' ');
+            }
+            current.push_str(&line);
+        } else {
+            logical.push(std::mem::replace(&mut current, line));
+        }
+    }
+    if !current.is_empty() {
+        logical.push(current);
+    }
+
+    let mut out = Vec::new();
+    for l in &logical {
+        let mut start = 0;
+        let chars: Vec<(usize, char)> = l.char_indices().collect();
+        for (k, &(i, c)) in chars.iter().enumerate() {
+            let next = chars.get(k + 1).map(|&(_, n)| n);
+            let end = match c {
+                '。' | '!' | '?' => !matches!(next, Some('!' | '?' | '。' | ')' | '」')),
+                '.' => next.is_none_or(|n| n.is_whitespace()),
+                _ => false,
+            };
+            if end {
+                let s = l[start..i + c.len_utf8()].trim();
+                if !s.is_empty() {
+                    out.push(analyse_sentence(s));
+                }
+                start = i + c.len_utf8();
+            }
+        }
+        let s = l[start..].trim();
+        if !s.is_empty() {
+            out.push(analyse_sentence(s));
+        }
+    }
+    out
+}
+
+fn collapse_ws(line: &str) -> String {
+    line.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Everything a sentence is checked for besides its terms, in one set so that a sentence
+/// is scanned once. The indices are the `SIG_` constants below.
+static SIGNALS: LazyLock<RegexSet> = LazyLock::new(|| {
+    RegexSet::new([
+        // A question.
+        r"(?:\?|(?:でしょうか|ますか|ですか|ませんか|のか|だろうか|かな|かしら)[。.]?)\s*$",
+        // A condition, in Japanese or English.
+        r"条件|前提|であれば|ならば|なら|場合|次第|たら|れば|のうえで|の上で|うえで|限り|ただし|但し|もし|(?-u:\b)(?:if|unless|provided|providing|assuming|conditional(?:ly)?|conditions?|as\s+long\s+as|subject\s+to|only\s+when|once)(?-u:\b)",
+        // A condition that qualifies the whole answer even from a later sentence.
+        r"条件|前提|場合に限り|限り|(?-u:\b)(?:only\s+if|on\s+condition|provided\s+that|unless|conditional(?:ly)?|subject\s+to)(?-u:\b)",
+        // A hedge.
+        r"たぶん|多分|おそらく|恐らく|かもしれ|かも|一応|基本的|原則|おおむね|概ね|大筋|暫定|仮に|保留|迷って|悩んで|微妙|どちらかといえば|どちらかと言えば|一旦|いったん|とりあえず|取り敢えず|取りあえず|心情的|個人的には|気持ち|ひとまず|一先ず|(?-u:\b)(?:maybe|probably|perhaps|might|tentative(?:ly)?|leaning|in\s+principle|not\s+sure|unsure|i\s+guess|kind\s+of|sort\s+of|for\s+now|reservations?)(?-u:\b)|留保",
+        // The start of a reason.
+        r"^[\s・*\-(【\[<「]*(?:理由|なぜなら|というのも|その理由|補足|because|reason|since)",
+    ])
+    .expect("static regex set")
+});
+const SIG_QUESTION: usize = 0;
+const SIG_CONDITION: usize = 1;
+const SIG_EXPLICIT_CONDITION: usize = 2;
+const SIG_HEDGE: usize = 3;
+const SIG_REASON: usize = 4;
+
+/// 無条件 (unconditionally) contains 条件; removed before conditions are looked for.
+static UNCONDITIONAL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"無条件|条件(?:は|も)?(?:特に)?(?:なし|無し|ありません|ございません|ない)")
+        .expect("static regex")
+});
+
+/// Words that read like agreement but are not one of the answers the ballot asks for.
+static SOFT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"了承|問題(?:は)?(?:ありません|ない|なし|無し|ございません)|結構です|オーケー|よいと思います|良いと思います|いいと思います|よろしいかと|支持します|支持いたします|お任せします|おまかせします|お任せいたします|保留|(?-u:\b)(?:ok|okay|lgtm|sounds\s+good|fine\s+with\s+me|no\s+problem|support)(?-u:\b)|^(?:はい|いいえ|うん|ええ|了解|了解です|了解しました)[。.!]?$")
+        .expect("static regex")
+});
+
+fn analyse_sentence(text: &str) -> Sentence {
+    let lower = text.to_lowercase();
+    let mut findings = Vec::new();
+    scan_japanese(text, &mut findings);
+    scan_english(&lower, &mut findings);
+    scan_symbols(text, &mut findings);
+    let signals = SIGNALS.matches(&lower);
+    let mut conditions = signals.clone();
+    if (signals.matched(SIG_CONDITION) || signals.matched(SIG_EXPLICIT_CONDITION))
+        && UNCONDITIONAL.is_match(&lower)
+    {
+        conditions = SIGNALS.matches(&UNCONDITIONAL.replace_all(&lower, ""));
+    }
+    Sentence {
+        question: signals.matched(SIG_QUESTION),
+        condition: conditions.matched(SIG_CONDITION),
+        explicit_condition: conditions.matched(SIG_EXPLICIT_CONDITION),
+        hedge: signals.matched(SIG_HEDGE),
+        soft: SOFT.find(&lower).map(|m| m.as_str().to_string()),
+        reason_start: signals.matched(SIG_REASON),
+        findings,
+        text: text.to_string(),
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Japanese
+
+static JA_TERMS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        // 異議なし and its kin say "no objection": a yes. 意義なし is the usual typo.
+        r"(?P<igi_yes>(?:異議|異存|異論|意義|反対意見|反対)(?:は|が|も)?(?:特に|とくに|一切|全く|まったく|何も|なにも)?(?:ございません|御座いません|ありません|有りません|ないです|無いです|なし|無し|ない|無い))",
+        // (反対 is included for 特に反対はありません; 反対ではありません stays a double negative.)
+        r"|(?P<igi_no>(?:異議|異存|異論)(?:が|は)?(?:あります|有ります|ございます|あり|有り|ある|を申し立て|を唱え|を申し上げ))",
+        r"|(?P<no_pre>不賛成|不承認|不同意|非承認)",
+        r"|(?P<yes>賛成|賛同|承認|同意)",
+        r"|(?P<no>反対)",
+        r"|(?P<abstain>棄権)",
+        r"|(?P<delegate>議長一任|委員長一任|一任|委任)",
+    ))
+    .expect("static regex")
+});
+
+/// Negations that can follow a term (with は/も between, as people write them).
+const NEGATIONS: &[&str] = &[
+    "できません",
+    "出来ません",
+    "できかねます",
+    "出来かねます",
+    "いたしかねます",
+    "致しかねます",
+    "しかねます",
+    "かねます",
+    "できない",
+    "出来ない",
+    "できず",
+    "出来ず",
+    "しません",
+    "いたしません",
+    "致しません",
+    "しない",
+    "せず",
+    "ではありません",
+    "ではございません",
+    "ではない",
+    "ではなく",
+    "でない",
+    "でありません",
+    "じゃない",
+    "じゃありません",
+    "じゃなく",
+    "はできません",
+    "はできない",
+    "はできかねます",
+    "はしません",
+    "はしない",
+    "はいたしかねます",
+    "はいたしません",
+    "は致しかねます",
+    "は致しません",
+    "はしかねます",
+    "もできません",
+    "もできない",
+    "もしません",
+    "もしない",
+    "もいたしません",
+    "には至りません",
+    "には至らない",
+    "とは言えません",
+    "とは言えない",
+    "とはいえません",
+    "とはいえない",
+    "まではできません",
+    "する状況にありません",
+    "できる状況にありません",
+    "できる状況ではありません",
+];
+
+/// Endings that make a term a statement when the clause ends right after them.
+const STATEMENT_ENDINGS: &[&str] = &[
+    "",
+    "です",
+    "でございます",
+    "であります",
+    "だ",
+    "である",
+    "します",
+    "いたします",
+    "致します",
+    "する",
+    "させていただきます",
+    "させて頂きます",
+    "させていただく",
+    "とします",
+    "といたします",
+    "と致します",
+    "とさせていただきます",
+    "とさせて頂きます",
+    "とする",
+    "にします",
+    "にいたします",
+    "でお願いします",
+    "でお願いいたします",
+    "でお願い致します",
+    "でお願いします",
+    "にてお願いします",
+    "でお願い申し上げます",
+    "で",
+    "に一票",
+    "に1票",
+    "に投票します",
+    "に投票いたします",
+    "票",
+    "票を投じます",
+    "票です",
+    "の立場です",
+    "の意見です",
+    "と回答します",
+    "と回答いたします",
+    "と回答致します",
+    "で回答します",
+    "で回答いたします",
+    "の旨回答します",
+    "の旨回答いたします",
+    "の旨ご連絡します",
+    "の旨ご連絡いたします",
+    "の旨ご連絡申し上げます",
+    "に変更します",
+    "に変更いたします",
+    "へ変更します",
+    "に訂正します",
+    "に訂正いたします",
+    "したいと思います",
+    "いたしたいと思います",
+    "致したいと思います",
+    "させていただきたいと思います",
+    "させて頂きたいと思います",
+    "したく存じます",
+    "いたしたく存じます",
+    "致したく存じます",
+    "とさせてください",
+    "させてください",
+    "でいいです",
+    "で結構です",
+    "でよいです",
+    "で良いです",
+    "いたしたいと存じます",
+    "を表明します",
+    "を表明いたします",
+    "の意を表します",
+    "申し上げます",
+    "いたしました",
+    "致しました",
+    "しました",
+    "とさせていただきました",
+    "っす",
+];
+
+/// What may follow a negation or a statement ending for the clause to be over.
+const CLAUSE_CONNECTORS: &[&str] = &[
+    "ため",
+    "ので",
+    "から",
+    "が",
+    "けど",
+    "けれど",
+    "し、",
+    "と思います",
+    "と考えます",
+    "と判断します",
+    "と判断いたします",
+    "と判断しました",
+    "次第です",
+];
+
+/// Endings that close a clause only when the clause really ends after them
+/// (賛成ですね。 but not 賛成しないわけ...).
+const FINAL_PARTICLES: &[&str] = &["ね", "よ", "です", "のです", "んです"];
+
+fn is_boundary_char(c: char) -> bool {
+    !(c.is_alphanumeric() || matches!(c, '・' | '/' | '&' | '+' | '_' | '〃'))
+}
+
+/// Whether the clause is over at the start of `s`, after a predicate (an ending or a
+/// negation). A bare term needs [`bare_clause_ends`] instead: in 反対が多い the が
+/// marks a subject, not a "but".
+fn clause_ends(s: &str) -> bool {
+    match s.chars().next() {
+        None => true,
+        Some(c) if is_boundary_char(c) => true,
+        Some(_) => {
+            CLAUSE_CONNECTORS.iter().any(|k| s.starts_with(k))
+                || FINAL_PARTICLES
+                    .iter()
+                    .any(|p| s.starts_with(p) && clause_ends(&s[p.len()..]))
+        }
+    }
+}
+
+fn bare_clause_ends(s: &str) -> bool {
+    s.chars().next().is_none_or(is_boundary_char)
+}
+
+fn longest_prefix<'a>(s: &str, list: &'a [&'a str]) -> Option<&'a str> {
+    list.iter()
+        .filter(|p| !p.is_empty() && s.starts_with(**p))
+        .max_by_key(|p| p.len())
+        .copied()
+}
+
+/// Sorts a term by what follows it (`tail`, the rest of the sentence).
+fn form_after(tail: &str, prev: Option<char>) -> Form {
+    let spaced = tail.starts_with(char::is_whitespace);
+    let t = tail.trim_start();
+    if let Some(neg) = longest_prefix(t, NEGATIONS) {
+        // 反対ではなく賛成: "not X but Y" ends the clause whatever follows.
+        let contrastive = neg.ends_with("なく");
+        return if contrastive || clause_ends(&t[neg.len()..]) {
+            Form::Negated
+        } else {
+            Form::Complex
+        };
+    }
+    let statement = STATEMENT_ENDINGS
+        .iter()
+        .filter(|e| t.starts_with(**e))
+        .any(|e| {
+            if e.is_empty() {
+                bare_clause_ends(t)
+            } else {
+                clause_ends(&t[e.len()..])
+            }
+        });
+    if statement {
+        return Form::Statement;
+    }
+    if spaced && !t.starts_with(is_hiragana) {
+        return Form::Statement;
+    }
+    let listing = matches!(
+        t.chars().next(),
+        Some('・' | '/' | 'か' | 'や' | 'と' | 'も')
+    ) || matches!(prev, Some('・' | '/'));
+    Form::Mention { listing }
+}
+
+fn scan_japanese(text: &str, out: &mut Vec<Finding>) {
+    for caps in JA_TERMS.captures_iter(text) {
+        let Some(m) = caps.get(0) else { continue };
+        let prev = text[..m.start()].chars().last();
+        let tail = &text[m.end()..];
+        let (position, inherent_negation) = if caps.name("igi_yes").is_some() {
+            (Position::Yes, true)
+        } else if caps.name("igi_no").is_some() {
+            (Position::No, false)
+        } else if caps.name("no_pre").is_some() {
+            (Position::No, true)
+        } else if caps.name("yes").is_some() {
+            (Position::Yes, false)
+        } else if caps.name("no").is_some() {
+            (Position::No, false)
+        } else if caps.name("abstain").is_some() {
+            (Position::Abstain, false)
+        } else {
+            (Position::Delegate, false)
+        };
+        let mut form = form_after(tail, prev);
+        // 未承認 (not yet approved), 正反対 (the exact opposite): not positions.
+        if matches!(prev, Some('未' | '正' | '相')) && caps.name("igi_yes").is_none() {
+            form = Form::Mention { listing: false };
+        }
+        // A negation after a term that is itself negative (異議なし, 不承認) is a
+        // double negative.
+        if inherent_negation && form == Form::Negated {
+            form = Form::Complex;
+        }
+        out.push(Finding {
+            position,
+            form,
+            weak: inherent_negation && position == Position::Yes,
+            term: m.as_str().to_string(),
+        });
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// English and symbols
+
+static EN_TERMS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?P<yes_phrase>(?-u:\b)no\s+objections?(?-u:\b)|(?-u:\b)without\s+objection(?-u:\b)|(?:couldn't|could\s+not|can't|cannot)\s+agree\s+more(?-u:\b))",
+        r"|(?P<not_against>(?-u:\b)not\s+(?:be\s+)?against(?-u:\b)|(?:(?-u:\b)not|n't|(?-u:\b)never)\s+object(?-u:\b))",
+        r"|(?P<no>(?-u:\b)disagree[ds]?(?-u:\b)|(?-u:\b)oppose[ds]?(?-u:\b)|(?-u:\b)reject(?:s|ed)?(?-u:\b)|(?-u:\b)disapprove[ds]?(?-u:\b)|(?-u:\b)nay(?-u:\b)",
+        r"|(?-u:\b)(?:i|we)\s+(?:strongly\s+)?object(?-u:\b)|(?-u:\b)object\s+to(?-u:\b)",
+        r"|(?-u:\b)(?:am|are|is|i'm|we're|vote|voting|votes)\s+against(?-u:\b)",
+        r"|(?-u:\b)against\s+(?:it|this|that|the\s+(?:motion|proposal|ballot|application|resolution|admission))(?-u:\b)",
+        r"|(?-u:\b)have\s+(?:an\s+|some\s+)?objections?(?-u:\b)|^against[.!]?$)",
+        r"|(?P<yes>(?-u:\b)approve[ds]?(?-u:\b)|(?-u:\b)agree[ds]?(?-u:\b)|(?-u:\b)concur(?-u:\b)|(?-u:\b)in\s+favou?r(?-u:\b))",
+        r"|(?P<abstain>(?-u:\b)abstain(?:s|ing|ed)?(?-u:\b)|(?-u:\b)abstention(?-u:\b))",
+        r"|(?P<delegate>(?-u:\b)delegat(?:e|es|ing)(?-u:\b)|(?-u:\b)leave\s+it\s+to\s+the\s+chair(?-u:\b))",
+        r"|(?P<yesno>^(?:yes|yeah|yep|no|nope|nah)(?-u:\b)|^(?:maybe|probably|perhaps|i\s+guess|i\s+think)\s*,?\s*(?:yes|no)(?-u:\b)|(?-u:\b)vote\s*(?:is\s*)?[:=]?\s*(?:yes|no)(?-u:\b)|(?-u:\b)(?:answer|回答)\s*[:=]\s*(?:yes|no)(?-u:\b))",
+    ))
+    .expect("static regex")
+});
+
+const NEGATORS: &[&str] = &[
+    "not",
+    "no",
+    "never",
+    "don't",
+    "dont",
+    "doesn't",
+    "didn't",
+    "can't",
+    "cant",
+    "cannot",
+    "won't",
+    "wouldn't",
+    "couldn't",
+    "shouldn't",
+    "isn't",
+    "aren't",
+    "wasn't",
+    "neither",
+    "nor",
+];
+
+fn scan_english(lower: &str, out: &mut Vec<Finding>) {
+    if !lower.bytes().any(|b| b.is_ascii_alphabetic()) {
+        return;
+    }
+    for caps in EN_TERMS.captures_iter(lower) {
+        let Some(m) = caps.get(0) else { continue };
+        let term = m.as_str().to_string();
+        if caps.name("yesno").is_some() {
+            let last = term
+                .rsplit(|c: char| !c.is_ascii_alphabetic())
+                .next()
+                .unwrap_or("");
+            let position = if matches!(last, "yes" | "yeah" | "yep") {
+                Position::Yes
+            } else {
+                Position::No
+            };
+            let rest = &lower[m.end()..];
+            let courtesy = ["please", "thanks", "thank you"]
+                .iter()
+                .any(|c| rest.trim_start().starts_with(c));
+            // "Yes" or "No" as the answer itself, not "no comment" or "yes or no".
+            let standalone = term != last
+                || rest.trim().is_empty()
+                || rest.starts_with([',', '.', '!', ';', ':', '、', '。']);
+            let form = match (standalone, courtesy, position) {
+                (true, _, _) => Form::Statement,
+                (false, true, Position::Yes) => Form::Statement,
+                // "No thanks" refuses something, but maybe not the motion: ask again.
+                (false, true, _) => Form::Complex,
+                (false, false, _) => continue,
+            };
+            out.push(Finding {
+                position,
+                weak: false,
+                form,
+                term,
+            });
+            continue;
+        }
+        if caps.name("yes_phrase").is_some() {
+            out.push(Finding {
+                weak: false,
+                position: Position::Yes,
+                form: Form::Statement,
+                term,
+            });
+            continue;
+        }
+        if caps.name("not_against").is_some() {
+            out.push(Finding {
+                weak: false,
+                position: Position::No,
+                form: Form::Negated,
+                term,
+            });
+            continue;
+        }
+        let position = if caps.name("no").is_some() {
+            Position::No
+        } else if caps.name("yes").is_some() {
+            Position::Yes
+        } else if caps.name("abstain").is_some() {
+            Position::Abstain
+        } else {
+            Position::Delegate
+        };
+        // Negators count only within the same clause: "No, I am against it" is a no.
+        let clause_start = lower[..m.start()]
+            .char_indices()
+            .rfind(|&(_, c)| matches!(c, ',' | ';' | ':' | '.' | '!' | '?' | '、'))
+            .map_or(0, |(i, c)| i + c.len_utf8());
+        let before: Vec<&str> = lower[clause_start..m.start()]
+            .split(char::is_whitespace)
+            .filter(|w| !w.is_empty())
+            .collect();
+        let is_neg = |w: &&str| {
+            let w = w.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'');
+            NEGATORS.contains(&w) || w.ends_with("n't")
+        };
+        let form = if before.last().is_some_and(is_neg) {
+            Form::Negated
+        } else if before.iter().rev().take(4).any(is_neg) {
+            Form::Complex
+        } else {
+            Form::Statement
+        };
+        out.push(Finding {
+            position,
+            weak: false,
+            form,
+            term,
+        });
+    }
+}
+
+static LABEL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^(?:回答|答え|返答|投票|ご回答|answer|vote|my\s+vote)\s*[:=]?\s*")
+        .expect("static regex")
+});
+
+/// ○ / × / +1 / -1 given as the answer itself ("○", "回答: ×", "+1です").
+fn scan_symbols(text: &str, out: &mut Vec<Finding>) {
+    let t = LABEL.replace(text.trim(), "");
+    let t = t.trim_start_matches(['「', '【', '(', '[']);
+    let symbols: &[(&str, Position)] = &[
+        ("○", Position::Yes),
+        ("〇", Position::Yes),
+        ("◯", Position::Yes),
+        ("⭕", Position::Yes),
+        ("+1", Position::Yes),
+        ("×", Position::No),
+        ("✕", Position::No),
+        ("✖", Position::No),
+        ("☓", Position::No),
+        ("❌", Position::No),
+        ("✗", Position::No),
+        ("✘", Position::No),
+        ("-1", Position::No),
+    ];
+    for (sym, position) in symbols {
+        if let Some(rest) = t.strip_prefix(sym) {
+            if rest
+                .starts_with(|c: char| c.is_ascii_digit() || RESERVED_SYMBOL_FOLLOWERS.contains(&c))
+            {
+                return;
+            }
+            if matches!(form_after(rest, None), Form::Statement) {
+                out.push(Finding {
+                    weak: false,
+                    position: *position,
+                    form: Form::Statement,
+                    term: (*sym).to_string(),
+                });
+            }
+            return;
+        }
+    }
+}
+
+/// After these a symbol is part of something else (〇〇株式会社, ×2).
+const RESERVED_SYMBOL_FOLLOWERS: &[char] = &['○', '〇', '◯', '×', '.', ','];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vote(s: &str) -> Vote {
+        classify(s).vote
+    }
+
+    #[test]
+    fn plain_and_polite_yes_forms_are_yes() {
+        for s in [
+            "賛成",
+            "賛成です。",
+            "賛成します",
+            "賛成いたします。",
+            "本議案に賛成致します。",
+            "賛成させていただきます。",
+            "異議なし",
+            "異議ありません。",
+            "特に異議はございません。",
+            "異存ありません",
+            "承認します。",
+            "加盟を承認いたします。",
+            "同意します",
+            "〇",
+            "○です",
+            "+1",
+            "Yes",
+            "yes.",
+            "I approve.",
+            "Agree",
+            "No objection.",
+            "I am in favour.",
+        ] {
+            assert_eq!(vote(s), Vote::Yes, "{s}");
+        }
+    }
+
+    #[test]
+    fn no_forms_including_negated_yes_are_no() {
+        for s in [
+            "反対",
+            "反対です。",
+            "反対します",
+            "賛成できません。",
+            "賛成しかねます",
+            "賛成いたしかねます。",
+            "承認できません",
+            "承認いたしかねます。",
+            "不承認",
+            "同意しかねます。",
+            "同意できません",
+            "×",
+            "-1",
+            "No",
+            "no.",
+            "I disagree.",
+            "I object.",
+            "I am against it.",
+            "I do not approve.",
+            "異議があります。",
+        ] {
+            assert_eq!(vote(s), Vote::No, "{s}");
+        }
+    }
+
+    #[test]
+    fn abstain_and_delegate_forms_are_read() {
+        for s in [
+            "棄権",
+            "棄権します。",
+            "今回は棄権させていただきます。",
+            "abstain",
+            "I abstain.",
+        ] {
+            assert_eq!(vote(s), Vote::Abstain, "{s}");
+        }
+        for s in [
+            "一任",
+            "議長一任",
+            "議長に一任します。",
+            "委任します",
+            "委員長に一任いたします。",
+        ] {
+            assert_eq!(vote(s), Vote::Delegate, "{s}");
+        }
+    }
+
+    #[test]
+    fn a_no_with_a_reason_that_mentions_yes_is_read_as_no() {
+        assert_eq!(vote("反対します。理由：賛成するには資料が不足"), Vote::No);
+    }
+
+    #[test]
+    fn a_yes_followed_by_there_is_no_reason_to_object_is_read_as_yes() {
+        assert_eq!(vote("賛成します。反対する理由はありません"), Vote::Yes);
+    }
+
+    #[test]
+    fn contradictory_answers_are_unclear() {
+        assert_eq!(vote("賛成です。反対です。"), Vote::Unclear);
+        assert_eq!(vote("賛成です。\n反対します。"), Vote::Unclear);
+    }
+
+    #[test]
+    fn conditional_answers_are_unclear() {
+        for s in [
+            "条件付きで賛成します。",
+            "予算が確保されるのであれば賛成です。",
+            "修正されれば賛成します",
+            "賛成です。ただし、次回までに規程を改定することが条件です。",
+            "Yes, if the budget is approved.",
+        ] {
+            assert_eq!(vote(s), Vote::Unclear, "{s}");
+        }
+    }
+
+    #[test]
+    fn an_unconditional_yes_is_yes() {
+        assert_eq!(vote("無条件で賛成します。"), Vote::Yes);
+    }
+
+    #[test]
+    fn double_negatives_are_unclear() {
+        for s in [
+            "反対ではありません。",
+            "賛成しないわけではない",
+            "反対しません",
+            "I am not against it.",
+        ] {
+            assert_eq!(vote(s), Vote::Unclear, "{s}");
+        }
+    }
+
+    #[test]
+    fn acknowledgements_and_questions_are_no_answer() {
+        for s in [
+            "承知しました。",
+            "確認します。",
+            "確認中です。",
+            "質問があります。",
+            "この議案の期限はいつでしょうか?",
+            "賛成でよろしいでしょうか?",
+            "",
+            "No comment.",
+            "I have no idea.",
+        ] {
+            assert_eq!(vote(s), Vote::None, "{s}");
+        }
+    }
+
+    #[test]
+    fn no_objection_is_yes_and_not_no() {
+        assert_eq!(vote("No objection from me."), Vote::Yes);
+        assert_eq!(vote("no objections"), Vote::Yes);
+    }
+
+    #[test]
+    fn the_ballot_options_listed_in_own_words_are_not_an_answer() {
+        assert_eq!(
+            vote("賛成・反対・棄権のいずれかをご返信ください。"),
+            Vote::None
+        );
+        assert_eq!(
+            vote("賛成します。\n賛成・反対・棄権のいずれかをご返信ください。"),
+            Vote::Yes
+        );
+    }
+
+    #[test]
+    fn a_negation_wrapped_onto_the_next_line_still_negates() {
+        assert_eq!(vote("本議案には賛成\nできません。"), Vote::No);
+        assert_eq!(vote("本議案に賛成\nいたします。"), Vote::Yes);
+        assert_eq!(vote("賛成\nよろしくお願いします。"), Vote::Yes);
+    }
+
+    #[test]
+    fn full_width_forms_match_after_normalisation() {
+        assert_eq!(vote("＋１"), Vote::Yes);
+        assert_eq!(vote("ＹＥＳ"), Vote::Yes);
+        assert_eq!(vote("賛成です！"), Vote::Yes);
+    }
+
+    #[test]
+    fn soft_agreement_that_is_not_a_recognised_answer_is_unclear() {
+        for s in ["了承しました。", "問題ありません。", "OK", "はい"] {
+            assert_eq!(vote(s), Vote::Unclear, "{s}");
+        }
+    }
+
+    #[test]
+    fn hedged_answers_are_unclear() {
+        assert_eq!(vote("基本的には賛成です。"), Vote::Unclear);
+        assert_eq!(vote("Maybe yes."), Vote::Unclear);
+    }
+
+    #[test]
+    fn words_that_only_mention_a_position_are_unclear() {
+        assert_eq!(vote("賛成するには資料が不足しています。"), Vote::Unclear);
+        assert_eq!(vote("反対の方向で考えています。"), Vote::Unclear);
+    }
+
+    #[test]
+    fn a_yes_giving_its_reason_as_not_being_against_is_yes() {
+        assert_eq!(vote("反対ではなく賛成です。"), Vote::Yes);
+        assert_eq!(vote("賛成できないため、反対します。"), Vote::No);
+    }
+
+    #[test]
+    fn a_placeholder_circle_is_not_a_yes() {
+        assert_eq!(vote("〇〇の件、確認しました。"), Vote::None);
+    }
+
+    #[test]
+    fn evidence_is_the_deciding_sentence() {
+        let c = classify("お疲れ様です。\n本件、賛成いたします。\nよろしくお願いします。");
+        assert_eq!(c.vote, Vote::Yes);
+        assert_eq!(c.evidence.as_deref(), Some("本件、賛成いたします。"));
+        assert!(c.reason.contains("yes"));
+    }
+
+    #[test]
+    fn no_objection_forms_are_yes_but_give_way_to_an_abstention_beside_them() {
+        assert_eq!(vote("特に反対はありません。"), Vote::Yes);
+        assert_eq!(vote("反対意見はありません。"), Vote::Yes);
+        assert_eq!(
+            vote("異議はありませんが、今回は棄権します。"),
+            Vote::Abstain
+        );
+        assert_eq!(vote("異議なし。反対です。"), Vote::Unclear);
+        assert_eq!(vote("反対ではありません。"), Vote::Unclear);
+    }
+
+    #[test]
+    fn english_idioms_are_not_read_word_by_word() {
+        assert_eq!(vote("I couldn't agree more."), Vote::Yes);
+        assert_eq!(vote("We do not object."), Vote::Unclear);
+        assert_eq!(vote("Nope"), Vote::No);
+        assert_eq!(vote("No thanks"), Vote::Unclear);
+        assert_eq!(vote("Yes please"), Vote::Yes);
+        assert_eq!(vote("I approve, but with reservations."), Vote::Unclear);
+    }
+
+    #[test]
+    fn english_no_must_stand_alone() {
+        assert_eq!(vote("No, I am against the proposal."), Vote::No);
+        assert_eq!(vote("I vote no."), Vote::No);
+        assert_eq!(vote("yes or no?"), Vote::None);
+        assert_eq!(vote("Not sure I agree."), Vote::Unclear);
+    }
+}
