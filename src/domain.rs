@@ -392,7 +392,12 @@ mod tests {
     #[test]
     fn malformed_references_are_refused() {
         for s in [
-            "B-26-007", "B-2026-7", "B-2026-000", "X-2026-007", "B2026-007", "B-2026-00a",
+            "B-26-007",
+            "B-2026-7",
+            "B-2026-000",
+            "X-2026-007",
+            "B2026-007",
+            "B-2026-00a",
         ] {
             assert!(s.parse::<BallotRef>().is_err(), "{s} should not parse");
         }
@@ -417,7 +422,14 @@ mod tests {
         let a = Address::parse(" Taro.Yamada@Example.CO.JP ").unwrap();
         assert_eq!(a.as_str(), "taro.yamada@example.co.jp");
         assert_eq!(a.domain(), "example.co.jp");
-        for bad in ["no-at-sign", "@example.jp", "a@", "a b@example.jp", "a@nodot", "<a@b.jp>"] {
+        for bad in [
+            "no-at-sign",
+            "@example.jp",
+            "a@",
+            "a b@example.jp",
+            "a@nodot",
+            "<a@b.jp>",
+        ] {
             assert!(Address::parse(bad).is_err(), "{bad} should be refused");
         }
     }
