@@ -205,14 +205,20 @@ fn make_dir(path: &Path, mode: u32, uid: u32, gid: u32) -> std::io::Result<()> {
 }
 
 /// Where Debian puts the Postfix daemons (`/usr/lib/postfix/sbin`), asked of postconf once.
+/// `-d` (the compiled-in default): installed with "No configuration", as scripts/test
+/// does, Postfix has no /etc/postfix/main.cf, and a plain `postconf` fails on that.
 fn daemon_directory() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let out = Command::new(program("postconf"))
-            .args(["-h", "daemon_directory"])
+            .args(["-d", "-h", "daemon_directory"])
             .output()
             .expect("postconf runs");
-        assert!(out.status.success(), "postconf -h daemon_directory failed");
+        assert!(
+            out.status.success(),
+            "postconf -d -h daemon_directory failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
     })
 }
