@@ -116,9 +116,9 @@ service lmtp {{
 }
 
 /// Starts the Dovecot master in the foreground (`-F`): it stays our child, so the harness
-/// can watch it exit on a bad config or a taken port, and `PR_SET_PDEATHSIG` reaches it.
-pub async fn spawn(files: &DovecotFiles) -> std::io::Result<Daemon> {
+/// can watch it exit on a bad config or a taken port.
+pub fn spawn(files: &DovecotFiles) -> std::io::Result<Daemon> {
     let mut command = Command::new(program("dovecot"));
     command.arg("-F").arg("-c").arg(files.config());
-    Daemon::spawn("dovecot", command, &files.stderr(), NewGroup::Yes).await
+    Daemon::spawn("dovecot", command, &files.stderr(), NewGroup::Yes)
 }

@@ -392,9 +392,8 @@ impl MailStack {
     async fn try_start_dovecot(&mut self) -> Result<(), NotReady> {
         let files = DovecotFiles::new(&self.path);
         write_readable(&files.config(), &self.dovecot_config());
-        let mut daemon = dovecot::spawn(&files)
-            .await
-            .unwrap_or_else(|e| panic!("cannot run dovecot: {e}"));
+        let mut daemon =
+            dovecot::spawn(&files).unwrap_or_else(|e| panic!("cannot run dovecot: {e}"));
         let deadline = Instant::now() + READY_TIMEOUT;
         let ready = async {
             wait_until_ready(
@@ -432,9 +431,8 @@ impl MailStack {
         };
         write_settled(&files.conf().join("main.cf"), &config.main_cf());
         write_settled(&files.conf().join("master.cf"), &config.master_cf());
-        let mut daemon = postfix::spawn(&files)
-            .await
-            .unwrap_or_else(|e| panic!("cannot run the postfix master: {e}"));
+        let mut daemon =
+            postfix::spawn(&files).unwrap_or_else(|e| panic!("cannot run the postfix master: {e}"));
         let deadline = Instant::now() + READY_TIMEOUT;
         wait_until_ready(
             &mut daemon,

@@ -1,16 +1,18 @@
 //! A private Postfix: accepts SMTP on a loopback port, expands the committee lists, and
 //! delivers over LMTP into the stack's Dovecot.
 //!
-//! The master is started directly (`master -c DIR -s`) instead of through `postfix start`:
-//! - `postfix start` backgrounds the master and, with its logging set up for syslog, which
-//!   a container does not have, fails with exit status 1 and no message;
-//! - `postfix start-fg` works but keeps a shell between us and the master, and runs the
-//!   `postfix check` integrity pass, which takes about 2.5 s per start;
-//! - the master as our own child can be watched (an early exit means a bad config or a
-//!   taken port) and gets `PR_SET_PDEATHSIG`.
+//! The master is run directly (`master -c DIR`) as the harness's own child, not through
+//! `postfix start` or `start-fg`: `start` puts the master in the background (it would have
+//! to be tracked through its pid file) after a `postfix check` pass (0.2 s, far more on
+//! files just written), and `start-fg` keeps a shell between us and the master. As a
+//! direct child, a master that dies at start (bad config, taken port) is seen at once.
+//! What `postfix check` would create is made here: the queue tree with the owners and
+//! modes of `postfix-files`.
 //!
-//! What `postfix check` would have done is done here: the queue tree is created with the
-//! owners and modes Postfix expects (see `postfix-files`).
+//! Postfix logs to syslog until it knows `maillog_file`, and a container has no syslog: an
+//! early fatal error just means exit status 1. (`postfix start` "exiting 1 silently" was
+//! one: a `maillog_file` outside `maillog_file_prefixes`.) See [`spawn`] and
+//! [`check_config`] for how such errors are made visible.
 
 use std::fs;
 use std::os::unix::fs::{chown, PermissionsExt};
@@ -231,14 +233,14 @@ fn daemon_directory() -> &'static Path {
 /// in use", a bad main.cf line) straight into `maillog_file` while postlogd is not up yet.
 /// Without them they would go to syslog, which a container does not have: the master
 /// would just exit with status 1.
-pub async fn spawn(files: &PostfixFiles) -> std::io::Result<Daemon> {
+pub fn spawn(files: &PostfixFiles) -> std::io::Result<Daemon> {
     let mut command = Command::new(daemon_directory().join("master"));
     command
         .arg("-c")
         .arg(files.conf())
         .env("POSTLOG_SERVICE", files.queue().join("public/postlog"))
         .env("POSTLOG_HOSTNAME", HOSTNAME);
-    Daemon::spawn("postfix", command, &files.stderr(), NewGroup::No).await
+    Daemon::spawn("postfix", command, &files.stderr(), NewGroup::No)
 }
 
 /// Adds to stderr.log what `postconf -n` says about main.cf, for the log tail of a failed

@@ -1,18 +1,16 @@
-//! The daemons of a mail stack as child processes: started so that they die with the test
-//! process, stopped together with every process they forked.
+//! The daemons of a mail stack as child processes: stopped together with every process
+//! they forked, and never outliving the test process, however it ends.
 //!
 //! Dovecot's and Postfix's master processes fork workers (imap-login, lmtp, smtpd, qmgr...).
 //! Killing only the master can leave a worker holding a listening socket or a queue file,
-//! so each master is started as the leader of its own process group and a stop waits
-//! until no live process of that group is left.
+//! so each master leads a process group of its own and a stop waits until no live process
+//! of that group is left.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::sync::OnceLock;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long a master gets to shut down on SIGTERM before its group is SIGKILLed.
@@ -22,30 +20,14 @@ const LEFTOVER_GRACE: Duration = Duration::from_secs(2);
 /// How often a stop looks whether the group is gone: a condition check, not a fixed wait.
 const POLL: Duration = Duration::from_millis(10);
 
-type SpawnRequest = (Command, tokio::sync::oneshot::Sender<io::Result<Child>>);
-
-/// Every daemon is forked from this one thread, which lives as long as the test process.
-///
-/// `PR_SET_PDEATHSIG` fires when the *thread* that forked the child ends, not the process.
-/// Forking from whatever thread runs the test (a tokio worker, a blocking-pool thread that
-/// retires after 10 s idle) would kill the daemons at random; forking from a thread that
-/// never ends makes the signal mean exactly "the test process died" (e.g. a SIGKILL after
-/// a CI timeout), so daemons never outlive the tests even when no `Drop` runs.
-fn spawner() -> &'static mpsc::Sender<SpawnRequest> {
-    static SPAWNER: OnceLock<mpsc::Sender<SpawnRequest>> = OnceLock::new();
-    SPAWNER.get_or_init(|| {
-        let (tx, rx) = mpsc::channel::<SpawnRequest>();
-        std::thread::Builder::new()
-            .name("mail-stack-spawner".into())
-            .spawn(move || {
-                for (mut command, reply) in rx {
-                    let _ = reply.send(command.spawn());
-                }
-            })
-            .expect("the mail-stack spawner thread starts");
-        tx
-    })
-}
+/// The watchdog's script: wait for EOF on stdin, then stop the group given as `$1`.
+/// INT and HUP are ignored so that a Ctrl-C in the terminal, which also reaches this
+/// process, cannot end the watchdog before the test process it watches.
+const WATCHDOG: &str = r#"trap '' INT HUP
+read -r line
+kill -s TERM -- "-$1" 2>/dev/null
+sleep 2
+kill -s KILL -- "-$1" 2>/dev/null"#;
 
 /// Whether [`Daemon::spawn`] puts the child into a process group of its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,25 +37,33 @@ pub enum NewGroup {
     No,
 }
 
-/// A running master process (Dovecot or Postfix) and its process group.
+/// A running master process (Dovecot or Postfix), its process group, and its watchdog.
 #[derive(Debug)]
 pub struct Daemon {
     name: &'static str,
     child: Child,
     status: Option<ExitStatus>,
     stopped: bool,
+    /// A `sh` that stops the group when the test process dies, even by SIGKILL (a CI
+    /// timeout, a developer's kill -9), when no Drop runs. It reads a pipe whose only
+    /// writer is this process (std opens pipes close-on-exec, so no daemon inherits it):
+    /// the kernel closes it when this process dies, and the read returns.
+    ///
+    /// PR_SET_PDEATHSIG would be simpler but does not hold: Postfix's master changes its
+    /// credentials at start, which clears it (Dovecot keeps it; Postfix outlived a killed test).
+    watchdog: Option<(Child, ChildStdin)>,
 }
 
 impl Daemon {
     /// Spawns `command` with stdin closed, stdout and stderr appended to `output` (never
     /// inherited: a daemon holding the test's stdout open would keep `cargo test | tee`
-    /// waiting after the tests end).
+    /// waiting after the tests end), then its watchdog.
     ///
     /// `group`: whether to make the child the leader of a new process group. Dovecot needs
     /// it; Postfix's master must not get it, because it calls setsid(2) itself, which fails
     /// for a process that already leads a group (and the master then exits with status 1).
     /// Either way the master ends up leading a group whose id is its pid.
-    pub async fn spawn(
+    pub fn spawn(
         name: &'static str,
         mut command: Command,
         output: &Path,
@@ -87,28 +77,29 @@ impl Daemon {
         if group == NewGroup::Yes {
             command.process_group(0);
         }
-        // SAFETY: the closure only calls prctl(2), which is async-signal-safe, and allocates nothing.
-        unsafe {
-            command.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) == -1 {
-                    return Err(io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        spawner()
-            .send((command, tx))
-            .map_err(|_| io::Error::other("the spawner thread is gone"))?;
-        let child = rx
-            .await
-            .map_err(|_| io::Error::other("the spawner thread dropped the request"))??;
-        Ok(Daemon {
+        let child = command.spawn()?;
+        let mut daemon = Daemon {
             name,
             child,
             status: None,
             stopped: false,
-        })
+            watchdog: None,
+        };
+        // The watchdog stays in the test's process group: in the daemon's, it would count
+        // as a live member that a stop waits for.
+        let mut watchdog = Command::new("/bin/sh")
+            .args(["-c", WATCHDOG, "mail-stack-watchdog"])
+            .arg(daemon.pgid().to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let pipe = watchdog
+            .stdin
+            .take()
+            .expect("the watchdog's stdin is piped");
+        daemon.watchdog = Some((watchdog, pipe));
+        Ok(daemon)
     }
 
     pub fn name(&self) -> &'static str {
@@ -168,6 +159,7 @@ impl Daemon {
             tokio::time::sleep(POLL).await;
         }
         self.stopped = true;
+        self.dismiss_watchdog();
     }
 
     /// Kills the daemon and every worker at once (SIGKILL) and returns when they are gone.
@@ -201,6 +193,17 @@ impl Daemon {
             std::thread::sleep(POLL);
         }
         self.stopped = true;
+        self.dismiss_watchdog();
+    }
+
+    /// Ends the watchdog once the group is gone, so that it cannot signal a later group
+    /// that happens to get the same id.
+    fn dismiss_watchdog(&mut self) {
+        if let Some((mut watchdog, pipe)) = self.watchdog.take() {
+            let _ = watchdog.kill();
+            let _ = watchdog.wait();
+            drop(pipe);
+        }
     }
 }
 
