@@ -120,7 +120,7 @@ impl Daemon {
 
     /// True once the master has been reaped and no live (non-zombie) process remains in its
     /// group. Zombies are ignored: a worker orphaned by its master is re-parented to PID 1,
-    /// which in some containers never reaps it.
+    /// which may reap it late (this VM's init takes seconds) or, in some containers, never.
     fn is_gone(&mut self) -> bool {
         self.exit_status().is_some() && live_members(self.pgid()).is_empty()
     }
