@@ -1,0 +1,9 @@
+//! The end-to-end tests of mail flow: mail-ballot against a real Dovecot and Postfix.
+//!
+//! One test binary for all of them (not one per file under `tests/`): they share the
+//! harness, link once, and cargo runs them in parallel threads, each with its own
+//! [`harness::MailStack`]. Run them with `cargo test --test e2e`; they need root and the
+//! Debian packages dovecot-imapd, dovecot-lmtpd and postfix, which `scripts/test` installs.
+
+mod harness;
+mod smoke;
