@@ -24,7 +24,7 @@ use crate::ballot::rules::Delegation;
 use crate::ballot::{AnswerFate, State, VoteRecord, VoteStatus};
 use crate::domain::{Address, BallotRef, Vote};
 use crate::mailbox::{Fetched, MailSource, MailboxError};
-use crate::outbox::compose::{Answering, Member, NotOpenWhy};
+use crate::outbox::compose::{Answering, Member, NotOpenWhy, Recorded};
 use crate::outbox::Mail;
 use crate::reading::{self, Reading};
 use crate::roster::Membership;
@@ -465,15 +465,14 @@ async fn answer(
                 format!("counted in round {round}"),
             );
             p.votes.push((r, record(round, VoteStatus::Valid)));
-            p.mails.push(composer.receipt(
-                &b,
-                member,
+            let recorded = Recorded {
                 position,
-                f.internal_date,
-                &evidence,
-                previous,
-                answering,
-            )?);
+                received_at: f.internal_date,
+                evidence: &evidence,
+                superseded: previous,
+            };
+            p.mails
+                .push(composer.receipt(&b, member, recorded, answering)?);
             p
         }
         AnswerFate::Late { round } => {

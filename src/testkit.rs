@@ -66,7 +66,8 @@ file = "roster.toml"
 pub struct TestApp {
     pub app: App,
     pub clock: Arc<Mutex<DateTime<Utc>>>,
-    pub dir: tempfile::TempDir,
+    /// Holds the configuration files for as long as the app lives.
+    pub _dir: tempfile::TempDir,
 }
 
 impl TestApp {
@@ -89,7 +90,11 @@ impl TestApp {
             store,
             Arc::new(move || *c.lock().unwrap()),
         );
-        TestApp { app, clock, dir }
+        TestApp {
+            app,
+            clock,
+            _dir: dir,
+        }
     }
 
     /// Moves the clock.

@@ -263,7 +263,7 @@ mod tests {
     fn computed(year: i32) -> Vec<NaiveDate> {
         let nth_monday = |month: u32, n: u32| {
             let first = NaiveDate::from_ymd_opt(year, month, 1).unwrap();
-            let offset = (7 + 0 - first.weekday().num_days_from_monday() as i64) % 7;
+            let offset = (7 - first.weekday().num_days_from_monday() as i64) % 7;
             first + Duration::days(offset + 7 * (i64::from(n) - 1))
         };
         let y = f64::from(year - 1980);

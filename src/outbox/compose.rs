@@ -41,6 +41,18 @@ pub struct Member<'a> {
     pub voter: &'a Address,
 }
 
+/// An answer as recorded, for its receipt.
+#[derive(Debug, Clone, Copy)]
+pub struct Recorded<'a> {
+    pub position: Position,
+    /// The server's INTERNALDATE.
+    pub received_at: DateTime<Utc>,
+    /// The words that were read as the answer.
+    pub evidence: &'a str,
+    /// The answer this one replaces, if any.
+    pub superseded: Option<Position>,
+}
+
 /// The message being answered: its Message-ID and a digest of its bytes.
 #[derive(Debug, Clone, Copy)]
 pub struct Answering<'a> {
@@ -230,10 +242,7 @@ impl<'a> Composer<'a> {
         &self,
         b: &Ballot,
         member: Member<'_>,
-        position: Position,
-        received_at: DateTime<Utc>,
-        evidence: &str,
-        superseded: Option<Position>,
+        answer: Recorded<'_>,
         answering: &Answering<'_>,
     ) -> Result<Mail, TemplateError> {
         let r = self.templates.render(
@@ -241,11 +250,11 @@ impl<'a> Composer<'a> {
             self.ctx(json!({
                 "ballot": self.ballot_view(b),
                 "member": self.member_view(member),
-                "answer": self.position_label(position),
-                "position": position.as_str(),
-                "received_at": self.when(received_at),
-                "evidence": evidence,
-                "superseded": superseded.map(|p| self.position_label(p)),
+                "answer": self.position_label(answer.position),
+                "position": answer.position.as_str(),
+                "received_at": self.when(answer.received_at),
+                "evidence": answer.evidence,
+                "superseded": answer.superseded.map(|p| self.position_label(p)),
             })),
         )?;
         self.personal(b, "receipt", r.subject, r.body, member, answering)
@@ -506,7 +515,7 @@ impl<'a> Composer<'a> {
             "digest",
             self.ctx(json!({
                 "items": views,
-                "meeting": meeting.map(|m| crate::ballot::calendar::era_date(m)),
+                "meeting": meeting.map(crate::ballot::calendar::era_date),
                 "generated": self.when(now),
             })),
         )?;
@@ -619,10 +628,12 @@ impl<'a> Composer<'a> {
                 self.receipt(
                     &s.open,
                     member,
-                    Position::Yes,
-                    now,
-                    "賛成します。",
-                    Some(Position::No),
+                    Recorded {
+                        position: Position::Yes,
+                        received_at: now,
+                        evidence: "賛成します。",
+                        superseded: Some(Position::No),
+                    },
                     &answering,
                 ),
             ),

@@ -139,8 +139,7 @@ pub async fn verify(store: &Store) -> Result<Verification, StoreError> {
     .fetch_all(store.pool())
     .await?;
     let mut prev = GENESIS.to_string();
-    let mut expected_id = 1;
-    for r in &rows {
+    for (expected_id, r) in (1i64..).zip(rows.iter()) {
         let id: i64 = r.try_get(0)?;
         let stored_prev: String = r.try_get(6)?;
         let stored_hash: String = r.try_get(7)?;
@@ -175,7 +174,6 @@ pub async fn verify(store: &Store) -> Result<Verification, StoreError> {
             });
         }
         prev = stored_hash;
-        expected_id += 1;
     }
     Ok(Verification {
         events: rows.len() as i64,

@@ -212,7 +212,7 @@ impl Store {
             .bind(i64::from(year))
             .fetch_one(&mut *conn)
             .await?;
-        Ok(u32::try_from(n.unwrap_or(0) + 1).map_err(|e| StoreError::Corrupt(e.to_string()))?)
+        u32::try_from(n.unwrap_or(0) + 1).map_err(|e| StoreError::Corrupt(e.to_string()))
     }
 
     /// Inserts a new ballot and its rounds.

@@ -5,5 +5,8 @@
 //! [`harness::MailStack`]. Run them with `cargo test --test e2e`; they need root and the
 //! Debian packages dovecot-imapd, dovecot-lmtpd and postfix, which `scripts/test` installs.
 
+mod committee;
+mod crash;
 mod harness;
+mod lifecycle;
 mod smoke;
