@@ -778,3 +778,54 @@ mod samples {
         }
     }
 }
+
+#[cfg(test)]
+mod golden {
+    //! Golden files pin what the shipped templates send. A change shows as a diff
+    //! in review; `UPDATE_GOLDEN=1 cargo test --lib golden` rewrites them, and a
+    //! mismatch writes the actual text next to the expected one (`.actual`).
+    use super::*;
+    use crate::testkit::{at, config};
+
+    fn check(lang: Language) {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path(), 4, "");
+        let t = Templates::load(None, lang).unwrap();
+        let composer = Composer::new(&cfg, &t);
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(lang.as_str());
+        std::fs::create_dir_all(&root).unwrap();
+        let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+        let mut failures = Vec::new();
+        for (name, mail) in composer.samples(at("2026-11-24T01:00:00Z")) {
+            let mail = mail.unwrap();
+            let actual = format!(
+                "Message-ID: <{}>\nTo: {}\nSubject: {}\n\n{}",
+                mail.message_id,
+                mail.to.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", "),
+                mail.subject,
+                mail.body
+            );
+            let file = root.join(format!("{}.txt", name.replace([' ', '(', ')'], "_")));
+            if update {
+                std::fs::write(&file, &actual).unwrap();
+                continue;
+            }
+            let expected = std::fs::read_to_string(&file).unwrap_or_default();
+            if expected != actual {
+                std::fs::write(file.with_extension("txt.actual"), &actual).unwrap();
+                failures.push(file.display().to_string());
+            }
+        }
+        assert!(failures.is_empty(), "templates differ from their golden files (see .actual beside them): {failures:?}");
+    }
+
+    #[test]
+    fn the_shipped_japanese_templates_match_their_golden_files() {
+        check(Language::Ja);
+    }
+
+    #[test]
+    fn the_shipped_english_templates_match_their_golden_files() {
+        check(Language::En);
+    }
+}
