@@ -46,7 +46,7 @@ pub async fn open_in(
         .unwrap_or_else(|| app.config.ballots.default_deadline.clone());
     let tz = app.config.organisation.time_zone;
     let deadline = spec
-        .resolve(now, tz, &app.calendar)
+        .resolve(now, tz, &app.config.schedule.calendar)
         .map_err(AppError::Refused)?;
     let year = u16::try_from(now.with_timezone(&tz).year())
         .map_err(|_| AppError::Refused("the year is out of range".into()))?;
@@ -62,6 +62,7 @@ pub async fn open_in(
             roster: app.config.roster.clone(),
             deadline,
             opened_by: actor.to_string(),
+            chair: app.config.ballots.chair.clone(),
         },
         now,
     )?;
@@ -123,7 +124,7 @@ pub async fn close_round_in(
         &votes,
         now,
         app.config.organisation.time_zone,
-        &app.calendar,
+        &app.config.schedule.calendar,
     )?;
     Store::save_ballot(conn, &b).await?;
     events::append(
@@ -205,7 +206,11 @@ pub async fn extend(
     let mut b = load(&mut tx, r).await?;
     let old = b.current_round().deadline;
     let new = spec
-        .resolve(now, app.config.organisation.time_zone, &app.calendar)
+        .resolve(
+            now,
+            app.config.organisation.time_zone,
+            &app.config.schedule.calendar,
+        )
         .map_err(AppError::Refused)?;
     b.extend(new, now)?;
     Store::save_ballot(&mut tx, &b).await?;

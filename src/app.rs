@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::ballot::calendar::Calendar;
 use crate::ballot::BallotError;
 use crate::config::{Config, ConfigError};
 use crate::domain::BallotRef;
@@ -34,7 +33,6 @@ pub struct App {
     pub config: Config,
     pub store: Store,
     pub templates: Templates,
-    pub calendar: Calendar,
     pub read_options: ReadOptions,
     pub clock: Clock,
 }
@@ -102,7 +100,6 @@ impl App {
             config,
             store,
             templates,
-            calendar: Calendar::default(),
             read_options,
             clock,
         }

@@ -14,9 +14,12 @@ use std::path::{Path, PathBuf};
 use chrono_tz::Tz;
 use serde::Deserialize;
 
+use chrono::NaiveDate;
+
+use crate::ballot::calendar::Calendar;
 use crate::ballot::deadline::DeadlineSpec;
 use crate::ballot::rules::{Profile, ProfileSet};
-use crate::domain::Address;
+use crate::domain::{Address, OrgId};
 use crate::roster::{Roster, RosterFile};
 
 /// Everything the program needs to run one committee.
@@ -35,6 +38,7 @@ pub struct Config {
     pub roster: Roster,
     pub profiles: ProfileSet,
     pub logging: Logging,
+    pub schedule: Schedule,
 }
 
 /// Who the committee is.
@@ -195,6 +199,59 @@ pub struct BallotSettings {
     pub open_subject_prefix: String,
     /// Motion kinds (新規会員の加盟承認 ...) and the profile each uses.
     pub kinds: Vec<MotionKind>,
+    /// The organisation whose position breaks a tie where a rule says the chair decides.
+    pub chair: Option<OrgId>,
+}
+
+/// Time-driven work: business days, reminders, meetings and the digest.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    pub calendar: Calendar,
+    /// How long before a deadline each reminder goes out, longest first.
+    pub reminders: Vec<chrono::Duration>,
+    /// Committee meetings given by date.
+    pub meetings: Vec<NaiveDate>,
+    /// A yearly pattern of meetings (ISOG-J: late April, early September, early December).
+    pub meeting_pattern: Option<MeetingPattern>,
+    /// The digest goes to the secretariat this many days before a meeting.
+    pub digest_days_before: u32,
+    /// Show dates in the digest as 令和8年12月1日(火).
+    pub era_dates: bool,
+}
+
+/// A yearly pattern of committee meetings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MeetingPattern {
+    /// ISOG-J 運営規約 5 (2): 第1回 4月下旬, 第2回 9月上旬, 第3回 12月上旬. Taken as the
+    /// first day of each window (4/20, 9/1, 12/1), so the digest is never late;
+    /// a meeting added with its exact date replaces the pattern's date that month.
+    Isogj,
+}
+
+impl MeetingPattern {
+    /// The pattern's dates in `year`.
+    pub fn dates(&self, year: i32) -> Vec<NaiveDate> {
+        match self {
+            MeetingPattern::Isogj => [(4, 20), (9, 1), (12, 1)]
+                .iter()
+                .filter_map(|(m, d)| NaiveDate::from_ymd_opt(year, *m, *d))
+                .collect(),
+        }
+    }
+}
+
+/// Parses "48h", "2d", "90m" as a duration.
+pub fn parse_duration(s: &str) -> Result<chrono::Duration, String> {
+    let t = s.trim();
+    let bad = || format!("`{t}` is not a duration such as \"48h\", \"2d\" or \"30m\"");
+    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
+    let n: i64 = num.parse().map_err(|_| bad())?;
+    match unit {
+        "d" => Ok(chrono::Duration::days(n)),
+        "h" => Ok(chrono::Duration::hours(n)),
+        "m" => Ok(chrono::Duration::minutes(n)),
+        _ => Err(bad()),
+    }
 }
 
 /// A kind of motion and the rule it is decided by.
@@ -252,6 +309,14 @@ struct RawConfig {
     profiles: Vec<Profile>,
     #[serde(default)]
     logging: RawLogging,
+    #[serde(default)]
+    calendar: RawCalendar,
+    #[serde(default)]
+    reminders: RawReminders,
+    #[serde(default)]
+    meetings: RawMeetings,
+    #[serde(default)]
+    digest: RawDigest,
 }
 
 #[derive(Deserialize)]
@@ -355,6 +420,8 @@ struct RawBallots {
     open_subject_prefix: String,
     #[serde(default)]
     kinds: Vec<MotionKind>,
+    #[serde(default)]
+    chair: Option<OrgId>,
 }
 
 impl Default for RawBallots {
@@ -364,7 +431,72 @@ impl Default for RawBallots {
             default_profile: default_profile(),
             open_subject_prefix: default_prefix(),
             kinds: Vec::new(),
+            chair: None,
         }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawCalendar {
+    /// "12/29-1/3" (the default) or "none".
+    year_end_closure: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReminders {
+    #[serde(default = "default_reminders")]
+    before: Vec<String>,
+}
+
+impl Default for RawReminders {
+    fn default() -> Self {
+        Self {
+            before: default_reminders(),
+        }
+    }
+}
+
+fn default_reminders() -> Vec<String> {
+    vec!["48h".into(), "24h".into()]
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMeetings {
+    #[serde(default)]
+    dates: Vec<String>,
+    #[serde(default)]
+    pattern: Option<String>,
+    #[serde(default = "default_digest_days")]
+    digest_days_before: u32,
+}
+
+impl Default for RawMeetings {
+    fn default() -> Self {
+        Self {
+            dates: vec![],
+            pattern: None,
+            digest_days_before: default_digest_days(),
+        }
+    }
+}
+
+fn default_digest_days() -> u32 {
+    7
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDigest {
+    #[serde(default = "default_true")]
+    era_dates: bool,
+}
+
+impl Default for RawDigest {
+    fn default() -> Self {
+        Self { era_dates: true }
     }
 }
 
@@ -625,6 +757,54 @@ impl Config {
         let roster_path = at(&raw.roster.file);
         let roster = RosterFile::load(&roster_path)?;
 
+        if let Some(chair) = &raw.ballots.chair {
+            if roster.organisation(chair).is_none() {
+                return Err(ConfigError(format!(
+                    "{file}: [ballots] chair = \"{chair}\" is not an organisation id in {}",
+                    roster_path.display()
+                )));
+            }
+        }
+        let calendar = match raw.calendar.year_end_closure.as_deref().map(str::trim) {
+            None => Calendar::default(),
+            Some("none") => Calendar::without_closure(),
+            Some(s) => Calendar::parse_closure(s)
+                .map_err(|e| ConfigError(format!("{file}: [calendar] year_end_closure: {e}")))?,
+        };
+        let mut reminders = Vec::new();
+        for r in &raw.reminders.before {
+            let d = parse_duration(r)
+                .map_err(|e| ConfigError(format!("{file}: [reminders] before: {e}")))?;
+            if d <= chrono::Duration::zero() {
+                return Err(ConfigError(format!(
+                    "{file}: [reminders] before: `{r}` must be longer than zero"
+                )));
+            }
+            reminders.push(d);
+        }
+        reminders.sort_by(|a, b| b.cmp(a));
+        reminders.dedup();
+        let mut meetings = Vec::new();
+        for d in &raw.meetings.dates {
+            meetings.push(
+                NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").map_err(|_| {
+                    ConfigError(format!(
+                        "{file}: [meetings] dates: `{d}` is not a date of the form YYYY-MM-DD"
+                    ))
+                })?,
+            );
+        }
+        meetings.sort();
+        let meeting_pattern = match raw.meetings.pattern.as_deref() {
+            None => None,
+            Some("isogj") => Some(MeetingPattern::Isogj),
+            Some(other) => {
+                return Err(ConfigError(format!(
+                    "{file}: [meetings] pattern = \"{other}\" is not known (the one pattern is \"isogj\": late April, early September, early December)"
+                )))
+            }
+        };
+
         let bot = raw.addresses.bot;
         if roster.lookup(&bot).is_some() {
             return Err(ConfigError(format!(
@@ -656,6 +836,7 @@ impl Config {
                 default_profile: raw.ballots.default_profile,
                 open_subject_prefix: raw.ballots.open_subject_prefix,
                 kinds: raw.ballots.kinds,
+                chair: raw.ballots.chair,
             },
             storage: Storage {
                 database: at(&raw.storage.database),
@@ -667,6 +848,14 @@ impl Config {
             logging: Logging {
                 format: raw.logging.format,
                 level: raw.logging.level,
+            },
+            schedule: Schedule {
+                calendar,
+                reminders,
+                meetings,
+                meeting_pattern,
+                digest_days_before: raw.meetings.digest_days_before,
+                era_dates: raw.digest.era_dates,
             },
         })
     }

@@ -13,6 +13,7 @@ pub mod demo;
 pub mod domain;
 pub mod ingest;
 pub mod mailbox;
+pub mod meetings;
 pub mod outbox;
 pub mod reading;
 pub mod roster;

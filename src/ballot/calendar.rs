@@ -185,10 +185,40 @@ impl Default for Calendar {
 }
 
 impl Calendar {
+    /// No year-end closure: only weekends and holidays are skipped.
+    pub fn without_closure() -> Self {
+        // An empty range: (13, 1) is after every date, (0, 0) before every date.
+        Self {
+            closure_start: (13, 1),
+            closure_end: (0, 0),
+        }
+    }
+
+    /// Parses a closure such as "12/29-1/3" (it may cross the new year).
+    pub fn parse_closure(s: &str) -> Result<Self, String> {
+        let bad = || format!("`{s}` is not a closure such as \"12/29-1/3\" or \"none\"");
+        let md = |t: &str| -> Result<(u32, u32), String> {
+            let (m, d) = t.trim().split_once('/').ok_or_else(bad)?;
+            let m: u32 = m.trim().parse().map_err(|_| bad())?;
+            let d: u32 = d.trim().parse().map_err(|_| bad())?;
+            NaiveDate::from_ymd_opt(2024, m, d).ok_or_else(bad)?;
+            Ok((m, d))
+        };
+        let (a, b) = s.split_once('-').ok_or_else(bad)?;
+        Ok(Self {
+            closure_start: md(a)?,
+            closure_end: md(b)?,
+        })
+    }
+
     /// True when `date` falls in the year-end closure.
     pub fn in_closure(&self, date: NaiveDate) -> bool {
         let md = (date.month(), date.day());
-        md >= self.closure_start || md <= self.closure_end
+        if self.closure_start <= self.closure_end {
+            md >= self.closure_start && md <= self.closure_end
+        } else {
+            md >= self.closure_start || md <= self.closure_end
+        }
     }
 
     /// True on a weekday that is neither a holiday nor in the closure.

@@ -25,7 +25,7 @@ use crate::domain::{BallotRef, OrgId, Position};
 use crate::roster::Roster;
 use calendar::Calendar;
 use chrono_tz::Tz;
-use rules::{tally, Counts, Outcome, Profile, Tally, TallyError};
+use rules::{Counts, Outcome, Profile, Tally, TallyError};
 
 /// Where a ballot is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,6 +101,9 @@ pub struct Ballot {
     pub closed_at: Option<DateTime<Utc>>,
     pub cancel_reason: Option<String>,
     pub ratification: Ratification,
+    /// The organisation whose position breaks a tie where the rule says the chair decides.
+    #[serde(default)]
+    pub chair: Option<OrgId>,
 }
 
 /// A recorded answer from an organisation.
@@ -221,6 +224,7 @@ pub struct Opening {
     pub roster: Roster,
     pub deadline: DateTime<Utc>,
     pub opened_by: String,
+    pub chair: Option<OrgId>,
 }
 
 impl Ballot {
@@ -261,6 +265,7 @@ impl Ballot {
             closed_at: None,
             cancel_reason: None,
             ratification: Ratification::Pending,
+            chair: o.chair,
         })
     }
 
@@ -373,7 +378,8 @@ impl Ballot {
         let number = self.current_round().number;
         let counted = self.positions(votes, number);
         let counts = self.counts(votes, number);
-        let t = tally(&self.profile, counts, None)?;
+        let chair = self.chair.as_ref().and_then(|c| counted.get(c).copied());
+        let t = rules::tally_for_ballot(&self.profile, counts, chair)?;
         let closed_at = whole_seconds(now).max(self.current_round().opened_at);
         {
             let r = self.current_round_mut();
@@ -501,6 +507,7 @@ pub(crate) mod tests {
                 roster: roster(n),
                 deadline: utc("2026-11-29T08:00:00Z"),
                 opened_by: "cli".into(),
+                chair: None,
             },
             utc("2026-11-22T01:00:00.700Z"),
         )
@@ -724,6 +731,7 @@ pub(crate) mod tests {
             roster: roster(2),
             deadline: utc("2026-11-21T00:00:00Z"),
             opened_by: "cli".into(),
+            chair: None,
         };
         let now = utc("2026-11-22T00:00:00Z");
         assert!(matches!(

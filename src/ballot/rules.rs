@@ -236,6 +236,11 @@ pub struct Profile {
     pub quorum: Bar,
     /// Approval (承認).
     pub threshold: Bar,
+    /// Whether an abstention (棄権) counts as present: toward validity and in a
+    /// threshold taken over those present. True for every shipped rule: an
+    /// abstention is a reply.
+    #[serde(default = "default_true")]
+    pub abstentions_present: bool,
     #[serde(default = "default_delegation")]
     pub delegation: Delegation,
     #[serde(default = "default_tie")]
@@ -257,6 +262,9 @@ pub struct Profile {
     pub early_close: EarlyClose,
 }
 
+fn default_true() -> bool {
+    true
+}
 fn default_delegation() -> Delegation {
     Delegation::NotAccepted
 }
@@ -470,11 +478,17 @@ pub fn tally(
         "N (eligible) = {n}; yes 賛成 = {y}, no 反対 = {no}, abstain 棄権 = {a}, delegate 一任 = {d}"
     )];
 
-    // Abstentions are replies: they count toward validity. Delegations count where
-    // the profile accepts them.
-    let present = y + no + a + d;
+    // Abstentions are replies: they count toward validity unless the profile
+    // says otherwise. Delegations count where the profile accepts them.
+    let a_present = if profile.abstentions_present { a } else { 0 };
+    let present = y + no + a_present + d;
     working.push(format!(
-        "present (replies) = {y} + {no} + {a} + {d} = {present}"
+        "present (replies) = {y} + {no} + {a_present} + {d} = {present}{}",
+        if profile.abstentions_present {
+            ""
+        } else {
+            " (abstentions not counted as present)"
+        }
     ));
     let valid = profile.quorum.cleared(present, n);
     working.push(format!(
@@ -574,6 +588,71 @@ pub fn tally(
     })
 }
 
+/// Tallies a ballot's round: like `tally`, but a tie the chair should break
+/// when the chair gave no position is rejected (a tie is not a majority), with
+/// the reason in the working, instead of an error.
+pub fn tally_for_ballot(
+    profile: &Profile,
+    counts: Counts,
+    chair: Option<Position>,
+) -> Result<Tally, TallyError> {
+    match tally(profile, counts, chair) {
+        Err(TallyError::ChairNeeded(_)) => {
+            let mut p = profile.clone();
+            p.tie = Tie::Rejected;
+            let mut t = tally(&p, counts, None)?;
+            t.profile = profile.name.clone();
+            t.working.push(
+                "the chair gave no position on the tie, so it is not a majority → rejected".into(),
+            );
+            Ok(t)
+        }
+        other => other,
+    }
+}
+
+/// The outcome no further answer could change, if there is one: every way the
+/// organisations that have not answered could still answer (or not) leads to
+/// the same outcome. Used for an early close where a profile allows it; answers
+/// already given are taken as final, which is what closing the round makes them.
+///
+/// Instead of every split of the remaining answers, it tries, for each number
+/// `t` of further answers, the corners "all yes", "all no", "all abstain" and
+/// "all delegate": with `t` fixed the quorum is fixed, and approval only grows
+/// with each further yes (or delegation counted in favour or out of the base)
+/// and only shrinks with each further no or abstention, so the corners bound
+/// every split. A tie the chair breaks is not monotone, so such a profile is
+/// never settled early. The unit tests check this against brute force.
+pub fn settled(profile: &Profile, counts: Counts, chair: Option<Position>) -> Option<Outcome> {
+    if profile.tie == Tie::Chair {
+        return None;
+    }
+    let remaining = counts.eligible.checked_sub(counts.answered())?;
+    let mut outcome = None;
+    let mut corners = vec![Position::Yes, Position::No, Position::Abstain];
+    if profile.delegation != Delegation::NotAccepted {
+        corners.push(Position::Delegate);
+    }
+    for t in 0..=remaining {
+        for p in &corners {
+            let mut c = counts;
+            for _ in 0..t {
+                c.add(*p);
+            }
+            let o = tally(profile, c, chair).ok()?.outcome;
+            match outcome {
+                None => outcome = Some(o),
+                Some(prev) if prev != o => return None,
+                _ => {}
+            }
+            if t == 0 {
+                break;
+            }
+        }
+    }
+    outcome
+}
+
 /// The profiles a configuration can use: the shipped ones, replaced or
 /// supplemented by those written in the configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -629,6 +708,7 @@ pub fn shipped() -> Vec<Profile> {
         Profile {
             name: "isogj-email".into(),
             clause: "ISOG-J 運営規約 5 (2) メールでの審議".into(),
+            abstentions_present: true,
             quorum: bar("at least 1/2 of members"),
             threshold: bar("more than 1/2 of present"),
             delegation: Delegation::NotAccepted,
@@ -646,6 +726,7 @@ pub fn shipped() -> Vec<Profile> {
         Profile {
             name: "isogj-meeting".into(),
             clause: "ISOG-J 運営規約 5 (2) 運営委員会".into(),
+            abstentions_present: true,
             quorum: bar("at least 1/2 of members"),
             threshold: bar("more than 1/2 of present"),
             delegation: Delegation::QuorumOnly,
@@ -664,6 +745,7 @@ pub fn shipped() -> Vec<Profile> {
         Profile {
             name: "nca-general-assembly-email".into(),
             clause: "NCA 運営規約 6 (1) 総会".into(),
+            abstentions_present: true,
             quorum: bar("at least 1/2 of members"),
             threshold: bar("more than 1/2 of present"),
             delegation: Delegation::InFavour,
@@ -679,6 +761,7 @@ pub fn shipped() -> Vec<Profile> {
         Profile {
             name: "nca-steering".into(),
             clause: "NCA 運営規約 6 (2) 運営委員会".into(),
+            abstentions_present: true,
             quorum: bar("at least 2/3 of members"),
             threshold: bar("at least 1/2 of present"),
             delegation: Delegation::NotAccepted,
@@ -694,6 +777,7 @@ pub fn shipped() -> Vec<Profile> {
         Profile {
             name: "two-thirds-of-members".into(),
             clause: "NCA 運営規約 4 (1) 6) 退会勧告".into(),
+            abstentions_present: true,
             quorum: bar("at least 2/3 of members"),
             threshold: bar("at least 2/3 of members"),
             delegation: Delegation::NotAccepted,
@@ -812,6 +896,277 @@ mod tests {
             tally(&isogj(), counts(2, 2, 1, 0), None),
             Err(TallyError::MoreAnswersThanMembers { .. })
         ));
+    }
+
+    fn profile(name: &str) -> Profile {
+        shipped().into_iter().find(|p| p.name == name).unwrap()
+    }
+
+    /// Every split of `n` members into yes, no, abstain, delegate (those the
+    /// profile accepts) and silent.
+    fn splits(n: u32, delegates: bool) -> Vec<Counts> {
+        let mut out = Vec::new();
+        for y in 0..=n {
+            for no in 0..=(n - y) {
+                for a in 0..=(n - y - no) {
+                    let dmax = if delegates { n - y - no - a } else { 0 };
+                    for d in 0..=dmax {
+                        out.push(Counts {
+                            eligible: n,
+                            yes: y,
+                            no,
+                            abstain: a,
+                            delegate: d,
+                        });
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The rules as the documents state them, written independently of the
+    /// profile machinery: (valid, approved).
+    fn reference(name: &str, c: Counts, chair: Option<Position>) -> (bool, bool) {
+        let Counts {
+            eligible: n,
+            yes: y,
+            no,
+            abstain: a,
+            delegate: d,
+        } = c;
+        match name {
+            // 全運営委員数の1/2以上の返信で成立、返信者の過半数の賛成で承認.
+            "isogj-email" => {
+                let r = y + no + a;
+                (2 * r >= n, 2 * r >= n && 2 * y > r)
+            }
+            // 1/2以上の出席（委任状を含む）で成立、出席者の過半数で決議、同数は委員長.
+            // A proxy agrees with the committee's decision: in the quorum, not in the vote.
+            "isogj-meeting" => {
+                let present = y + no + a + d;
+                let voting = y + no + a;
+                let valid = 2 * present >= n;
+                let approved =
+                    valid && (2 * y > voting || (y == no && chair == Some(Position::Yes)));
+                (valid, approved)
+            }
+            // 半数以上の出席（委任状を含む）、委任状を含む出席者の過半数の賛成.
+            "nca-general-assembly-email" => {
+                let present = y + no + a + d;
+                (2 * present >= n, 2 * present >= n && 2 * (y + d) > present)
+            }
+            // 全運営委員の2/3以上の出席、1/2以上の賛成.
+            "nca-steering" => {
+                let present = y + no + a;
+                (
+                    3 * present >= 2 * n,
+                    3 * present >= 2 * n && 2 * y >= present,
+                )
+            }
+            // 運営委員の2/3以上の議決.
+            "two-thirds-of-members" => {
+                let present = y + no + a;
+                (3 * present >= 2 * n, 3 * present >= 2 * n && 3 * y >= 2 * n)
+            }
+            other => panic!("no reference for {other}"),
+        }
+    }
+
+    #[test]
+    fn every_shipped_profile_agrees_with_its_rule_for_every_split_from_six_to_twenty_members() {
+        for p in shipped() {
+            let delegates = p.delegation != Delegation::NotAccepted;
+            for n in 6..=20 {
+                for c in splits(n, delegates) {
+                    for chair in [Some(Position::Yes), Some(Position::No)] {
+                        let t = tally(&p, c, chair).unwrap();
+                        let want = reference(&p.name, c, chair);
+                        assert_eq!(
+                            (t.valid, t.approved),
+                            want,
+                            "{} {c:?} chair {chair:?}",
+                            p.name
+                        );
+                        assert_eq!(
+                            t.outcome,
+                            if !want.0 {
+                                Outcome::NotValid
+                            } else if want.1 {
+                                Outcome::Approved
+                            } else {
+                                Outcome::Rejected
+                            }
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_tie_in_a_meeting_is_decided_by_the_chair() {
+        let p = profile("isogj-meeting");
+        let c = Counts {
+            eligible: 10,
+            yes: 3,
+            no: 3,
+            abstain: 0,
+            delegate: 0,
+        };
+        assert!(tally(&p, c, Some(Position::Yes)).unwrap().approved);
+        assert!(!tally(&p, c, Some(Position::No)).unwrap().approved);
+        assert_eq!(
+            tally(&p, c, None),
+            Err(TallyError::ChairNeeded("isogj-meeting".into()))
+        );
+        let t = tally_for_ballot(&p, c, None).unwrap();
+        assert_eq!(t.outcome, Outcome::Rejected);
+        assert!(t.working.last().unwrap().contains("chair gave no position"));
+    }
+
+    #[test]
+    fn one_half_inclusive_approves_a_tie_where_a_majority_would_not() {
+        let c = Counts {
+            eligible: 9,
+            yes: 3,
+            no: 3,
+            abstain: 0,
+            delegate: 0,
+        };
+        assert!(tally(&profile("nca-steering"), c, None).unwrap().approved);
+        let c = Counts {
+            eligible: 10,
+            yes: 3,
+            no: 3,
+            abstain: 0,
+            delegate: 0,
+        };
+        assert!(!tally(&profile("isogj-email"), c, None).unwrap().approved);
+    }
+
+    #[test]
+    fn two_thirds_of_members_counts_against_all_members_not_those_present() {
+        let p = profile("two-thirds-of-members");
+        // 7 of 9 present, all 7 yes: 7 ≥ 6 → approved; 5 yes of 7 present: 5 < 6 → rejected.
+        assert!(
+            tally(
+                &p,
+                Counts {
+                    eligible: 9,
+                    yes: 7,
+                    no: 0,
+                    abstain: 0,
+                    delegate: 0
+                },
+                None
+            )
+            .unwrap()
+            .approved
+        );
+        assert!(
+            !tally(
+                &p,
+                Counts {
+                    eligible: 9,
+                    yes: 5,
+                    no: 2,
+                    abstain: 0,
+                    delegate: 0
+                },
+                None
+            )
+            .unwrap()
+            .approved
+        );
+    }
+
+    #[test]
+    fn a_profile_can_leave_abstentions_out_of_those_present() {
+        let mut p = profile("isogj-email");
+        p.abstentions_present = false;
+        // 2 yes, 1 no, 3 abstain of 10: present 3 (not valid); with abstentions it would be 6.
+        let t = tally(
+            &p,
+            Counts {
+                eligible: 10,
+                yes: 2,
+                no: 1,
+                abstain: 3,
+                delegate: 0,
+            },
+            None,
+        )
+        .unwrap();
+        assert_eq!(t.present, 3);
+        assert!(!t.valid);
+    }
+
+    fn brute_settled(p: &Profile, c: Counts) -> Option<Outcome> {
+        let remaining = c.eligible - c.answered();
+        let delegates = p.delegation != Delegation::NotAccepted;
+        let mut seen = None;
+        for y in 0..=remaining {
+            for no in 0..=(remaining - y) {
+                for a in 0..=(remaining - y - no) {
+                    let dmax = if delegates { remaining - y - no - a } else { 0 };
+                    for d in 0..=dmax {
+                        let more = Counts {
+                            eligible: c.eligible,
+                            yes: c.yes + y,
+                            no: c.no + no,
+                            abstain: c.abstain + a,
+                            delegate: c.delegate + d,
+                        };
+                        let o = tally(p, more, None).unwrap().outcome;
+                        if seen.is_some_and(|s| s != o) {
+                            return None;
+                        }
+                        seen = Some(o);
+                    }
+                }
+            }
+        }
+        seen
+    }
+
+    #[test]
+    fn an_outcome_is_settled_exactly_when_brute_force_says_no_answer_could_change_it() {
+        for p in shipped().into_iter().filter(|p| p.tie != Tie::Chair) {
+            let delegates = p.delegation != Delegation::NotAccepted;
+            for n in 1..=9 {
+                for c in splits(n, delegates) {
+                    assert_eq!(
+                        settled(&p, c, None),
+                        brute_settled(&p, c),
+                        "{} {c:?}",
+                        p.name
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_majority_already_in_favour_is_settled_before_the_deadline() {
+        let p = profile("isogj-email");
+        // 9 of 17 said yes: valid whatever the others do, and 9 > half of at most 17.
+        let c = Counts {
+            eligible: 17,
+            yes: 9,
+            no: 0,
+            abstain: 0,
+            delegate: 0,
+        };
+        assert_eq!(settled(&p, c, None), Some(Outcome::Approved));
+        let c = Counts {
+            eligible: 17,
+            yes: 8,
+            no: 0,
+            abstain: 0,
+            delegate: 0,
+        };
+        assert_eq!(settled(&p, c, None), None);
     }
 
     #[test]

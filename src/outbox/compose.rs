@@ -157,6 +157,17 @@ impl<'a> Composer<'a> {
 
     /// Who answered what in `round`, one row per organisation in roster order.
     pub fn answer_table(&self, b: &Ballot, votes: &[VoteRecord], round: u32) -> Vec<Value> {
+        self.answer_table_with(b, votes, round, |t| self.when(t))
+    }
+
+    /// The same, with times written by `when`.
+    pub fn answer_table_with(
+        &self,
+        b: &Ballot,
+        votes: &[VoteRecord],
+        round: u32,
+        when: impl Fn(DateTime<Utc>) -> String,
+    ) -> Vec<Value> {
         let counted = b.counted_votes(votes, round);
         let none = match self.lang() {
             Language::Ja => "未回答",
@@ -170,7 +181,7 @@ impl<'a> Composer<'a> {
                     "name": o.name,
                     "answer": self.position_label(v.position),
                     "position": v.position.as_str(),
-                    "at": self.when(v.cast_at),
+                    "at": when(v.cast_at),
                 }),
                 None => json!({ "org": o.id.as_str(), "name": o.name, "answer": none, "position": null, "at": null }),
             })
@@ -234,6 +245,8 @@ impl<'a> Composer<'a> {
             references,
             auto: AutoSubmitted::Generated,
             reply_to: Some(self.config.addresses.bot.clone()),
+            html: None,
+            attachments: vec![],
         })
     }
 
@@ -286,6 +299,8 @@ impl<'a> Composer<'a> {
             references,
             auto: AutoSubmitted::Replied,
             reply_to: None,
+            html: None,
+            attachments: vec![],
         })
     }
 
@@ -371,6 +386,8 @@ impl<'a> Composer<'a> {
                 .collect(),
             auto: AutoSubmitted::Replied,
             reply_to: None,
+            html: None,
+            attachments: vec![],
         })
     }
 
@@ -417,6 +434,8 @@ impl<'a> Composer<'a> {
             references: vec![self.announce_id(b, closed.round)],
             auto: AutoSubmitted::Generated,
             reply_to: Some(self.config.addresses.bot.clone()),
+            html: None,
+            attachments: vec![],
         })
     }
 
@@ -446,6 +465,8 @@ impl<'a> Composer<'a> {
             references: vec![self.announce_id(b, round.number)],
             auto: AutoSubmitted::Generated,
             reply_to: Some(self.config.addresses.bot.clone()),
+            html: None,
+            attachments: vec![],
         })
     }
 
@@ -467,7 +488,24 @@ impl<'a> Composer<'a> {
             references: vec![self.announce_id(b, round)],
             auto: AutoSubmitted::Generated,
             reply_to: Some(self.config.addresses.bot.clone()),
+            html: None,
+            attachments: vec![],
         })
+    }
+
+    /// A moment as the digest shows it: with the Japanese era when configured
+    /// (令和8年12月1日(火) 17:00), since it goes into the minutes.
+    pub fn digest_when(&self, t: DateTime<Utc>) -> String {
+        if self.lang() == Language::Ja && self.config.schedule.era_dates {
+            let l = t.with_timezone(&self.tz());
+            format!(
+                "{} {}",
+                crate::ballot::calendar::era_date(l.date_naive()),
+                l.format("%H:%M")
+            )
+        } else {
+            self.when(t)
+        }
     }
 
     /// One pending resolution as the digest shows it.
@@ -480,9 +518,9 @@ impl<'a> Composer<'a> {
                 let t = r.tally.as_ref();
                 json!({
                     "number": r.number,
-                    "opened": self.when(r.opened_at),
-                    "deadline": self.when(r.deadline),
-                    "closed": r.closed_at.map(|c| self.when(c)),
+                    "opened": self.digest_when(r.opened_at),
+                    "deadline": self.digest_when(r.deadline),
+                    "closed": r.closed_at.map(|c| self.digest_when(c)),
                     "eligible": t.map(|t| t.counts.eligible).unwrap_or(b.roster.eligible()),
                     "present": t.map(|t| t.present).unwrap_or(0),
                     "yes": t.map(|t| t.counts.yes).unwrap_or(0),
@@ -499,8 +537,106 @@ impl<'a> Composer<'a> {
             "outcome": b.outcome.map(|o| o.as_str()),
             "outcome_label": b.outcome.map(|o| self.outcome_label(o)).unwrap_or("-"),
             "rounds": rounds,
-            "table": self.answer_table(b, votes, last),
+            "table": self.answer_table_with(b, votes, last, |t| self.digest_when(t)),
         })
+    }
+
+    /// The digest as CSV, one row per organisation per resolution, for pasting
+    /// into the minutes. UTF-8 with a byte-order mark and CRLF line ends, which is
+    /// what Japanese Excel needs to open it without garbling.
+    pub fn digest_csv(&self, items: &[(Ballot, Vec<VoteRecord>)]) -> Vec<u8> {
+        let header: &[&str] = match self.lang() {
+            Language::Ja => &[
+                "議案番号",
+                "議案名",
+                "種別",
+                "規則",
+                "結果",
+                "回",
+                "開始",
+                "期限",
+                "全会員数",
+                "返信",
+                "賛成",
+                "反対",
+                "棄権",
+                "一任",
+                "会員ID",
+                "会員名",
+                "回答",
+                "回答日時",
+            ],
+            Language::En => &[
+                "reference",
+                "title",
+                "kind",
+                "rule",
+                "outcome",
+                "round",
+                "opened",
+                "deadline",
+                "members",
+                "replies",
+                "yes",
+                "no",
+                "abstain",
+                "delegate",
+                "member_id",
+                "member",
+                "answer",
+                "answered_at",
+            ],
+        };
+        let field = |s: &str| -> String {
+            if s.contains([',', '"', '\n', '\r']) {
+                format!("\"{}\"", s.replace('"', "\"\""))
+            } else {
+                s.to_string()
+            }
+        };
+        let mut out = String::from("\u{feff}");
+        out.push_str(
+            &header
+                .iter()
+                .map(|h| field(h))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        out.push_str("\r\n");
+        for (b, votes) in items {
+            let last = b.current_round();
+            let t = last.tally.as_ref();
+            let counts = t.map(|t| t.counts).unwrap_or_default();
+            let outcome = b.outcome.map(|o| self.outcome_label(o)).unwrap_or("-");
+            let counted = b.counted_votes(votes, last.number);
+            for o in b.roster.voters() {
+                let v = counted.get(&o.id);
+                let row = [
+                    b.reference.to_string(),
+                    b.title.clone(),
+                    b.kind.clone().unwrap_or_default(),
+                    b.profile.name.clone(),
+                    outcome.to_string(),
+                    last.number.to_string(),
+                    self.digest_when(last.opened_at),
+                    self.digest_when(last.deadline),
+                    counts.eligible.to_string(),
+                    t.map(|t| t.present).unwrap_or(0).to_string(),
+                    counts.yes.to_string(),
+                    counts.no.to_string(),
+                    counts.abstain.to_string(),
+                    counts.delegate.to_string(),
+                    o.id.to_string(),
+                    o.name.clone(),
+                    v.map(|v| self.position_label(v.position).to_string())
+                        .unwrap_or_default(),
+                    v.map(|v| self.digest_when(v.cast_at)).unwrap_or_default(),
+                ];
+                out.push_str(&row.iter().map(|f| field(f)).collect::<Vec<_>>().join(","));
+                out.push_str("\r\n");
+            }
+        }
+        out.into_bytes()
     }
 
     /// The ratification digest, to the secretariat.
@@ -511,14 +647,23 @@ impl<'a> Composer<'a> {
         now: DateTime<Utc>,
     ) -> Result<Mail, TemplateError> {
         let views: Vec<Value> = items.iter().map(|(b, v)| self.digest_item(b, v)).collect();
-        let r = self.templates.render(
-            "digest",
-            self.ctx(json!({
-                "items": views,
-                "meeting": meeting.map(crate::ballot::calendar::era_date),
-                "generated": self.when(now),
-            })),
-        )?;
+        let ctx = self.ctx(json!({
+            "items": views,
+            "meeting": meeting.map(|m| match self.lang() {
+                Language::Ja => crate::ballot::calendar::era_date(m),
+                Language::En => m.format("%a %-d %b %Y").to_string(),
+            }),
+            "generated": self.digest_when(now),
+        }));
+        let r = self.templates.render("digest", &ctx)?;
+        let html = self.templates.render_body("digest.html", &ctx)?;
+        let csv_name = match meeting {
+            Some(m) => format!("email-resolutions-{m}.csv"),
+            None => format!(
+                "email-resolutions-{}.csv",
+                now.with_timezone(&self.tz()).format("%Y-%m-%d")
+            ),
+        };
         let mut h = Sha256::new();
         for (b, _) in items {
             h.update(b.reference.to_string().as_bytes());
@@ -536,6 +681,110 @@ impl<'a> Composer<'a> {
             references: vec![],
             auto: AutoSubmitted::Generated,
             reply_to: Some(self.config.addresses.bot.clone()),
+            html: Some(html),
+            attachments: vec![super::Attachment {
+                filename: csv_name,
+                content_type: "text/csv; charset=utf-8".into(),
+                bytes: self.digest_csv(items),
+            }],
+        })
+    }
+
+    /// A reminder to an organisation that has not answered, to its representative.
+    pub fn reminder(
+        &self,
+        b: &Ballot,
+        org: &Organisation,
+        before: chrono::Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Mail, TemplateError> {
+        let round = b.current_round();
+        let hours_left = ((round.deadline - now).num_minutes() + 30).max(0) / 60;
+        let r = self.templates.render(
+            "reminder",
+            self.ctx(json!({
+                "ballot": self.ballot_view(b),
+                "member": self.member_view(Member { org, voter: &org.representative }),
+                "hours_left": hours_left,
+            })),
+        )?;
+        // One per organisation, offset and deadline: an extended deadline reminds again.
+        let unique = format!(
+            "{}.{}h.{}",
+            round.deadline.timestamp(),
+            before.num_hours(),
+            org.id
+        );
+        let announce = self.announce_id(b, round.number);
+        Ok(Mail {
+            kind: "reminder",
+            ballot: Some(b.reference),
+            message_id: message_id(
+                Some((b.reference, round.number)),
+                "reminder",
+                Some(&unique),
+                self.domain(),
+            ),
+            to: vec![org.representative.clone()],
+            subject: self.subject(b.reference, &r.subject),
+            body: r.body,
+            in_reply_to: Some(announce.clone()),
+            references: vec![announce],
+            auto: AutoSubmitted::Generated,
+            reply_to: Some(self.config.addresses.bot.clone()),
+            html: None,
+            attachments: vec![],
+        })
+    }
+
+    /// Tells the secretariat what its reply to a digest recorded.
+    pub fn ratified(
+        &self,
+        requester: &Address,
+        meeting: Option<NaiveDate>,
+        confirmed: &[Ballot],
+        still_pending: &[BallotRef],
+        answering: &Answering<'_>,
+    ) -> Result<Mail, TemplateError> {
+        let confirmed: Vec<Value> = confirmed
+            .iter()
+            .map(|b| {
+                json!({
+                    "reference": b.reference.to_string(),
+                    "title": b.title,
+                    "outcome_label": b.outcome.map(|o| self.outcome_label(o)).unwrap_or("-"),
+                })
+            })
+            .collect();
+        let r = self.templates.render(
+            "ratified",
+            self.ctx(json!({
+                "requester": requester.as_str(),
+                "meeting": meeting.map(|m| match self.lang() {
+                    Language::Ja => crate::ballot::calendar::era_date(m),
+                    Language::En => m.to_string(),
+                }),
+                "confirmed": confirmed,
+                "still_pending": still_pending.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
+            })),
+        )?;
+        Ok(Mail {
+            kind: "ratified",
+            ballot: None,
+            message_id: message_id(None, "ratified", Some(&tag(answering)), self.domain()),
+            to: vec![requester.clone()],
+            subject: r.subject,
+            body: r.body,
+            in_reply_to: answering.message_id.map(str::to_string),
+            references: answering
+                .message_id
+                .map(str::to_string)
+                .into_iter()
+                .collect(),
+            auto: AutoSubmitted::Replied,
+            reply_to: None,
+            html: None,
+            attachments: vec![],
         })
     }
 
@@ -570,6 +819,8 @@ impl<'a> Composer<'a> {
                 .collect(),
             auto: AutoSubmitted::Replied,
             reply_to: None,
+            html: None,
+            attachments: vec![],
         })
     }
 
@@ -605,6 +856,8 @@ impl<'a> Composer<'a> {
                 .collect(),
             auto: AutoSubmitted::Replied,
             reply_to: None,
+            html: None,
+            attachments: vec![],
         })
     }
 
@@ -672,6 +925,25 @@ impl<'a> Composer<'a> {
                 ),
             ),
             (
+                "reminder",
+                self.reminder(
+                    &s.open,
+                    s.org(),
+                    chrono::Duration::hours(24),
+                    now + chrono::Duration::days(6),
+                ),
+            ),
+            (
+                "ratified",
+                self.ratified(
+                    &self.config.addresses.secretariat[0],
+                    now.date_naive().succ_opt(),
+                    std::slice::from_ref(&s.closed),
+                    &[s.reballot.reference],
+                    &answering,
+                ),
+            ),
+            (
                 "opened",
                 self.opened(&s.open, &self.config.addresses.admins[0], &answering),
             ),
@@ -721,6 +993,7 @@ mod samples {
                 roster: config.roster.clone(),
                 deadline: now + chrono::Duration::days(7),
                 opened_by: "cli".into(),
+                chair: config.ballots.chair.clone(),
             }
             };
             let mut open = Ballot::open(opening(7), now).expect("sample ballot opens");
@@ -792,7 +1065,9 @@ mod golden {
         let cfg = config(dir.path(), 4, "");
         let t = Templates::load(None, lang).unwrap();
         let composer = Composer::new(&cfg, &t);
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(lang.as_str());
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/golden")
+            .join(lang.as_str());
         std::fs::create_dir_all(&root).unwrap();
         let update = std::env::var_os("UPDATE_GOLDEN").is_some();
         let mut failures = Vec::new();
@@ -801,22 +1076,46 @@ mod golden {
             let actual = format!(
                 "Message-ID: <{}>\nTo: {}\nSubject: {}\n\n{}",
                 mail.message_id,
-                mail.to.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", "),
+                mail.to
+                    .iter()
+                    .map(|a| a.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 mail.subject,
                 mail.body
             );
-            let file = root.join(format!("{}.txt", name.replace([' ', '(', ')'], "_")));
-            if update {
-                std::fs::write(&file, &actual).unwrap();
-                continue;
+            let stem = name.replace([' ', '(', ')'], "_");
+            let mut files = vec![(root.join(format!("{stem}.txt")), actual.clone())];
+            if let Some(h) = &mail.html {
+                files.push((root.join(format!("{stem}.html")), h.clone()));
             }
-            let expected = std::fs::read_to_string(&file).unwrap_or_default();
-            if expected != actual {
-                std::fs::write(file.with_extension("txt.actual"), &actual).unwrap();
-                failures.push(file.display().to_string());
+            for a in &mail.attachments {
+                files.push((
+                    root.join(format!(
+                        "{stem}.{}",
+                        a.filename.rsplit('.').next().unwrap_or("bin")
+                    )),
+                    String::from_utf8_lossy(&a.bytes).into_owned(),
+                ));
+            }
+            for (file, actual) in files {
+                if update {
+                    std::fs::write(&file, &actual).unwrap();
+                    continue;
+                }
+                let expected = std::fs::read_to_string(&file).unwrap_or_default();
+                if expected != actual {
+                    let mut side = file.clone().into_os_string();
+                    side.push(".actual");
+                    std::fs::write(side, &actual).unwrap();
+                    failures.push(file.display().to_string());
+                }
             }
         }
-        assert!(failures.is_empty(), "templates differ from their golden files (see .actual beside them): {failures:?}");
+        assert!(
+            failures.is_empty(),
+            "templates differ from their golden files (see .actual beside them): {failures:?}"
+        );
     }
 
     #[test]

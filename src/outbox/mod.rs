@@ -15,8 +15,9 @@ pub mod worker;
 use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
+use lettre::message::header::ContentType;
 use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox, SinglePart};
+use lettre::message::{Mailbox, MultiPart, SinglePart};
 
 use crate::domain::{Address, BallotRef};
 use crate::store::NewOutboxMail;
@@ -57,6 +58,18 @@ pub struct Mail {
     pub auto: AutoSubmitted,
     /// Where replies should go (the bot, for mail sent to the list).
     pub reply_to: Option<Address>,
+    /// An HTML alternative to the text body.
+    pub html: Option<String>,
+    pub attachments: Vec<Attachment>,
+}
+
+/// A file sent with a mail (the digest's CSV).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub filename: String,
+    /// e.g. `text/csv; charset=utf-8`.
+    pub content_type: String,
+    pub bytes: Vec<u8>,
 }
 
 /// A mail that could not be built (an address lettre refuses, say).
@@ -133,9 +146,24 @@ impl Mail {
             let refs: Vec<String> = self.references.iter().map(|r| format!("<{r}>")).collect();
             b = b.references(refs.join(" "));
         }
-        let msg = b
-            .singlepart(SinglePart::plain(self.body.clone()))
-            .map_err(|e| err(e.to_string()))?;
+        let msg = if self.html.is_none() && self.attachments.is_empty() {
+            b.singlepart(SinglePart::plain(self.body.clone()))
+        } else {
+            let text: MultiPart = match &self.html {
+                Some(h) => MultiPart::alternative_plain_html(self.body.clone(), h.clone()),
+                None => MultiPart::mixed().singlepart(SinglePart::plain(self.body.clone())),
+            };
+            let mut mixed = MultiPart::mixed().multipart(text);
+            for a in &self.attachments {
+                let ct = ContentType::parse(&a.content_type)
+                    .map_err(|e| err(format!("{}: {e}", a.content_type)))?;
+                mixed = mixed.singlepart(
+                    lettre::message::Attachment::new(a.filename.clone()).body(a.bytes.clone(), ct),
+                );
+            }
+            b.multipart(mixed)
+        }
+        .map_err(|e| err(e.to_string()))?;
         Ok(NewOutboxMail {
             message_id: self.message_id.clone(),
             kind: self.kind.to_string(),
@@ -171,6 +199,8 @@ mod tests {
             ],
             auto: AutoSubmitted::Replied,
             reply_to: None,
+            html: None,
+            attachments: vec![],
         }
     }
 

@@ -70,7 +70,32 @@ pub const SHIPPED: &[(&str, &str, &str)] = &[
         include_str!("../../templates/ja/admin_error.txt"),
         include_str!("../../templates/en/admin_error.txt"),
     ),
+    (
+        "reminder",
+        include_str!("../../templates/ja/reminder.txt"),
+        include_str!("../../templates/en/reminder.txt"),
+    ),
+    (
+        "ratified",
+        include_str!("../../templates/ja/ratified.txt"),
+        include_str!("../../templates/en/ratified.txt"),
+    ),
+    // The HTML part of the digest: a body only, auto-escaped (the name ends in .html).
+    (
+        "digest.html",
+        include_str!("../../templates/ja/digest.html"),
+        include_str!("../../templates/en/digest.html"),
+    ),
 ];
+
+/// The file a template is read from: `digest.html` as is, others with `.txt`.
+pub fn file_name(name: &str) -> String {
+    if name.ends_with(".html") {
+        name.to_string()
+    } else {
+        format!("{name}.txt")
+    }
+}
 
 /// A rendered mail text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,7 +137,7 @@ impl Templates {
                 Language::En => *en,
             };
             let (source, origin) =
-                match dir.map(|d| d.join(language.as_str()).join(format!("{name}.txt"))) {
+                match dir.map(|d| d.join(language.as_str()).join(file_name(name))) {
                     Some(p) if p.exists() => {
                         let text = std::fs::read_to_string(&p).map_err(|e| {
                             ConfigError(format!("cannot read the template {}: {e}", p.display()))
@@ -121,7 +146,7 @@ impl Templates {
                     }
                     _ => (
                         shipped.to_string(),
-                        format!("(shipped) {}/{name}.txt", language.as_str()),
+                        format!("(shipped) {}/{}", language.as_str(), file_name(name)),
                     ),
                 };
             env.add_template_owned(name.to_string(), source)
@@ -135,9 +160,19 @@ impl Templates {
         self.language
     }
 
+    /// Renders a body-only template (the digest's HTML part).
+    pub fn render_body(&self, name: &str, ctx: impl Serialize) -> Result<String, TemplateError> {
+        let err = |message: String| TemplateError {
+            file: format!("{}/{}", self.language.as_str(), file_name(name)),
+            message,
+        };
+        let t = self.env.get_template(name).map_err(|e| err(one_line(&e)))?;
+        t.render(ctx).map_err(|e| err(one_line(&e)))
+    }
+
     /// Renders `name` with `ctx` and splits off the subject line.
     pub fn render(&self, name: &str, ctx: impl Serialize) -> Result<Rendered, TemplateError> {
-        let file = format!("{}/{name}.txt", self.language.as_str());
+        let file = format!("{}/{}", self.language.as_str(), file_name(name));
         let err = |message: String| TemplateError {
             file: file.clone(),
             message,

@@ -219,8 +219,8 @@ impl Store {
     pub async fn insert_ballot(conn: &mut SqliteConnection, b: &Ballot) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO ballots (reference, year, number, title, motion, kind, profile_json, roster_json,
-                 state, outcome, opened_at, opened_by, closed_at, cancel_reason, ratification_json)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 state, outcome, opened_at, opened_by, closed_at, cancel_reason, ratification_json, chair)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(b.reference.to_string())
         .bind(i64::from(b.reference.year()))
@@ -237,6 +237,7 @@ impl Store {
         .bind(b.closed_at.map(ts))
         .bind(&b.cancel_reason)
         .bind(serde_json::to_string(&b.ratification)?)
+        .bind(b.chair.as_ref().map(|c| c.as_str().to_string()))
         .execute(&mut *conn)
         .await?;
         Self::save_rounds(conn, b).await
@@ -727,6 +728,112 @@ impl Store {
     }
 }
 
+/// A digest that went to the secretariat.
+#[derive(Debug, Clone)]
+pub struct SentDigest {
+    pub message_id: String,
+    pub meeting: Option<NaiveDate>,
+    pub sent_at: DateTime<Utc>,
+    pub ballots: Vec<BallotRef>,
+}
+
+impl Store {
+    // ---- meetings and digests -------------------------------------------
+
+    /// Adds a meeting date; false when it was already on the calendar.
+    pub async fn add_meeting(
+        conn: &mut SqliteConnection,
+        date: NaiveDate,
+        note: Option<&str>,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("INSERT INTO meetings (date, note, added_at, added_by) VALUES (?, ?, ?, ?) ON CONFLICT (date) DO NOTHING")
+            .bind(date.to_string())
+            .bind(note)
+            .bind(ts(now))
+            .bind(by)
+            .execute(&mut *conn)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Meetings added by command.
+    pub async fn added_meetings(&self) -> Result<Vec<NaiveDate>, StoreError> {
+        let rows: Vec<String> = sqlx::query_scalar("SELECT date FROM meetings ORDER BY date")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|s| parse_date(s).map_err(StoreError::Corrupt))
+            .collect()
+    }
+
+    /// Records a digest sent, in the transaction that queues it.
+    pub async fn record_digest(
+        conn: &mut SqliteConnection,
+        d: &SentDigest,
+        trigger: &str,
+    ) -> Result<(), StoreError> {
+        let refs: Vec<String> = d.ballots.iter().map(|b| b.to_string()).collect();
+        sqlx::query("INSERT INTO digests (message_id, meeting, sent_at, ballots_json, trigger) VALUES (?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING")
+            .bind(&d.message_id)
+            .bind(d.meeting.map(|m| m.to_string()))
+            .bind(ts(d.sent_at))
+            .bind(serde_json::to_string(&refs)?)
+            .bind(trigger)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    fn digest_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<SentDigest, StoreError> {
+        let refs: Vec<String> = serde_json::from_str(&r.try_get::<String, _>("ballots_json")?)?;
+        Ok(SentDigest {
+            message_id: r.try_get("message_id")?,
+            meeting: r
+                .try_get::<Option<String>, _>("meeting")?
+                .map(|m| parse_date(&m).map_err(StoreError::Corrupt))
+                .transpose()?,
+            sent_at: parse_ts(&r.try_get::<String, _>("sent_at")?)?,
+            ballots: refs
+                .iter()
+                .map(|s| s.parse().map_err(StoreError::Corrupt))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// The digest with this Message-ID.
+    pub async fn digest_by_message_id(
+        conn: &mut SqliteConnection,
+        id: &str,
+    ) -> Result<Option<SentDigest>, StoreError> {
+        let row = sqlx::query("SELECT * FROM digests WHERE message_id = ?")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+        row.as_ref().map(Self::digest_from_row).transpose()
+    }
+
+    /// True when a digest for this meeting was already sent by the scheduler.
+    pub async fn digest_sent_for(&self, meeting: NaiveDate) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM digests WHERE meeting = ? AND trigger = 'schedule'",
+        )
+        .bind(meeting.to_string())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n > 0)
+    }
+
+    /// Every digest sent, newest first.
+    pub async fn digests(&self) -> Result<Vec<SentDigest>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM digests ORDER BY id DESC")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(Self::digest_from_row).collect()
+    }
+}
+
 fn create_private(path: &Path) -> Result<(), StoreError> {
     if path.exists() {
         return Ok(());
@@ -809,6 +916,10 @@ fn ballot_from_rows(
         closed_at: parse_opt_ts(row.try_get("closed_at")?)?,
         cancel_reason: row.try_get("cancel_reason")?,
         ratification: serde_json::from_str(&row.try_get::<String, _>("ratification_json")?)?,
+        chair: row
+            .try_get::<Option<String>, _>("chair")?
+            .map(|c| OrgId::parse(&c).map_err(StoreError::Corrupt))
+            .transpose()?,
     })
 }
 

@@ -1,0 +1,140 @@
+//! The committee's meeting calendar, where every email resolution is confirmed
+//! (必ず次回運営委員会で確認する): dates from the configuration, the yearly
+//! pattern, and meetings added by command, merged into one list. Pure.
+
+use chrono::{Datelike, Duration, NaiveDate};
+
+use crate::config::Schedule;
+
+/// Where a meeting date came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Configured,
+    Pattern,
+    Added,
+}
+
+/// A meeting on the calendar.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Meeting {
+    pub date: NaiveDate,
+    pub source: Source,
+}
+
+/// Every meeting from `from` to `to` (inclusive), in date order. A date given
+/// exactly (configured or added) replaces the pattern's date in the same month,
+/// since the pattern only says "late April" or "early September".
+pub fn calendar(
+    schedule: &Schedule,
+    added: &[NaiveDate],
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Vec<Meeting> {
+    let mut exact: Vec<Meeting> = schedule
+        .meetings
+        .iter()
+        .map(|d| Meeting {
+            date: *d,
+            source: Source::Configured,
+        })
+        .chain(added.iter().map(|d| Meeting {
+            date: *d,
+            source: Source::Added,
+        }))
+        .collect();
+    if let Some(p) = schedule.meeting_pattern {
+        for year in from.year()..=to.year() {
+            for d in p.dates(year) {
+                if !exact
+                    .iter()
+                    .any(|m| m.date.year() == d.year() && m.date.month() == d.month())
+                {
+                    exact.push(Meeting {
+                        date: d,
+                        source: Source::Pattern,
+                    });
+                }
+            }
+        }
+    }
+    exact.retain(|m| m.date >= from && m.date <= to);
+    exact.sort_by_key(|m| m.date);
+    exact.dedup_by_key(|m| m.date);
+    exact
+}
+
+/// The first meeting on or after `today`.
+pub fn next(schedule: &Schedule, added: &[NaiveDate], today: NaiveDate) -> Option<Meeting> {
+    calendar(schedule, added, today, today + Duration::days(400))
+        .into_iter()
+        .next()
+}
+
+/// The day the digest for `meeting` is due.
+pub fn digest_due(schedule: &Schedule, meeting: NaiveDate) -> NaiveDate {
+    meeting - Duration::days(i64::from(schedule.digest_days_before))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ballot::calendar::Calendar;
+    use crate::config::MeetingPattern;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    fn schedule(dates: &[&str], pattern: bool) -> Schedule {
+        Schedule {
+            calendar: Calendar::default(),
+            reminders: vec![],
+            meetings: dates.iter().map(|s| d(s)).collect(),
+            meeting_pattern: pattern.then_some(MeetingPattern::Isogj),
+            digest_days_before: 7,
+            era_dates: true,
+        }
+    }
+
+    #[test]
+    fn the_isogj_pattern_gives_late_april_early_september_and_early_december() {
+        let s = schedule(&[], true);
+        let dates: Vec<_> = calendar(&s, &[], d("2026-01-01"), d("2026-12-31"))
+            .into_iter()
+            .map(|m| m.date)
+            .collect();
+        assert_eq!(dates, [d("2026-04-20"), d("2026-09-01"), d("2026-12-01")]);
+    }
+
+    #[test]
+    fn an_exact_date_replaces_the_patterns_date_in_that_month() {
+        let s = schedule(&["2026-12-10"], true);
+        let m = next(&s, &[], d("2026-11-22")).unwrap();
+        assert_eq!(
+            m,
+            Meeting {
+                date: d("2026-12-10"),
+                source: Source::Configured
+            }
+        );
+    }
+
+    #[test]
+    fn a_meeting_added_by_command_is_on_the_calendar() {
+        let s = schedule(&[], false);
+        assert_eq!(
+            next(&s, &[d("2027-01-15")], d("2026-11-22"))
+                .unwrap()
+                .source,
+            Source::Added
+        );
+        assert!(next(&s, &[], d("2026-11-22")).is_none());
+    }
+
+    #[test]
+    fn the_digest_is_due_the_configured_days_before() {
+        let s = schedule(&[], false);
+        assert_eq!(digest_due(&s, d("2026-12-10")), d("2026-12-03"));
+    }
+}
