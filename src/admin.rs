@@ -15,7 +15,7 @@ use crate::ballot::{Ballot, Next, Opening, Ratification, RoundClosed, State};
 use crate::domain::BallotRef;
 use crate::outbox::Mail;
 use crate::store::events::{self, Event};
-use crate::store::Store;
+use crate::store::{SentDigest, Store};
 
 /// A request to open a ballot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -266,12 +266,14 @@ pub async fn cancel(
 }
 
 /// The ratification digest of every closed, unconfirmed ballot; queued to the
-/// secretariat when `send` is true.
+/// secretariat when `send` is true, and remembered (with the references it
+/// lists) so that a reply saying 確認済 knows what it confirms. `trigger` is
+/// `schedule` for the digest sent before a meeting, else the admin who asked.
 pub async fn digest(
     app: &App,
     meeting: Option<NaiveDate>,
     send: bool,
-    actor: &str,
+    trigger: &str,
     now: DateTime<Utc>,
 ) -> Result<(Mail, Vec<BallotRef>), AppError> {
     let pending = app.store.pending_ratification().await?;
@@ -284,18 +286,29 @@ pub async fn digest(
     let mail = app.composer().digest(&items, meeting, now)?;
     if send {
         let mut tx = app.store.begin().await?;
+        Store::record_digest(
+            &mut tx,
+            &SentDigest {
+                message_id: mail.message_id.clone(),
+                meeting,
+                sent_at: now,
+                ballots: refs.clone(),
+            },
+            trigger,
+        )
+        .await?;
         events::append(
             &mut tx,
             now,
             &Event::new(
                 "digest_sent",
                 None,
-                actor,
-                serde_json::json!({ "ballots": refs, "meeting": meeting }),
+                trigger,
+                serde_json::json!({ "ballots": refs, "meeting": meeting, "message_id": mail.message_id }),
             ),
         )
         .await?;
-        app.enqueue(&mut tx, &mail, actor, now).await?;
+        app.enqueue(&mut tx, &mail, trigger, now).await?;
         tx.commit().await.map_err(crate::store::StoreError::from)?;
     }
     Ok((mail, refs))
@@ -308,12 +321,83 @@ pub enum Selection {
     These(Vec<BallotRef>),
 }
 
-/// Records that the meeting of `meeting` confirmed the selected resolutions.
-/// Returns the references confirmed.
+/// What the meeting did with an email resolution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Confirmed,
+    /// The meeting overturned it, with the minutes' note.
+    Overturned(String),
+}
+
+/// Records the meeting's decision on each of `refs` inside `conn`'s
+/// transaction. Every reference must name a closed ballot still pending.
+pub async fn ratify_in(
+    conn: &mut SqliteConnection,
+    refs: &[BallotRef],
+    meeting: NaiveDate,
+    decision: &Decision,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<Ballot>, AppError> {
+    let mut done = Vec::with_capacity(refs.len());
+    for r in refs {
+        let mut b = Store::load_ballot_tx(conn, *r)
+            .await?
+            .ok_or(AppError::UnknownBallot(*r))?;
+        if b.state != State::Closed {
+            return Err(AppError::Refused(format!(
+                "{r} is {}, not closed: only a closed ballot can be confirmed",
+                b.state.as_str()
+            )));
+        }
+        if b.ratification != Ratification::Pending {
+            return Err(AppError::Refused(format!(
+                "{r} was already recorded at a meeting"
+            )));
+        }
+        let (kind, note) = match decision {
+            Decision::Confirmed => {
+                b.ratification = Ratification::Confirmed {
+                    meeting,
+                    at: now,
+                    by: actor.to_string(),
+                };
+                ("ratified", None)
+            }
+            Decision::Overturned(note) => {
+                b.ratification = Ratification::Overturned {
+                    meeting,
+                    at: now,
+                    by: actor.to_string(),
+                    note: note.clone(),
+                };
+                ("overturned", Some(note.clone()))
+            }
+        };
+        Store::save_ballot(conn, &b).await?;
+        events::append(
+            conn,
+            now,
+            &Event::new(
+                kind,
+                Some(*r),
+                actor,
+                serde_json::json!({ "meeting": meeting, "note": note }),
+            ),
+        )
+        .await?;
+        done.push(b);
+    }
+    Ok(done)
+}
+
+/// Records that the meeting of `meeting` confirmed (or overturned) the selected
+/// resolutions. Returns the references recorded.
 pub async fn ratify(
     app: &App,
     meeting: NaiveDate,
     which: &Selection,
+    decision: &Decision,
     actor: &str,
     now: DateTime<Utc>,
 ) -> Result<Vec<BallotRef>, AppError> {
@@ -328,47 +412,42 @@ pub async fn ratify(
             .collect(),
         Selection::These(r) => r.clone(),
     };
-    let mut tx = app.store.begin().await?;
     if refs.is_empty() {
         return Err(AppError::Refused(
             "no email resolution is waiting for confirmation".into(),
         ));
     }
-    for r in &refs {
-        let mut b = Store::load_ballot_tx(&mut tx, *r)
-            .await?
-            .ok_or(AppError::UnknownBallot(*r))?;
-        if b.state != State::Closed {
-            return Err(AppError::Refused(format!(
-                "{r} is {}, not closed: only a closed ballot can be confirmed",
-                b.state.as_str()
-            )));
-        }
-        if b.ratification != Ratification::Pending {
-            return Err(AppError::Refused(format!(
-                "{r} was already recorded at a meeting"
-            )));
-        }
-        b.ratification = Ratification::Confirmed {
-            meeting,
-            at: now,
-            by: actor.to_string(),
-        };
-        Store::save_ballot(&mut tx, &b).await?;
+    let mut tx = app.store.begin().await?;
+    ratify_in(&mut tx, &refs, meeting, decision, actor, now).await?;
+    tx.commit().await.map_err(crate::store::StoreError::from)?;
+    Ok(refs)
+}
+
+/// Adds a committee meeting to the calendar.
+pub async fn add_meeting(
+    app: &App,
+    date: NaiveDate,
+    note: Option<&str>,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, AppError> {
+    let mut tx = app.store.begin().await?;
+    let added = Store::add_meeting(&mut tx, date, note, actor, now).await?;
+    if added {
         events::append(
             &mut tx,
             now,
             &Event::new(
-                "ratified",
-                Some(*r),
+                "meeting_added",
+                None,
                 actor,
-                serde_json::json!({ "meeting": meeting }),
+                serde_json::json!({ "date": date, "note": note }),
             ),
         )
         .await?;
     }
     tx.commit().await.map_err(crate::store::StoreError::from)?;
-    Ok(refs)
+    Ok(added)
 }
 
 /// Reads an admin's mail that opens a ballot: the title is the subject after the

@@ -65,6 +65,8 @@ pub enum Disposition {
     AdminOpened,
     /// An admin's mail that could not be acted on (the admin was told why).
     AdminRejected,
+    /// The secretariat's reply to a digest, recording what the meeting confirmed.
+    Ratification,
     /// The bot failed to handle it (recorded so that it does not block the mailbox).
     Error,
 }
@@ -88,6 +90,7 @@ impl Disposition {
             Disposition::NonVoting => "non_voting",
             Disposition::AdminOpened => "admin_opened",
             Disposition::AdminRejected => "admin_rejected",
+            Disposition::Ratification => "ratification",
             Disposition::Error => "error",
         }
     }
@@ -181,9 +184,12 @@ async fn process_inner(
     };
     let mut plan = plan(app, &mut tx, &reading, f, &hash, &answering).await?;
 
-    // An admin's request opens its ballot inside this same transaction.
+    // An admin's request opens its ballot, and the secretariat's answer to a
+    // digest records the meeting's confirmation, inside this same transaction.
     if plan.disposition == Disposition::AdminOpened {
         plan = admin_open(app, &mut tx, &reading, &answering, now).await?;
+    } else if plan.disposition == Disposition::Ratification {
+        plan = ratification(app, &mut tx, &reading, f, &answering, now).await?;
     }
 
     let reading_json = serde_json::to_string(&reading).ok();
@@ -299,6 +305,17 @@ async fn plan(
             Disposition::AdminOpened,
             None,
             "an admin asked to open a ballot",
+        ));
+    }
+    if (app.config.is_secretariat(from) || app.config.is_admin(from))
+        && answered_digest(tx, reading, app.config.message_id_domain())
+            .await?
+            .is_some()
+    {
+        return Ok(Plan::only(
+            Disposition::Ratification,
+            None,
+            "the secretariat answered a digest",
         ));
     }
     if !reading.answers.is_empty() {
@@ -564,6 +581,126 @@ async fn admin_open(
         Err(e) if e.is_user_error() => refuse(e.to_string()),
         Err(e) => Err(e),
     }
+}
+
+/// The digest a message answers, found from In-Reply-To and References.
+async fn answered_digest(
+    tx: &mut SqliteConnection,
+    reading: &Reading,
+    domain: &str,
+) -> Result<Option<crate::store::SentDigest>, AppError> {
+    let suffix = format!("@{domain}");
+    for id in reading
+        .in_reply_to
+        .iter()
+        .chain(reading.references.iter().rev())
+    {
+        if id.starts_with("digest.") && id.ends_with(&suffix) {
+            if let Some(d) = Store::digest_by_message_id(tx, id).await? {
+                return Ok(Some(d));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// What a reply to a digest confirms: the references it names (of those the
+/// digest listed), or all of them when it says 確認済 / confirmed. A negated
+/// statement (確認済ではありません, not confirmed) confirms nothing.
+pub fn confirmed_by(own_words: &str, listed: &[BallotRef]) -> Option<Vec<BallotRef>> {
+    use unicode_normalization::UnicodeNormalization;
+    let text: String = own_words.nfkc().collect::<String>().to_lowercase();
+    let negated = [
+        "ではありません",
+        "ではない",
+        "未確認",
+        "されませんでした",
+        "できませんでした",
+        "not confirmed",
+        "否決",
+    ]
+    .iter()
+    .any(|n| text.contains(n));
+    if negated {
+        return None;
+    }
+    let named: Vec<BallotRef> = BallotRef::find_all(&text)
+        .into_iter()
+        .filter(|r| listed.contains(r))
+        .collect();
+    if !named.is_empty() {
+        return Some(named);
+    }
+    let all = [
+        "確認済",
+        "確認しました",
+        "確認されました",
+        "承認されました",
+        "confirmed",
+    ]
+    .iter()
+    .any(|w| text.contains(w));
+    all.then(|| listed.to_vec())
+}
+
+async fn ratification(
+    app: &App,
+    tx: &mut SqliteConnection,
+    reading: &Reading,
+    f: &Fetched,
+    answering: &Answering<'_>,
+    now: DateTime<Utc>,
+) -> Result<Plan, AppError> {
+    let from = reading.from.as_ref().expect("checked by plan()");
+    let digest = answered_digest(tx, reading, app.config.message_id_domain())
+        .await?
+        .expect("checked by plan()");
+    let meeting = digest.meeting.unwrap_or_else(|| {
+        f.internal_date
+            .with_timezone(&app.config.organisation.time_zone)
+            .date_naive()
+    });
+    let mut still_pending = Vec::new();
+    let mut wanted = Vec::new();
+    for r in &digest.ballots {
+        if let Some(b) = Store::load_ballot_tx(tx, *r).await? {
+            if b.ratification == crate::ballot::Ratification::Pending {
+                still_pending.push(*r);
+            }
+        }
+    }
+    if let Some(refs) = confirmed_by(&reading.own_words, &digest.ballots) {
+        wanted = refs
+            .into_iter()
+            .filter(|r| still_pending.contains(r))
+            .collect();
+    }
+    let confirmed = admin::ratify_in(
+        tx,
+        &wanted,
+        meeting,
+        &admin::Decision::Confirmed,
+        &format!("mail:{from}"),
+        now,
+    )
+    .await?;
+    still_pending.retain(|r| !wanted.contains(r));
+    let reason = if confirmed.is_empty() {
+        "a reply to the digest that confirms nothing; the secretariat was told how to confirm"
+            .to_string()
+    } else {
+        let refs: Vec<String> = wanted.iter().map(|r| r.to_string()).collect();
+        format!("confirmed at the meeting of {meeting}: {}", refs.join(", "))
+    };
+    let mut p = Plan::only(Disposition::Ratification, None, reason);
+    p.mails.push(app.composer().ratified(
+        from,
+        Some(meeting),
+        &confirmed,
+        &still_pending,
+        answering,
+    )?);
+    Ok(p)
 }
 
 async fn record_failure(
@@ -1065,6 +1202,78 @@ mod tests {
         let p = feed(&t, "1", raw, "2026-11-22T01:00:00Z").await;
         assert_eq!(p.disposition, Disposition::NoBallot);
         assert!(t.app.store.list_ballots().await.unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_digest_reply_confirms_what_it_says() {
+        let a = BallotRef::new(2026, 1).unwrap();
+        let b = BallotRef::new(2026, 2).unwrap();
+        let listed = [a, b];
+        assert_eq!(confirmed_by("確認済です。", &listed), Some(vec![a, b]));
+        assert_eq!(
+            confirmed_by("Confirmed at today's meeting.", &listed),
+            Some(vec![a, b])
+        );
+        assert_eq!(
+            confirmed_by("B-2026-002 は確認しました", &listed),
+            Some(vec![b])
+        );
+        assert_eq!(confirmed_by("確認済ではありません", &listed), None);
+        assert_eq!(confirmed_by("B-2026-001 は未確認です", &listed), None);
+        assert_eq!(confirmed_by("資料を拝見しました", &listed), None);
+        assert_eq!(
+            confirmed_by("B-2026-009 確認済", &listed),
+            Some(vec![a, b]),
+            "an unlisted reference is ignored"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_secretariats_reply_to_the_digest_confirms_the_resolutions_it_listed() {
+        let t = TestApp::new(2, "2026-11-22T01:00:00Z").await;
+        let r = open_ballot(&t).await;
+        for (i, org) in [1, 2].iter().enumerate() {
+            feed(
+                &t,
+                &format!("v{i}"),
+                reply(
+                    &format!("rep{org}@org{org}.example"),
+                    &subject(r),
+                    "賛成\n",
+                    &format!("v{i}@o"),
+                    None,
+                ),
+                "2026-11-23T01:00:00Z",
+            )
+            .await;
+        }
+        t.set_now("2026-11-29T09:00:00Z");
+        admin::close(&t.app, r, "test", t.app.now()).await.unwrap();
+        let (mail, refs) = admin::digest(
+            &t.app,
+            crate::store::parse_date("2026-12-10").ok(),
+            true,
+            "schedule",
+            t.app.now(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(refs, [r]);
+        let answer = reply(
+            "support@committee.example",
+            "Re: 確認事項",
+            "確認済です。\n",
+            "conf@committee",
+            Some(&mail.message_id),
+        );
+        let p = feed(&t, "c1", answer, "2026-12-10T06:00:00Z").await;
+        assert_eq!(p.disposition, Disposition::Ratification);
+        let b = t.app.store.load_ballot(r).await.unwrap().unwrap();
+        assert!(
+            matches!(b.ratification, crate::ballot::Ratification::Confirmed { meeting, .. } if meeting.to_string() == "2026-12-10")
+        );
+        assert_eq!(mails(&t, "ratified").await.len(), 1);
+        assert!(t.app.store.pending_ratification().await.unwrap().is_empty());
     }
 
     #[tokio::test]

@@ -7,15 +7,19 @@
 //! 賛成 delivered a second before the deadline is always counted even when the
 //! reader and the scheduler run at different moments.
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use tracing::{info, warn};
 
 use crate::admin;
 use crate::app::{App, AppError};
-use crate::ballot::{Next, State};
+use crate::ballot::rules::{settled, EarlyClose};
+use crate::ballot::{Ballot, Next, State, VoteRecord};
 use crate::domain::BallotRef;
+use crate::meetings;
 use crate::outbox::transport::Transport;
 use crate::outbox::worker::{self, StepReport};
+use crate::store::events::{self, Event};
+use crate::store::StoreError;
 
 /// How far past a deadline the mailbox must have been read before the round closes.
 pub fn close_grace() -> Duration {
@@ -29,10 +33,16 @@ pub struct TickReport {
     pub closed: Vec<(BallotRef, u32, String)>,
     /// Ballots past their deadline whose mailbox has not been read far enough yet.
     pub waiting: Vec<BallotRef>,
+    /// Reminders queued: (ballot, organisations reminded).
+    pub reminded: Vec<(BallotRef, usize)>,
+    /// The meeting whose digest was queued to the secretariat.
+    pub digest_for: Option<NaiveDate>,
     pub outbox: StepReport,
 }
 
-/// Closes due rounds, then sends due mail when a transport is given.
+/// Closes due rounds (and, where a profile allows, rounds already decided),
+/// sends due reminders, queues the digest before a meeting, then sends due
+/// mail when a transport is given.
 pub async fn tick(app: &App, transport: Option<&dyn Transport>) -> Result<TickReport, AppError> {
     let now = app.now();
     let mut report = TickReport::default();
@@ -41,39 +51,163 @@ pub async fn tick(app: &App, transport: Option<&dyn Transport>) -> Result<TickRe
         let Some(b) = app.store.load_ballot(r).await? else {
             continue;
         };
-        if !b.is_due(now) {
+        let round = b.current_round();
+        if b.is_due(now) {
+            if synced.is_none_or(|s| s < round.deadline + close_grace()) {
+                warn!(ballot = %r, "past its deadline, waiting for the mailbox to be read past it");
+                report.waiting.push(r);
+                continue;
+            }
+            let (_, closed) = admin::close(app, r, "scheduler", now).await?;
+            report
+                .closed
+                .push((r, closed.round, describe(&closed.next)));
             continue;
         }
-        let deadline = b.current_round().deadline;
-        if synced.is_none_or(|s| s < deadline + close_grace()) {
-            warn!(ballot = %r, "past its deadline, waiting for the mailbox to be read past it");
-            report.waiting.push(r);
+        let votes = app.store.votes(r).await?;
+        if let Some(why) = early_close(&b, &votes, synced, now) {
+            let (_, closed) = admin::close(app, r, &format!("scheduler ({why})"), now).await?;
+            report
+                .closed
+                .push((r, closed.round, describe(&closed.next)));
             continue;
         }
-        let (_, closed) = admin::close(app, r, "scheduler", now).await?;
-        let what = match closed.next {
-            Next::Final(o) => o.as_str().to_string(),
-            Next::Reballot { round, .. } => format!("reballot (round {round})"),
-        };
-        report.closed.push((r, closed.round, what));
+        let n = remind(app, &b, &votes, synced, now).await?;
+        if n > 0 {
+            report.reminded.push((r, n));
+        }
     }
+    report.digest_for = scheduled_digest(app, now).await?;
     if let Some(t) = transport {
         report.outbox = worker::step(&app.store, t, now, 100).await?;
     }
     if !report.closed.is_empty() {
-        info!(closed = report.closed.len(), "deadlines reached");
+        info!(closed = report.closed.len(), "rounds closed");
     }
     Ok(report)
 }
 
+fn describe(next: &Next) -> String {
+    match next {
+        Next::Final(o) => o.as_str().to_string(),
+        Next::Reballot { round, .. } => format!("reballot (round {round})"),
+    }
+}
+
+/// Why the current round may close before its deadline, if it may: only where
+/// the profile allows it, and only on a freshly read mailbox.
+fn early_close(
+    b: &Ballot,
+    votes: &[VoteRecord],
+    synced: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<&'static str> {
+    if b.profile.early_close == EarlyClose::Never
+        || synced.is_none_or(|s| s + Duration::minutes(5) < now)
+    {
+        return None;
+    }
+    let round = b.current_round().number;
+    let counts = b.counts(votes, round);
+    match b.profile.early_close {
+        EarlyClose::Never => None,
+        EarlyClose::AllAnswered => {
+            (counts.answered() == counts.eligible).then_some("every member answered")
+        }
+        EarlyClose::Decided => {
+            let counted = b.positions(votes, round);
+            let chair = b.chair.as_ref().and_then(|c| counted.get(c).copied());
+            settled(&b.profile, counts, chair).map(|_| "no further answer can change the outcome")
+        }
+    }
+}
+
+/// Queues the reminders due for `b`: for each configured offset whose moment
+/// has passed (after the round opened, before its deadline), one personal mail
+/// to the representative of every organisation with no counted answer. Only
+/// once the mailbox was read past that moment, so nobody whose answer is still
+/// unread is reminded. A batch goes out once per round, offset and deadline.
+async fn remind(
+    app: &App,
+    b: &Ballot,
+    votes: &[VoteRecord],
+    synced: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<usize, AppError> {
+    let round = b.current_round();
+    let mut sent = 0;
+    for before in &app.config.schedule.reminders {
+        let moment = round.deadline - *before;
+        if now < moment || moment <= round.opened_at || synced.is_none_or(|s| s < moment) {
+            continue;
+        }
+        let batch = format!(
+            "{}.r{}.reminder.{}.{}h.",
+            b.reference.msgid_prefix(),
+            round.number,
+            round.deadline.timestamp(),
+            before.num_hours()
+        );
+        if app.store.outbox_has_prefix(&batch).await? {
+            continue;
+        }
+        let composer = app.composer();
+        let mut tx = app.store.begin().await?;
+        let missing = b.not_answered(votes, round.number);
+        if missing.is_empty() {
+            continue;
+        }
+        for org in &missing {
+            let mail = composer.reminder(b, org, *before, now)?;
+            app.enqueue(&mut tx, &mail, "scheduler", now).await?;
+        }
+        events::append(
+            &mut tx,
+            now,
+            &Event::new(
+                "reminders_sent",
+                Some(b.reference),
+                "scheduler",
+                serde_json::json!({ "round": round.number, "before_hours": before.num_hours(), "organisations": missing.len() }),
+            ),
+        )
+        .await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        sent += missing.len();
+    }
+    Ok(sent)
+}
+
+/// Queues the ratification digest when the next meeting's digest is due, once
+/// per meeting, and only when something awaits confirmation.
+async fn scheduled_digest(app: &App, now: DateTime<Utc>) -> Result<Option<NaiveDate>, AppError> {
+    let schedule = &app.config.schedule;
+    let today = now
+        .with_timezone(&app.config.organisation.time_zone)
+        .date_naive();
+    let added = app.store.added_meetings().await?;
+    let Some(m) = meetings::next(schedule, &added, today) else {
+        return Ok(None);
+    };
+    if today < meetings::digest_due(schedule, m.date) || app.store.digest_sent_for(m.date).await? {
+        return Ok(None);
+    }
+    if app.store.pending_ratification().await?.is_empty() {
+        return Ok(None);
+    }
+    admin::digest(app, Some(m.date), true, "schedule", now).await?;
+    info!(meeting = %m.date, "ratification digest queued");
+    Ok(Some(m.date))
+}
+
 /// The next moment a tick has something to do: the earliest deadline (plus the
 /// grace) of an open ballot. The reader wakes for it so the mailbox is read past it.
-pub async fn next_due(app: &App) -> Result<Option<chrono::DateTime<chrono::Utc>>, AppError> {
+pub async fn next_due(app: &App) -> Result<Option<DateTime<Utc>>, AppError> {
     let mut next = None;
     for r in app.store.ballots_in_state(State::Open).await? {
         if let Some(b) = app.store.load_ballot(r).await? {
             let d = b.current_round().deadline + close_grace();
-            next = Some(next.map_or(d, |n: chrono::DateTime<chrono::Utc>| n.min(d)));
+            next = Some(next.map_or(d, |n: DateTime<Utc>| n.min(d)));
         }
     }
     Ok(next)
@@ -207,5 +341,216 @@ mod tests {
         let rep = tick(&t.app, None).await.unwrap();
         assert_eq!(rep.closed, [(r, 2, "not_valid".to_string())]);
         assert_eq!(t.app.store.pending_ratification().await.unwrap().len(), 1);
+    }
+}
+
+#[cfg(test)]
+mod schedule_tests {
+    use super::*;
+    use crate::admin::OpenRequest;
+    use crate::ingest::process;
+    use crate::testkit::{fetched, reply, TestApp};
+
+    async fn open(t: &TestApp, title: &str) -> BallotRef {
+        let req = OpenRequest {
+            title: title.into(),
+            motion: "本文".into(),
+            kind: None,
+            deadline: Some("2026-11-29 17:00".parse().unwrap()),
+        };
+        admin::open(&t.app, &req, "cli", t.app.now())
+            .await
+            .unwrap()
+            .reference
+    }
+
+    async fn vote(t: &TestApp, r: BallotRef, org: usize, body: &str, at: &str) {
+        let raw = reply(
+            &format!("rep{org}@org{org}.example"),
+            &format!("Re: [{r}]"),
+            body,
+            &format!("v{org}-{at}@x"),
+            None,
+        );
+        process(
+            &t.app,
+            &t.app.source_name(),
+            &fetched(&format!("{r}{org}{at}"), raw, at),
+            None,
+            t.app.now(),
+        )
+        .await
+        .unwrap();
+    }
+
+    async fn synced_now(t: &TestApp) {
+        t.app
+            .store
+            .mark_synced(&t.app.source_name(), t.app.now())
+            .await
+            .unwrap();
+    }
+
+    async fn reminders(t: &TestApp) -> Vec<Vec<String>> {
+        t.app
+            .store
+            .outbox(None)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.kind == "reminder")
+            .map(|m| m.recipients)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn reminders_go_to_those_who_have_not_answered_once_per_offset() {
+        let t = TestApp::new(4, "2026-11-22T01:00:00Z").await;
+        let r = open(&t, "予算").await;
+        vote(&t, r, 1, "賛成", "2026-11-23T00:00:00Z").await;
+        vote(&t, r, 2, "反対", "2026-11-23T00:00:00Z").await;
+        // Deadline 11/29 08:00Z; the 48 h reminder is due 11/27 08:00Z.
+        t.set_now("2026-11-27T09:00:00Z");
+        synced_now(&t).await;
+        let rep = tick(&t.app, None).await.unwrap();
+        assert_eq!(rep.reminded, [(r, 2)]);
+        assert_eq!(
+            reminders(&t).await,
+            [
+                vec!["rep3@org3.example".to_string()],
+                vec!["rep4@org4.example".to_string()]
+            ]
+        );
+        assert!(
+            tick(&t.app, None).await.unwrap().reminded.is_empty(),
+            "not twice"
+        );
+        // Org 3 answers; at the 24 h reminder only org 4 is reminded.
+        vote(&t, r, 3, "棄権", "2026-11-27T10:00:00Z").await;
+        t.set_now("2026-11-28T09:00:00Z");
+        synced_now(&t).await;
+        assert_eq!(tick(&t.app, None).await.unwrap().reminded, [(r, 1)]);
+        assert_eq!(
+            reminders(&t).await.last().unwrap(),
+            &vec!["rep4@org4.example".to_string()]
+        );
+    }
+
+    #[tokio::test]
+    async fn no_reminder_goes_out_before_the_mailbox_was_read_past_its_moment() {
+        let t = TestApp::new(2, "2026-11-22T01:00:00Z").await;
+        open(&t, "予算").await;
+        t.set_now("2026-11-27T09:00:00Z");
+        t.app
+            .store
+            .mark_synced(
+                &t.app.source_name(),
+                crate::testkit::at("2026-11-27T07:00:00Z"),
+            )
+            .await
+            .unwrap();
+        assert!(tick(&t.app, None).await.unwrap().reminded.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_ballot_opened_inside_a_reminder_window_gets_only_the_later_reminder() {
+        let t = TestApp::new(2, "2026-11-28T00:00:00Z").await;
+        open(&t, "予算").await; // 32 h before its deadline: the 48 h reminder never applies
+        t.set_now("2026-11-28T09:00:00Z");
+        synced_now(&t).await;
+        let rep = tick(&t.app, None).await.unwrap();
+        assert_eq!(rep.reminded.len(), 1);
+        let ids: Vec<String> = t
+            .app
+            .store
+            .outbox(None)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.kind == "reminder")
+            .map(|m| m.message_id)
+            .collect();
+        assert!(ids.iter().all(|id| id.contains(".24h.")), "{ids:?}");
+    }
+
+    const EARLY: &str = r#"
+[[profiles]]
+name = "isogj-email"
+clause = "test: early close when decided"
+quorum = "at least 1/2 of members"
+threshold = "more than 1/2 of present"
+early_close = "decided"
+"#;
+
+    #[tokio::test]
+    async fn a_profile_that_allows_it_closes_as_soon_as_no_answer_can_change_the_outcome() {
+        let t = TestApp::with(4, "2026-11-22T01:00:00Z", EARLY).await;
+        let r = open(&t, "予算").await;
+        vote(&t, r, 1, "賛成", "2026-11-23T00:00:00Z").await;
+        vote(&t, r, 2, "賛成", "2026-11-23T00:00:00Z").await;
+        t.set_now("2026-11-23T01:00:00Z");
+        synced_now(&t).await;
+        assert!(
+            tick(&t.app, None).await.unwrap().closed.is_empty(),
+            "2 of 4: a third and fourth no would reject"
+        );
+        vote(&t, r, 3, "賛成", "2026-11-23T02:00:00Z").await;
+        t.set_now("2026-11-23T03:00:00Z");
+        synced_now(&t).await;
+        assert_eq!(
+            tick(&t.app, None).await.unwrap().closed,
+            [(r, 1, "approved".to_string())]
+        );
+    }
+
+    #[tokio::test]
+    async fn the_isogj_rule_never_closes_early() {
+        let t = TestApp::new(4, "2026-11-22T01:00:00Z").await;
+        let r = open(&t, "予算").await;
+        for org in 1..=4 {
+            vote(&t, r, org, "賛成", "2026-11-23T00:00:00Z").await;
+        }
+        t.set_now("2026-11-23T01:00:00Z");
+        synced_now(&t).await;
+        assert!(
+            tick(&t.app, None).await.unwrap().closed.is_empty(),
+            "members may change their answer until the deadline"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_digest_goes_to_the_secretariat_once_the_configured_days_before_the_meeting() {
+        let t = TestApp::with(
+            2,
+            "2026-11-22T01:00:00Z",
+            "[meetings]\ndates = [\"2026-12-10\"]\ndigest_days_before = 7\n",
+        )
+        .await;
+        let r = open(&t, "予算").await;
+        vote(&t, r, 1, "賛成", "2026-11-23T00:00:00Z").await;
+        t.set_now("2026-11-29T09:00:00Z");
+        synced_now(&t).await;
+        tick(&t.app, None).await.unwrap(); // closes the ballot
+        t.set_now("2026-12-02T09:00:00Z"); // 12/2 JST: one day early
+        assert_eq!(tick(&t.app, None).await.unwrap().digest_for, None);
+        t.set_now("2026-12-03T00:30:00Z"); // 12/3 09:30 JST
+        let due = tick(&t.app, None).await.unwrap().digest_for;
+        assert_eq!(due.map(|d| d.to_string()).as_deref(), Some("2026-12-10"));
+        assert_eq!(
+            tick(&t.app, None).await.unwrap().digest_for,
+            None,
+            "once per meeting"
+        );
+        let digests: Vec<_> = t
+            .app
+            .store
+            .outbox(None)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.kind == "digest")
+            .collect();
+        assert_eq!(digests.len(), 1);
+        assert_eq!(digests[0].recipients, ["support@committee.example"]);
     }
 }

@@ -240,3 +240,240 @@ fn the_demo_runs_a_whole_scenario_on_embedded_defaults() {
     let o = bin().args(["demo", "--dir"]).arg(&out).output().unwrap();
     assert!(!o.status.success());
 }
+
+#[test]
+fn rules_check_prints_the_arithmetic_and_json_for_a_secretary_to_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(
+        &[
+            "rules",
+            "check",
+            "--profile",
+            "isogj-email",
+            "--eligible",
+            "17",
+            "--yes",
+            "4",
+            "--no",
+            "4",
+            "--abstain",
+            "1",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("9 × 2 = 18 ≥ 1 × 17 = 17"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stdout(&o).contains("outcome: rejected"), "{}", stdout(&o));
+    let o = run(
+        &[
+            "rules",
+            "check",
+            "--profile",
+            "nca-steering",
+            "--eligible",
+            "9",
+            "--yes",
+            "3",
+            "--no",
+            "3",
+            "--json",
+        ],
+        dir.path(),
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (
+            v["valid"].as_bool(),
+            v["approved"].as_bool(),
+            v["outcome"].as_str()
+        ),
+        (Some(true), Some(true), Some("approved"))
+    );
+    let o = run(
+        &[
+            "rules",
+            "check",
+            "--profile",
+            "isogj-email",
+            "--eligible",
+            "10",
+            "--yes",
+            "2",
+            "--json",
+        ],
+        dir.path(),
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["outcome"], "not_valid");
+}
+
+#[test]
+fn a_tie_the_chair_breaks_asks_for_the_chairs_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(
+        &[
+            "rules",
+            "check",
+            "--profile",
+            "isogj-meeting",
+            "--eligible",
+            "10",
+            "--yes",
+            "3",
+            "--no",
+            "3",
+        ],
+        dir.path(),
+    );
+    assert_one_sentence_error(&o, "--chair yes or --chair no");
+    let o = run(
+        &[
+            "rules",
+            "check",
+            "--profile",
+            "isogj-meeting",
+            "--eligible",
+            "10",
+            "--yes",
+            "3",
+            "--no",
+            "3",
+            "--chair",
+            "yes",
+        ],
+        dir.path(),
+    );
+    assert!(stdout(&o).contains("outcome: approved"), "{}", stdout(&o));
+}
+
+#[test]
+fn an_unknown_profile_names_the_known_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(
+        &["rules", "check", "--profile", "isog", "--eligible", "10"],
+        dir.path(),
+    );
+    assert_one_sentence_error(&o, "isogj-email");
+}
+
+#[test]
+fn meetings_added_by_command_join_the_pattern_and_show_when_their_digest_is_due() {
+    let dir = shipped_copy();
+    let o = run(
+        &[
+            "--now",
+            "2026-11-22T00:00:00Z",
+            "meeting",
+            "add",
+            "2026-12-10",
+        ],
+        dir.path(),
+    );
+    assert!(
+        stdout(&o).contains("its digest goes to the secretariat on 2026-12-03"),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    let o = run(
+        &["--now", "2026-11-22T00:00:00Z", "meeting", "list"],
+        dir.path(),
+    );
+    let s = stdout(&o);
+    assert!(s.contains("2026-12-10  added"), "{s}");
+    assert!(
+        !s.contains("2026-12-01"),
+        "the added date replaces the pattern's December date: {s}"
+    );
+    assert!(s.contains("2027-04-20  pattern"), "{s}");
+    let o = run(
+        &[
+            "--now",
+            "2026-11-22T00:00:00Z",
+            "meeting",
+            "add",
+            "2026-01-10",
+        ],
+        dir.path(),
+    );
+    assert_one_sentence_error(&o, "in the past");
+}
+
+#[test]
+fn a_meeting_can_record_that_it_overturned_a_resolution() {
+    let dir = shipped_copy();
+    let d = dir.path();
+    let o = run(
+        &[
+            "--now",
+            "2026-11-20T00:00:00Z",
+            "open",
+            "--title",
+            "予算",
+            "--body",
+            "予算案",
+            "--deadline",
+            "2d",
+        ],
+        d,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Nobody answered: round 1 is not valid, round 2 opens; closing it ends as 不成立.
+    run(
+        &[
+            "--now",
+            "2026-11-23T00:00:00Z",
+            "close",
+            "B-2026-001",
+            "--no-poll",
+        ],
+        d,
+    );
+    run(
+        &[
+            "--now",
+            "2026-11-24T00:00:00Z",
+            "close",
+            "B-2026-001",
+            "--no-poll",
+        ],
+        d,
+    );
+    let o = run(
+        &[
+            "ratify",
+            "--meeting",
+            "2026-12-10",
+            "--overturned",
+            "B-2026-001",
+        ],
+        d,
+    );
+    assert!(!o.status.success(), "--overturned needs --note");
+    let o = run(
+        &[
+            "ratify",
+            "--meeting",
+            "2026-12-10",
+            "--overturned",
+            "--note",
+            "議事録 第3号議案",
+            "B-2026-001",
+        ],
+        d,
+    );
+    assert!(
+        stdout(&o).contains("overturned at the meeting of 2026-12-10"),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    let o = run(&["show", "B-2026-001", "--json"], d);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["ratification"]["status"], "overturned");
+    assert_eq!(v["ratification"]["note"], "議事録 第3号議案");
+}

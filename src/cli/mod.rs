@@ -145,7 +145,7 @@ pub enum Command {
         #[arg(long)]
         meeting: Option<String>,
     },
-    /// Record that a meeting confirmed email resolutions.
+    /// Record that a meeting confirmed (or overturned) email resolutions.
     Ratify {
         /// The meeting's date (YYYY-MM-DD).
         #[arg(long)]
@@ -153,9 +153,25 @@ pub enum Command {
         /// Confirm every resolution awaiting confirmation.
         #[arg(long, conflicts_with = "references")]
         all: bool,
-        /// The references confirmed.
+        /// Record that the meeting overturned the named resolutions instead.
+        #[arg(long, requires = "note", conflicts_with = "all")]
+        overturned: bool,
+        /// What the minutes say about the overturning.
+        #[arg(long)]
+        note: Option<String>,
+        /// The references decided on.
         #[arg(value_parser = parse_ref)]
         references: Vec<BallotRef>,
+    },
+    /// Rule profiles: list them, or check an outcome by hand.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+    /// The committee's meeting calendar (where email resolutions are confirmed).
+    Meeting {
+        #[command(subcommand)]
+        command: MeetingCommand,
     },
     /// Check the configuration, the roster and every template.
     CheckConfig,
@@ -173,6 +189,47 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+}
+
+/// `rules ...`
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Every profile, with its clause and rule in words.
+    List,
+    /// The outcome of given counts under a profile, and the arithmetic.
+    Check {
+        #[arg(long)]
+        profile: String,
+        /// N: all members with a vote.
+        #[arg(long)]
+        eligible: u32,
+        #[arg(long, default_value_t = 0)]
+        yes: u32,
+        #[arg(long, default_value_t = 0)]
+        no: u32,
+        #[arg(long, default_value_t = 0)]
+        abstain: u32,
+        #[arg(long, default_value_t = 0)]
+        delegate: u32,
+        /// The chair's position, where the profile lets the chair break a tie.
+        #[arg(long, value_parser = ["yes", "no"])]
+        chair: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `meeting ...`
+#[derive(Debug, Subcommand)]
+pub enum MeetingCommand {
+    /// Add a meeting (YYYY-MM-DD); the digest goes out the configured days before.
+    Add {
+        date: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// The coming meetings and when each one's digest is due.
+    List,
 }
 
 fn init_logging(config: Option<&Config>, daemon: bool) {
@@ -239,6 +296,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::CheckConfig => {
             init_logging(None, false);
             return check::run(&cli.config, cli.now.unwrap_or_else(Utc::now));
+        }
+        Command::Rules { command } => {
+            init_logging(None, false);
+            // Rules need no database: the configured profiles when a configuration
+            // is given or present, the shipped ones otherwise.
+            let profiles = if cli.config_given || cli.config.exists() {
+                load_config(&cli.config)?.profiles
+            } else {
+                crate::ballot::rules::ProfileSet::with_shipped(vec![]).map_err(|e| anyhow!(e))?
+            };
+            return rules(&profiles, command);
         }
         _ => {}
     }
@@ -373,6 +441,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             for (b, round, what) in &r.closed {
                 println!("{b}: round {round} closed: {what}");
             }
+            for (b, n) in &r.reminded {
+                println!("{b}: reminders sent to {n} organisation(s) that have not answered");
+            }
+            if let Some(m) = r.digest_for {
+                println!("digest for the meeting of {m} queued to the secretariat");
+            }
             for b in &r.waiting {
                 println!("{b}: past its deadline; waiting for the mailbox to be read past it (run `poll`)");
             }
@@ -409,6 +483,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ratify {
             meeting,
             all,
+            overturned,
+            note,
             references,
         } => {
             let meeting =
@@ -416,21 +492,165 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let which = if *all {
                 Selection::All
             } else if references.is_empty() {
-                return Err(anyhow!("name the confirmed references, or give --all"));
+                return Err(anyhow!("name the references decided on, or give --all"));
             } else {
                 Selection::These(references.clone())
             };
-            let done = admin::ratify(&app, meeting, &which, &who, now)
+            let decision = match (overturned, note) {
+                (true, Some(n)) => admin::Decision::Overturned(n.clone()),
+                _ => admin::Decision::Confirmed,
+            };
+            let done = admin::ratify(&app, meeting, &which, &decision, &who, now)
                 .await
                 .map_err(user_error)?;
             let list: Vec<String> = done.iter().map(|r| r.to_string()).collect();
-            println!("confirmed at the meeting of {meeting}: {}", list.join(", "));
+            let what = if *overturned {
+                "overturned"
+            } else {
+                "confirmed"
+            };
+            println!("{what} at the meeting of {meeting}: {}", list.join(", "));
         }
+        Command::Meeting { command } => match command {
+            MeetingCommand::Add { date, note } => {
+                let d = crate::store::parse_date(date).map_err(|e| anyhow!("{e}"))?;
+                let today = now
+                    .with_timezone(&app.config.organisation.time_zone)
+                    .date_naive();
+                if d < today {
+                    return Err(anyhow!("the meeting date {d} is in the past"));
+                }
+                let added = admin::add_meeting(&app, d, note.as_deref(), &who, now)
+                    .await
+                    .map_err(user_error)?;
+                let due = crate::meetings::digest_due(&app.config.schedule, d);
+                if added {
+                    println!("meeting {d} added; its digest goes to the secretariat on {due}");
+                } else {
+                    println!("meeting {d} was already on the calendar");
+                }
+            }
+            MeetingCommand::List => {
+                let today = now
+                    .with_timezone(&app.config.organisation.time_zone)
+                    .date_naive();
+                let added = app.store.added_meetings().await?;
+                let cal = crate::meetings::calendar(
+                    &app.config.schedule,
+                    &added,
+                    today,
+                    today + chrono::Duration::days(400),
+                );
+                if cal.is_empty() {
+                    println!("no meetings on the calendar: add one with `mail-ballot meeting add YYYY-MM-DD`, or set [meetings] in the configuration");
+                }
+                for m in cal {
+                    let sent = app.store.digest_sent_for(m.date).await?;
+                    println!(
+                        "{}  {:<10}  digest due {}{}",
+                        m.date,
+                        serde_json::to_value(m.source)?.as_str().unwrap_or(""),
+                        crate::meetings::digest_due(&app.config.schedule, m.date),
+                        if sent { " (sent)" } else { "" }
+                    );
+                }
+            }
+        },
+        Command::Rules { .. } => unreachable!("handled above"),
         Command::Demo { .. } | Command::Inspect { .. } | Command::CheckConfig => {
             unreachable!("handled above")
         }
     }
     Ok(())
+}
+
+fn rules(
+    profiles: &crate::ballot::rules::ProfileSet,
+    command: &RulesCommand,
+) -> anyhow::Result<()> {
+    use crate::ballot::rules::{tally, Counts};
+    match command {
+        RulesCommand::List => {
+            for p in profiles.all() {
+                println!(
+                    "{}  ({})",
+                    p.name,
+                    if p.clause.is_empty() {
+                        "configured"
+                    } else {
+                        &p.clause
+                    }
+                );
+                println!(
+                    "  quorum: {}; threshold: {}; delegation: {:?}; tie: {:?}; rounds: {}; early close: {:?}",
+                    p.quorum, p.threshold, p.delegation, p.tie, p.rounds, p.early_close
+                );
+                println!("  {}", p.describe_en());
+                println!("  {}", p.describe_ja());
+            }
+            Ok(())
+        }
+        RulesCommand::Check {
+            profile,
+            eligible,
+            yes,
+            no,
+            abstain,
+            delegate,
+            chair,
+            json,
+        } => {
+            let p = profiles.get(profile).ok_or_else(|| {
+                anyhow!(
+                    "there is no profile `{profile}` (known: {})",
+                    profiles.names().join(", ")
+                )
+            })?;
+            let chair = chair
+                .as_deref()
+                .map(|c| c.parse::<crate::domain::Position>())
+                .transpose()
+                .map_err(|e| anyhow!(e))?;
+            let counts = Counts {
+                eligible: *eligible,
+                yes: *yes,
+                no: *no,
+                abstain: *abstain,
+                delegate: *delegate,
+            };
+            let t = tally(p, counts, chair).map_err(|e| match e {
+                crate::ballot::rules::TallyError::ChairNeeded(_) => {
+                    anyhow!("{e} with --chair yes or --chair no")
+                }
+                e => anyhow!("{e}"),
+            })?;
+            if *json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "profile": p.name,
+                        "clause": p.clause,
+                        "valid": t.valid,
+                        "approved": t.approved,
+                        "outcome": t.outcome.as_str(),
+                        "tie": t.tie,
+                        "counts": t.counts,
+                        "present": t.present,
+                        "base": t.base,
+                        "in_favour": t.in_favour,
+                        "working": t.working,
+                    })
+                );
+            } else {
+                println!("{} ({})", p.name, p.clause);
+                for line in &t.working {
+                    println!("  {line}");
+                }
+                println!("outcome: {} ({})", t.outcome.as_str(), t.outcome.label_ja());
+            }
+            Ok(())
+        }
+    }
 }
 
 /// After a command queued mail, try to send it at once; if the relay is down the

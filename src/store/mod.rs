@@ -683,6 +683,22 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// True when some queued mail's Message-ID starts with `prefix` (a batch of
+    /// reminders already queued).
+    pub async fn outbox_has_prefix(&self, prefix: &str) -> Result<bool, StoreError> {
+        // A range on the unique index, not LIKE (Message-IDs may hold % and _):
+        // every string starting with `prefix` sorts between it and `prefix` + U+FFFF.
+        let upper = format!("{prefix}\u{ffff}");
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE message_id >= ?1 AND message_id < ?2",
+        )
+        .bind(prefix)
+        .bind(upper)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n > 0)
+    }
+
     /// Marks a mail sent.
     pub async fn mark_sent(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
         sqlx::query("UPDATE outbox SET sent_at = ?, attempts = attempts + 1, last_error = NULL WHERE id = ?")

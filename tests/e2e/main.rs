@@ -9,4 +9,5 @@ mod committee;
 mod crash;
 mod harness;
 mod lifecycle;
+mod schedule;
 mod smoke;
