@@ -20,8 +20,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::admin;
 use crate::app::{App, AppError};
-use crate::ballot::rules::Delegation;
-use crate::ballot::{AnswerFate, State, VoteRecord, VoteStatus};
+use crate::ballot::{Answer, AnswerFate, State, VoteRecord, VoteStatus};
 use crate::domain::{Address, BallotRef, Vote};
 use crate::mailbox::{Fetched, MailSource, MailboxError};
 use crate::outbox::compose::{Answering, Member, NotOpenWhy, Recorded};
@@ -405,15 +404,15 @@ async fn answer(
         }
         return Ok(p);
     };
-    let org = match b.roster.lookup(from) {
-        None => {
+    let (org, position, fate) = match b.answer(from, vote, f.internal_date) {
+        Answer::NonMember => {
             return Ok(Plan::only(
                 Disposition::NonMember,
                 Some(r),
                 "the sender is not on this ballot's roster; recorded and ignored",
             ))
         }
-        Some(Membership::NonVoting(p)) => {
+        Answer::NonVoting(p) => {
             return Ok(Plan::only(
                 Disposition::NonVoting,
                 Some(r),
@@ -423,26 +422,25 @@ async fn answer(
                 ),
             ))
         }
-        Some(Membership::Voter(org)) => org,
-    };
-    let member = Member { org, voter: from };
-    let delegation = vote == Vote::Delegate && b.profile.delegation == Delegation::NotAccepted;
-    let (vote, unclear_reason) = if delegation && b.profile.delegation == Delegation::NotAccepted {
-        (
-            Vote::Unclear,
-            Some(format!(
-                "the rule {} does not define 一任 (delegation); please answer 賛成, 反対 or 棄権",
-                b.profile.name
-            )),
-        )
-    } else {
-        (vote, None)
-    };
-    let Some(position) = vote.position() else {
-        if vote == Vote::Unclear {
-            let reason = unclear_reason.unwrap_or_else(|| reading.reason.clone());
+        Answer::NoAnswer(_) => {
+            return Ok(Plan::only(
+                Disposition::NoAnswer,
+                Some(r),
+                reading.reason.clone(),
+            ))
+        }
+        Answer::Unclear { org, delegation } => {
+            let reason = if delegation {
+                format!(
+                    "the rule {} does not define 一任 (delegation); please answer 賛成, 反対 or 棄権",
+                    b.profile.name
+                )
+            } else {
+                reading.reason.clone()
+            };
             let mut p = Plan::only(Disposition::Unclear, Some(r), reason.clone());
             if b.state == State::Open {
+                let member = Member { org, voter: from };
                 p.mails.push(composer.unclear(
                     &b,
                     member,
@@ -454,12 +452,13 @@ async fn answer(
             }
             return Ok(p);
         }
-        return Ok(Plan::only(
-            Disposition::NoAnswer,
-            Some(r),
-            reading.reason.clone(),
-        ));
+        Answer::Position {
+            org,
+            position,
+            fate,
+        } => (org, position, fate),
     };
+    let member = Member { org, voter: from };
     let evidence = evidence.unwrap_or(position.label_ja()).to_string();
     let record = |round: u32, status: VoteStatus| VoteRecord {
         org: org.id.clone(),
@@ -471,7 +470,7 @@ async fn answer(
         voter: from.to_string(),
         message_id: reading.message_id.clone(),
     };
-    let mut p = match b.fate_of_answer(f.internal_date) {
+    let mut p = match fate {
         AnswerFate::Count { round } => {
             let votes = Store::votes_tx(tx, r).await?;
             let previous = b.positions(&votes, round).get(&org.id).copied();

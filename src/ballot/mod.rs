@@ -21,10 +21,11 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{BallotRef, OrgId, Position};
-use crate::roster::Roster;
+use crate::domain::{Address, BallotRef, OrgId, Position, Vote};
+use crate::roster::{Membership, Organisation, Participant, Roster};
 use calendar::Calendar;
 use chrono_tz::Tz;
+use rules::Delegation;
 use rules::{Counts, Outcome, Profile, Tally, TallyError};
 
 /// Where a ballot is in its life.
@@ -166,6 +167,30 @@ pub enum AnswerFate {
     Cancelled,
     /// Dated before the ballot opened (a clock problem or a crafted message).
     Early,
+}
+
+/// What an answer means for a ballot: the one decision ingest acts on and
+/// `replay` recomputes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Answer<'a> {
+    /// The sender is not on the ballot's roster.
+    NonMember,
+    /// An observer, adviser or fellow: recorded, never counted.
+    NonVoting(&'a Participant),
+    /// A member's mail with no position (a question, an acknowledgement).
+    NoAnswer(&'a Organisation),
+    /// Not readable with confidence; `delegation` when it was a 一任 under a
+    /// rule that does not define one.
+    Unclear {
+        org: &'a Organisation,
+        delegation: bool,
+    },
+    /// A position, and what becomes of it.
+    Position {
+        org: &'a Organisation,
+        position: Position,
+        fate: AnswerFate,
+    },
 }
 
 /// What happened when a round closed.
@@ -452,6 +477,54 @@ impl Ballot {
         Ok(())
     }
 
+    /// What an answer from `from` reading as `vote`, received at `cast_at`, means.
+    pub fn answer(&self, from: &Address, vote: Vote, cast_at: DateTime<Utc>) -> Answer<'_> {
+        let org = match self.roster.lookup(from) {
+            None => return Answer::NonMember,
+            Some(Membership::NonVoting(p)) => return Answer::NonVoting(p),
+            Some(Membership::Voter(o)) => o,
+        };
+        if vote == Vote::Delegate && self.profile.delegation == Delegation::NotAccepted {
+            return Answer::Unclear {
+                org,
+                delegation: true,
+            };
+        }
+        match vote.position() {
+            Some(position) => Answer::Position {
+                org,
+                position,
+                fate: self.fate_of_answer(cast_at),
+            },
+            None if vote == Vote::Unclear => Answer::Unclear {
+                org,
+                delegation: false,
+            },
+            None => Answer::NoAnswer(org),
+        }
+    }
+
+    /// The ballot as it stood at `t`: rounds opened later are gone, rounds
+    /// closed later are open, and a later cancellation or closing undone. What
+    /// ingest saw when it processed a message at `t`, for `replay`.
+    pub fn as_of(&self, t: DateTime<Utc>) -> Ballot {
+        let mut b = self.clone();
+        b.rounds.retain(|r| r.opened_at <= t || r.number == 1);
+        for r in &mut b.rounds {
+            if r.closed_at.is_some_and(|c| c > t) {
+                r.closed_at = None;
+                r.tally = None;
+            }
+        }
+        if b.closed_at.is_some_and(|c| c > t) {
+            b.state = State::Open;
+            b.outcome = None;
+            b.closed_at = None;
+            b.cancel_reason = None;
+        }
+        b
+    }
+
     /// True when the current round's deadline has passed.
     pub fn is_due(&self, now: DateTime<Utc>) -> bool {
         self.state == State::Open && self.current_round().deadline <= now
@@ -474,8 +547,6 @@ impl Ballot {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::domain::Address;
-    use crate::roster::Organisation;
 
     pub(crate) fn utc(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -528,6 +599,68 @@ pub(crate) mod tests {
     }
 
     const TOKYO: Tz = chrono_tz::Asia::Tokyo;
+
+    #[test]
+    fn an_answer_is_judged_by_who_sent_it_what_it_says_and_when_the_server_got_it() {
+        let b = ballot(3);
+        let rep = Address::parse("rep2@org2.example").unwrap();
+        let at = utc("2026-11-23T00:00:00Z");
+        assert!(matches!(
+            b.answer(&Address::parse("x@y.example").unwrap(), Vote::Yes, at),
+            Answer::NonMember
+        ));
+        assert!(matches!(
+            b.answer(&rep, Vote::Yes, at),
+            Answer::Position {
+                position: Position::Yes,
+                fate: AnswerFate::Count { round: 1 },
+                ..
+            }
+        ));
+        assert!(matches!(
+            b.answer(&rep, Vote::Delegate, at),
+            Answer::Unclear {
+                delegation: true,
+                ..
+            }
+        ));
+        assert!(matches!(
+            b.answer(&rep, Vote::None, at),
+            Answer::NoAnswer(_)
+        ));
+        assert!(matches!(
+            b.answer(&rep, Vote::No, utc("2026-11-30T00:00:00Z")),
+            Answer::Position {
+                fate: AnswerFate::Late { round: 1 },
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_ballot_as_of_an_earlier_moment_has_its_later_rounds_undone() {
+        let mut b = ballot(17);
+        b.close_round(
+            &[],
+            utc("2026-11-29T08:00:05Z"),
+            TOKYO,
+            &Calendar::default(),
+        )
+        .unwrap();
+        let before = b.as_of(utc("2026-11-29T08:00:00Z"));
+        assert_eq!(before.rounds.len(), 1);
+        assert_eq!(before.rounds[0].closed_at, None);
+        // An answer dated inside round 1 but processed after it closed is late;
+        // processed before the close, it counted.
+        assert_eq!(
+            b.fate_of_answer(utc("2026-11-28T00:00:00Z")),
+            AnswerFate::Late { round: 1 }
+        );
+        assert_eq!(
+            before.fate_of_answer(utc("2026-11-28T00:00:00Z")),
+            AnswerFate::Count { round: 1 }
+        );
+    }
 
     #[test]
     fn a_reply_in_the_same_second_as_the_opening_counts() {

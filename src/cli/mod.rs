@@ -168,6 +168,13 @@ pub enum Command {
         #[command(subcommand)]
         command: RulesCommand,
     },
+    /// Check the audit trail's hash chain.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Recompute every tally from the stored raw messages and report any difference.
+    Replay,
     /// The committee's meeting calendar (where email resolutions are confirmed).
     Meeting {
         #[command(subcommand)]
@@ -217,6 +224,13 @@ pub enum RulesCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `audit ...`
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the hash chain of every event and report the first broken link.
+    Verify,
 }
 
 /// `meeting ...`
@@ -556,6 +570,42 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         },
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => {
+            let v = crate::store::events::verify(&app.store).await?;
+            match v.first_broken {
+                None => println!("audit trail intact: {} events, every link holds", v.events),
+                Some((id, why)) => {
+                    return Err(anyhow!(
+                        "the audit trail is broken at event {id} of {}: {why}",
+                        v.events
+                    ))
+                }
+            }
+        }
+        Command::Replay => {
+            let started = std::time::Instant::now();
+            let r = crate::audit::replay(&app.store, &app.config, &app.read_options).await?;
+            println!(
+                "replayed {} messages over {} ballots: {} answers in {:.1} s",
+                r.messages,
+                r.ballots,
+                r.votes,
+                started.elapsed().as_secs_f64()
+            );
+            if r.differences.is_empty() {
+                println!("every recorded result matches the messages");
+            } else {
+                for d in &r.differences {
+                    println!("difference: {d}");
+                }
+                return Err(anyhow!(
+                    "{} difference(s) between the record and the messages",
+                    r.differences.len()
+                ));
+            }
+        }
         Command::Rules { .. } => unreachable!("handled above"),
         Command::Demo { .. } | Command::Inspect { .. } | Command::CheckConfig => {
             unreachable!("handled above")
