@@ -94,6 +94,7 @@ impl App {
     pub fn with_store(config: Config, templates: Templates, store: Store, clock: Clock) -> App {
         let read_options = ReadOptions {
             own_addresses: vec![config.addresses.bot.clone()],
+            max_message_bytes: config.limits.max_message_bytes,
             ..ReadOptions::default()
         };
         App {
@@ -118,6 +119,22 @@ impl App {
     /// The name under which this configuration's mailbox cursor is kept.
     pub fn source_name(&self) -> String {
         self.config.mailbox_source_name()
+    }
+
+    /// The outbox worker's options now: the hourly cap, and how far the bot's
+    /// mailbox has been read (to find its own copies of interrupted sends).
+    pub async fn outbox_options(&self) -> Result<crate::outbox::worker::StepOptions, AppError> {
+        let synced = self.store.synced_at(&self.source_name()).await?;
+        Ok(crate::outbox::worker::StepOptions::new(
+            self.config.limits.mails_per_address_per_hour,
+            synced,
+        ))
+    }
+
+    /// The configured outgoing transport.
+    pub fn transport(&self) -> Result<Box<dyn crate::outbox::transport::Transport>, AppError> {
+        crate::outbox::transport::from_config(&self.config.outgoing, &self.config.addresses.bot)
+            .map_err(AppError::Refused)
     }
 
     /// Queues `mail` inside `tx` and records it in the audit trail.

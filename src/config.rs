@@ -39,6 +39,7 @@ pub struct Config {
     pub profiles: ProfileSet,
     pub logging: Logging,
     pub schedule: Schedule,
+    pub limits: Limits,
 }
 
 /// Who the committee is.
@@ -147,6 +148,21 @@ pub struct SmtpConfig {
     pub user: Option<String>,
     pub password: Option<SecretRef>,
     pub timeout: std::time::Duration,
+    /// Send the bot a blind copy of every mail. The copy in the bot's mailbox is
+    /// the proof that the relay accepted a mail, which lets a send interrupted by
+    /// a crash be resumed without sending twice.
+    pub self_copy: bool,
+}
+
+/// Limits that keep a fault or an attack from turning into a flood.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The bot sends at most this many mails to one address per hour; more wait.
+    pub mails_per_address_per_hour: u32,
+    /// More messages than this from one sender within an hour is reported as a burst.
+    pub messages_per_sender_per_hour: u32,
+    /// Bytes of a message the bot reads; beyond, the rest is not read.
+    pub max_message_bytes: usize,
 }
 
 /// The name of an environment variable that holds a secret. The secret itself is
@@ -317,6 +333,8 @@ struct RawConfig {
     meetings: RawMeetings,
     #[serde(default)]
     digest: RawDigest,
+    #[serde(default)]
+    limits: RawLimits,
 }
 
 #[derive(Deserialize)]
@@ -399,6 +417,8 @@ enum RawOutgoing {
         password_env: Option<String>,
         #[serde(default = "default_timeout")]
         timeout_secs: u64,
+        #[serde(default = "default_true")]
+        self_copy: bool,
     },
     File {
         path: PathBuf,
@@ -434,6 +454,37 @@ impl Default for RawBallots {
             chair: None,
         }
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    #[serde(default = "default_mail_cap")]
+    mails_per_address_per_hour: u32,
+    #[serde(default = "default_burst")]
+    messages_per_sender_per_hour: u32,
+    #[serde(default = "default_max_bytes")]
+    max_message_bytes: usize,
+}
+
+impl Default for RawLimits {
+    fn default() -> Self {
+        Self {
+            mails_per_address_per_hour: default_mail_cap(),
+            messages_per_sender_per_hour: default_burst(),
+            max_message_bytes: default_max_bytes(),
+        }
+    }
+}
+
+fn default_mail_cap() -> u32 {
+    30
+}
+fn default_burst() -> u32 {
+    20
+}
+fn default_max_bytes() -> usize {
+    10 * 1024 * 1024
 }
 
 #[derive(Deserialize, Default)]
@@ -673,6 +724,7 @@ impl Config {
                 user,
                 password_env,
                 timeout_secs,
+                self_copy,
             } => {
                 check_plain(&file, "outgoing", &host, security)?;
                 if user.is_some() != password_env.is_some() {
@@ -694,6 +746,7 @@ impl Config {
                     user,
                     password: password_env.map(|env| SecretRef { env }),
                     timeout: std::time::Duration::from_secs(timeout_secs.max(1)),
+                    self_copy,
                 })
             }
             RawOutgoing::File { path } => OutgoingConfig::File { path: at(&path) },
@@ -856,6 +909,11 @@ impl Config {
                 meeting_pattern,
                 digest_days_before: raw.meetings.digest_days_before,
                 era_dates: raw.digest.era_dates,
+            },
+            limits: Limits {
+                mails_per_address_per_hour: raw.limits.mails_per_address_per_hour.max(1),
+                messages_per_sender_per_hour: raw.limits.messages_per_sender_per_hour.max(1),
+                max_message_bytes: raw.limits.max_message_bytes.max(64 * 1024),
             },
         })
     }

@@ -54,6 +54,11 @@ pub async fn run(
                         let until = (due - app.now()).to_std().unwrap_or(Duration::from_secs(1));
                         wait = wait.min(until.max(Duration::from_secs(1)));
                     }
+                    // A send interrupted by a crash or a broken connection waits for
+                    // the mailbox to show whether its copy arrived: read it soon.
+                    if app.store.interrupted_sends().await.unwrap_or(false) {
+                        wait = wait.min(Duration::from_secs(20));
+                    }
                     source.wait(wait).await?;
                     Ok::<(), ingest::PollError>(())
                 };

@@ -79,7 +79,7 @@ pub async fn tick(app: &App, transport: Option<&dyn Transport>) -> Result<TickRe
     }
     report.digest_for = scheduled_digest(app, now).await?;
     if let Some(t) = transport {
-        report.outbox = worker::step(&app.store, t, now, 100).await?;
+        report.outbox = worker::step(&app.store, t, now, &app.outbox_options().await?).await?;
     }
     if !report.closed.is_empty() {
         info!(closed = report.closed.len(), "rounds closed");

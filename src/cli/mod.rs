@@ -333,8 +333,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run => {
             check::templates_render(&app.config).map_err(|e| anyhow!("{e}"))?;
             let source = mailbox::from_config(&app.config.mailbox);
-            let transport =
-                outbox::transport::from_config(&app.config.outgoing).map_err(|e| anyhow!("{e}"))?;
+            let transport = app.transport().map_err(user_error)?;
             let shutdown = daemon::shutdown_on_signals();
             daemon::run(Arc::new(app), source, transport, shutdown).await;
         }
@@ -447,8 +446,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
         }
         Command::Tick => {
-            let transport =
-                outbox::transport::from_config(&app.config.outgoing).map_err(|e| anyhow!("{e}"))?;
+            let transport = app.transport().map_err(user_error)?;
             let r = scheduler::tick(&app, Some(transport.as_ref()))
                 .await
                 .map_err(user_error)?;
@@ -706,14 +704,21 @@ fn rules(
 /// After a command queued mail, try to send it at once; if the relay is down the
 /// daemon (or the next `tick`) retries.
 async fn send_now(app: &App) {
-    let transport = match outbox::transport::from_config(&app.config.outgoing) {
+    let transport = match app.transport() {
         Ok(t) => t,
         Err(e) => {
             eprintln!("mail stays queued: {e}");
             return;
         }
     };
-    match outbox::worker::step(&app.store, transport.as_ref(), app.now(), 100).await {
+    let opts = match app.outbox_options().await {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("mail stays queued: {e}");
+            return;
+        }
+    };
+    match outbox::worker::step(&app.store, transport.as_ref(), app.now(), &opts).await {
         Ok(r) if r.deferred > 0 || r.refused > 0 => eprintln!(
             "mail: {} sent, {} waiting for the relay (the daemon retries), {} refused",
             r.sent, r.deferred, r.refused

@@ -31,12 +31,23 @@ pub trait Transport: Send + Sync {
     fn send<'a>(&'a self, mail: &'a OutboxMail) -> BoxFuture<'a, Result<(), TransportError>>;
     /// What it is, for logs (`smtp://host:port`, `file:/path`).
     fn describe(&self) -> String;
+    /// True when every mail also goes to the bot's own mailbox, whose copy proves
+    /// the relay accepted it.
+    fn self_copies(&self) -> bool {
+        false
+    }
 }
 
 /// Builds the configured transport.
-pub fn from_config(cfg: &OutgoingConfig) -> Result<Box<dyn Transport>, String> {
+pub fn from_config(
+    cfg: &OutgoingConfig,
+    bot: &crate::domain::Address,
+) -> Result<Box<dyn Transport>, String> {
     match cfg {
-        OutgoingConfig::Smtp(s) => Ok(Box::new(SmtpTransport::new(s)?)),
+        OutgoingConfig::Smtp(s) => Ok(Box::new(SmtpTransport::new(
+            s,
+            s.self_copy.then(|| bot.clone()),
+        )?)),
         OutgoingConfig::File { path } => Ok(Box::new(FileTransport::new(path.clone()))),
     }
 }
@@ -45,11 +56,16 @@ pub fn from_config(cfg: &OutgoingConfig) -> Result<Box<dyn Transport>, String> {
 pub struct SmtpTransport {
     inner: AsyncSmtpTransport<Tokio1Executor>,
     describe: String,
+    /// The bot's address, added to every envelope (a blind copy).
+    self_copy: Option<crate::domain::Address>,
 }
 
 impl SmtpTransport {
     /// Connects lazily: nothing happens until the first send.
-    pub fn new(cfg: &SmtpConfig) -> Result<Self, String> {
+    pub fn new(
+        cfg: &SmtpConfig,
+        self_copy: Option<crate::domain::Address>,
+    ) -> Result<Self, String> {
         let tls_params = || {
             TlsParameters::new(cfg.host.clone())
                 .map_err(|e| format!("TLS setup for {} failed: {e}", cfg.host))
@@ -73,6 +89,7 @@ impl SmtpTransport {
         Ok(Self {
             inner: b.build(),
             describe: format!("smtp://{}:{}", cfg.host, cfg.port),
+            self_copy,
         })
     }
 }
@@ -80,7 +97,7 @@ impl SmtpTransport {
 impl Transport for SmtpTransport {
     fn send<'a>(&'a self, mail: &'a OutboxMail) -> BoxFuture<'a, Result<(), TransportError>> {
         Box::pin(async move {
-            let envelope = envelope(mail)?;
+            let envelope = envelope(mail, self.self_copy.as_ref())?;
             match self.inner.send_raw(&envelope, &mail.raw).await {
                 Ok(_) => Ok(()),
                 Err(e) if e.is_permanent() => Err(TransportError::Permanent(e.to_string())),
@@ -92,9 +109,16 @@ impl Transport for SmtpTransport {
     fn describe(&self) -> String {
         self.describe.clone()
     }
+
+    fn self_copies(&self) -> bool {
+        self.self_copy.is_some()
+    }
 }
 
-fn envelope(mail: &OutboxMail) -> Result<Envelope, TransportError> {
+fn envelope(
+    mail: &OutboxMail,
+    copy: Option<&crate::domain::Address>,
+) -> Result<Envelope, TransportError> {
     let from = mail
         .envelope_from
         .parse()
@@ -107,6 +131,20 @@ fn envelope(mail: &OutboxMail) -> Result<Envelope, TransportError> {
                 .map_err(|e| TransportError::Permanent(format!("recipient {r}: {e}")))
         })
         .collect::<Result<Vec<lettre::Address>, _>>()?;
+    let mut to = to;
+    if let Some(bot) = copy {
+        if !mail
+            .recipients
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(bot.as_str()))
+        {
+            to.push(
+                bot.as_str()
+                    .parse()
+                    .map_err(|e| TransportError::Permanent(format!("the bot's address: {e}")))?,
+            );
+        }
+    }
     Envelope::new(Some(from), to).map_err(|e| TransportError::Permanent(e.to_string()))
 }
 
@@ -170,6 +208,8 @@ impl Transport for FileTransport {
 pub struct MemoryTransport {
     pub sent: Arc<Mutex<Vec<OutboxMail>>>,
     pub fail: Arc<Mutex<Option<TransportError>>>,
+    /// Behave like an SMTP transport that sends the bot a copy.
+    pub self_copy: bool,
 }
 
 impl Transport for MemoryTransport {
@@ -185,5 +225,9 @@ impl Transport for MemoryTransport {
 
     fn describe(&self) -> String {
         "memory".into()
+    }
+
+    fn self_copies(&self) -> bool {
+        self.self_copy
     }
 }

@@ -19,6 +19,45 @@ pub struct StepReport {
     pub deferred: usize,
     /// Refused for good; kept in the outbox with the reason.
     pub refused: usize,
+    /// An interrupted send found delivered (its copy is in the bot's mailbox).
+    pub confirmed: usize,
+    /// Waiting: for the mailbox to show whether an interrupted send got through,
+    /// or for an address's hourly allowance.
+    pub held: usize,
+}
+
+/// What a step needs to know besides the outbox.
+#[derive(Debug, Clone, Copy)]
+pub struct StepOptions {
+    /// Mails to look at per step.
+    pub limit: i64,
+    /// At most this many mails to one address per hour.
+    pub per_address_per_hour: u32,
+    /// The instant up to which the bot's mailbox has been read (for self-copies).
+    pub synced_at: Option<DateTime<Utc>>,
+}
+
+impl StepOptions {
+    /// Limits from the configuration, for a step at `now`.
+    pub fn new(per_address_per_hour: u32, synced_at: Option<DateTime<Utc>>) -> Self {
+        Self {
+            limit: 100,
+            per_address_per_hour,
+            synced_at,
+        }
+    }
+}
+
+/// How long after an interrupted send the bot's copy is given to arrive before
+/// the mail is taken as not delivered and sent again.
+pub fn settle() -> Duration {
+    Duration::seconds(60)
+}
+
+/// How long to wait for the mailbox to be read before sending an interrupted
+/// mail again anyway (the reader is down: at least once beats never).
+pub fn give_up() -> Duration {
+    Duration::hours(1)
 }
 
 /// How long to wait before the next attempt: 30 s doubling to at most an hour.
@@ -27,22 +66,68 @@ pub fn backoff(attempts: i64) -> Duration {
     Duration::seconds((30i64 << exp).min(3600))
 }
 
-/// Sends every mail due at `now` (at most `limit`). Stops early when the server
-/// is down: the rest would fail the same way and only delay the next step.
+/// Sends every mail due at `now`. Stops early when the server is down: the rest
+/// would fail the same way and only delay the next step.
+///
+/// A mail whose previous attempt began but never finished (the process died,
+/// or the connection broke after the data went out) may already be delivered.
+/// With self-copies, the worker waits until the bot's mailbox has been read past
+/// that attempt: if the copy is there the mail is marked sent, otherwise it is
+/// sent again. So each mail is delivered once, however the sender was stopped.
 pub async fn step(
     store: &Store,
     transport: &dyn Transport,
     now: DateTime<Utc>,
-    limit: i64,
+    opts: &StepOptions,
 ) -> Result<StepReport, StoreError> {
     let mut report = StepReport::default();
-    for mail in store.due_mail(now, limit).await? {
+    let due = store.due_mail(now, opts.limit).await?;
+    if due.is_empty() {
+        return Ok(report);
+    }
+    let mut recent = store.sent_to_since(now - Duration::hours(1)).await?;
+    for mail in due {
+        if let Some(since) = mail.sending_since {
+            if transport.self_copies() {
+                if store.message_id_seen(&mail.message_id).await? {
+                    store.mark_sent(mail.id, now).await?;
+                    debug!(outbox = mail.id, kind = %mail.kind, "an interrupted send had got through");
+                    report.confirmed += 1;
+                    continue;
+                }
+                let settled = opts.synced_at.is_some_and(|s| s >= since + settle());
+                if !settled && now < since + give_up() {
+                    store.defer(mail.id, now + Duration::seconds(15)).await?;
+                    report.held += 1;
+                    continue;
+                }
+            }
+        }
+        // The hourly allowance per address: a fault or a flood of replies must
+        // not turn the bot into a mail cannon.
+        let cap = opts.per_address_per_hour as usize;
+        let full = mail
+            .recipients
+            .iter()
+            .filter_map(|r| recent.get(&r.to_lowercase()))
+            .filter(|times| times.len() >= cap)
+            .map(|times| times[times.len() - cap] + Duration::hours(1))
+            .max();
+        if let Some(until) = full {
+            warn!(outbox = mail.id, kind = %mail.kind, until = %until, "hourly allowance reached for a recipient; held");
+            store.defer(mail.id, until).await?;
+            report.held += 1;
+            continue;
+        }
         if !store.claim(mail.id, now, Duration::minutes(5)).await? {
             continue;
         }
         match transport.send(&mail).await {
             Ok(()) => {
                 store.mark_sent(mail.id, now).await?;
+                for r in &mail.recipients {
+                    recent.entry(r.to_lowercase()).or_default().push(now);
+                }
                 debug!(outbox = mail.id, kind = %mail.kind, "sent");
                 report.sent += 1;
             }
@@ -70,6 +155,10 @@ mod tests {
     use crate::outbox::transport::MemoryTransport;
     use crate::store::NewOutboxMail;
 
+    fn opts() -> StepOptions {
+        StepOptions::new(30, None)
+    }
+
     async fn store_with(n: usize) -> Store {
         let s = Store::memory().await.unwrap();
         let mut tx = s.begin().await.unwrap();
@@ -95,8 +184,8 @@ mod tests {
         let s = store_with(3).await;
         let t = MemoryTransport::default();
         let now = utc("2026-11-22T00:00:01Z");
-        assert_eq!(step(&s, &t, now, 10).await.unwrap().sent, 3);
-        assert_eq!(step(&s, &t, now, 10).await.unwrap().sent, 0);
+        assert_eq!(step(&s, &t, now, &opts()).await.unwrap().sent, 3);
+        assert_eq!(step(&s, &t, now, &opts()).await.unwrap().sent, 0);
         assert_eq!(t.sent.lock().unwrap().len(), 3);
     }
 
@@ -106,20 +195,19 @@ mod tests {
         let t = MemoryTransport::default();
         *t.fail.lock().unwrap() = Some(TransportError::Transient("connection refused".into()));
         let now = utc("2026-11-22T00:00:01Z");
-        let r = step(&s, &t, now, 10).await.unwrap();
+        let r = step(&s, &t, now, &opts()).await.unwrap();
         assert_eq!(
             r,
             StepReport {
-                sent: 0,
                 deferred: 1,
-                refused: 0
+                ..StepReport::default()
             }
         );
         *t.fail.lock().unwrap() = None;
         // The failed one waits for its backoff; the other was never tried and goes now.
-        assert_eq!(step(&s, &t, now, 10).await.unwrap().sent, 1);
+        assert_eq!(step(&s, &t, now, &opts()).await.unwrap().sent, 1);
         assert_eq!(
-            step(&s, &t, now + Duration::seconds(31), 10)
+            step(&s, &t, now + Duration::seconds(31), &opts())
                 .await
                 .unwrap()
                 .sent,
@@ -136,10 +224,10 @@ mod tests {
         let t = MemoryTransport::default();
         *t.fail.lock().unwrap() = Some(TransportError::Permanent("550 no such user".into()));
         let now = utc("2026-11-22T00:00:01Z");
-        assert_eq!(step(&s, &t, now, 10).await.unwrap().refused, 1);
+        assert_eq!(step(&s, &t, now, &opts()).await.unwrap().refused, 1);
         *t.fail.lock().unwrap() = None;
         assert_eq!(
-            step(&s, &t, now + Duration::days(1), 10)
+            step(&s, &t, now + Duration::days(1), &opts())
                 .await
                 .unwrap()
                 .sent,
@@ -157,8 +245,136 @@ mod tests {
         let now = utc("2026-11-22T00:00:01Z");
         let id = s.due_mail(now, 1).await.unwrap()[0].id;
         assert!(s.claim(id, now, Duration::minutes(5)).await.unwrap());
-        assert_eq!(step(&s, &t, now, 10).await.unwrap().sent, 0);
+        assert_eq!(step(&s, &t, now, &opts()).await.unwrap().sent, 0);
         assert!(t.sent.lock().unwrap().is_empty());
+    }
+
+    async fn record_copy(s: &Store, message_id: &str) {
+        let mut tx = s.begin().await.unwrap();
+        Store::insert_message(
+            &mut tx,
+            &crate::store::NewMessage {
+                source: "imap",
+                source_key: message_id,
+                message_id: Some(message_id),
+                content_hash: message_id,
+                internal_date: utc("2026-11-22T00:00:02Z"),
+                processed_at: utc("2026-11-22T00:00:02Z"),
+                from_addr: Some("bot@x.example"),
+                subject: None,
+                raw: b"copy",
+                ballot: None,
+                disposition: "automated",
+                reason: "the bot's own mail",
+                reading_json: None,
+            },
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+
+    /// A send that began and never finished: the claim is taken, then the process dies.
+    async fn interrupted(s: &Store) -> i64 {
+        let t0 = utc("2026-11-22T00:00:01Z");
+        let id = s.due_mail(t0, 1).await.unwrap()[0].id;
+        assert!(s.claim(id, t0, Duration::minutes(5)).await.unwrap());
+        id
+    }
+
+    #[tokio::test]
+    async fn an_interrupted_send_whose_copy_reached_the_bot_is_marked_sent_not_sent_again() {
+        let s = store_with(1).await;
+        interrupted(&s).await;
+        record_copy(&s, "m0@x").await;
+        let t = MemoryTransport {
+            self_copy: true,
+            ..MemoryTransport::default()
+        };
+        let later = utc("2026-11-22T00:10:00Z");
+        let r = step(&s, &t, later, &StepOptions::new(30, Some(later)))
+            .await
+            .unwrap();
+        assert_eq!(r.confirmed, 1);
+        assert!(t.sent.lock().unwrap().is_empty(), "not sent twice");
+        assert!(s.outbox(None).await.unwrap()[0].sent_at.is_some());
+    }
+
+    #[tokio::test]
+    async fn an_interrupted_send_is_held_until_the_mailbox_shows_whether_it_arrived() {
+        let s = store_with(1).await;
+        interrupted(&s).await;
+        let t = MemoryTransport {
+            self_copy: true,
+            ..MemoryTransport::default()
+        };
+        let later = utc("2026-11-22T00:10:00Z");
+        // The mailbox was last read before the attempt had time to arrive: hold.
+        let r = step(
+            &s,
+            &t,
+            later,
+            &StepOptions::new(30, Some(utc("2026-11-22T00:00:30Z"))),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.held, 1);
+        assert!(t.sent.lock().unwrap().is_empty());
+        // Read well past it, and no copy: the attempt never got through; send it.
+        let r = step(
+            &s,
+            &t,
+            later + Duration::minutes(1),
+            &StepOptions::new(30, Some(later)),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.sent, 1);
+        assert_eq!(t.sent.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn without_self_copies_an_interrupted_send_is_sent_again_at_least_once() {
+        let s = store_with(1).await;
+        interrupted(&s).await;
+        let t = MemoryTransport::default();
+        let r = step(&s, &t, utc("2026-11-22T00:10:00Z"), &opts())
+            .await
+            .unwrap();
+        assert_eq!(r.sent, 1);
+    }
+
+    #[tokio::test]
+    async fn mail_to_one_address_beyond_the_hourly_allowance_waits() {
+        let s = store_with(5).await;
+        let t = MemoryTransport::default();
+        let now = utc("2026-11-22T00:00:01Z");
+        let r = step(&s, &t, now, &StepOptions::new(3, None)).await.unwrap();
+        assert_eq!((r.sent, r.held), (3, 2));
+        assert_eq!(
+            step(
+                &s,
+                &t,
+                now + Duration::minutes(30),
+                &StepOptions::new(3, None)
+            )
+            .await
+            .unwrap()
+            .sent,
+            0
+        );
+        assert_eq!(
+            step(
+                &s,
+                &t,
+                now + Duration::minutes(61),
+                &StepOptions::new(3, None)
+            )
+            .await
+            .unwrap()
+            .sent,
+            2
+        );
     }
 
     #[test]

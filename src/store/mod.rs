@@ -9,6 +9,7 @@
 
 pub mod events;
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 
@@ -121,6 +122,8 @@ pub struct OutboxMail {
     pub sent_at: Option<DateTime<Utc>>,
     pub failed_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
+    /// When the last attempt began; set until the mail is known sent.
+    pub sending_since: Option<DateTime<Utc>>,
 }
 
 /// A mail to queue.
@@ -673,7 +676,8 @@ impl Store {
         lease: chrono::Duration,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE outbox SET next_attempt_at = ? WHERE id = ? AND sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ?",
+            "UPDATE outbox SET next_attempt_at = ?1, sending_since = ?3
+             WHERE id = ?2 AND sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ?3",
         )
         .bind(ts(now + lease))
         .bind(id)
@@ -697,6 +701,57 @@ impl Store {
         .fetch_one(&self.pool)
         .await?;
         Ok(n > 0)
+    }
+
+    /// True when the reader has recorded a message with this Message-ID (the
+    /// bot's own copy of a mail it sent).
+    pub async fn message_id_seen(&self, message_id: &str) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE message_id = ?")
+            .bind(message_id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n > 0)
+    }
+
+    /// True when some mail's last attempt began and its outcome is not known yet.
+    pub async fn interrupted_sends(&self) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL AND sending_since IS NOT NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n > 0)
+    }
+
+    /// Puts a mail off until `until` without counting an attempt.
+    pub async fn defer(&self, id: i64, until: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query("UPDATE outbox SET next_attempt_at = ? WHERE id = ?")
+            .bind(ts(until))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// For each address, the times mail was sent to it since `since`, oldest first.
+    pub async fn sent_to_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<HashMap<String, Vec<DateTime<Utc>>>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT recipients_json, sent_at FROM outbox WHERE sent_at >= ? ORDER BY sent_at",
+        )
+        .bind(ts(since))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: HashMap<String, Vec<DateTime<Utc>>> = HashMap::new();
+        for r in rows {
+            let at = parse_ts(&r.try_get::<String, _>(1)?)?;
+            for a in serde_json::from_str::<Vec<String>>(&r.try_get::<String, _>(0)?)? {
+                out.entry(a.to_lowercase()).or_default().push(at);
+            }
+        }
+        Ok(out)
     }
 
     /// Marks a mail sent.
@@ -988,6 +1043,7 @@ fn outbox_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<OutboxMail, StoreError
         created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
         sent_at: parse_opt_ts(r.try_get("sent_at")?)?,
         failed_at: parse_opt_ts(r.try_get("failed_at")?)?,
+        sending_since: parse_opt_ts(r.try_get("sending_since")?)?,
         last_error: r.try_get("last_error")?,
     })
 }
