@@ -20,6 +20,11 @@
 //! What is not handled: ARC (a list's ARC seal is not evaluated, so a list that breaks
 //! the author's signature cannot vouch for it), DKIM2, and S/MIME or PGP signatures.
 
+pub mod dkim;
 pub mod token;
 
+#[cfg(test)]
+pub(crate) mod testing;
+
+pub use dkim::{DkimCheck, DkimVerifier, SignatureResult, StaticDkim};
 pub use token::{Token, TokenKey};
