@@ -20,6 +20,7 @@
 //! What is not handled: ARC (a list's ARC seal is not evaluated, so a list that breaks
 //! the author's signature cannot vouch for it), DKIM2, and S/MIME or PGP signatures.
 
+pub mod authres;
 pub mod dkim;
 pub mod token;
 
