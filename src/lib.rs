@@ -22,3 +22,4 @@ pub mod scheduler;
 pub mod store;
 #[cfg(test)]
 pub(crate) mod testkit;
+pub mod verify;

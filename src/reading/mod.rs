@@ -20,7 +20,7 @@ pub mod inspect;
 
 mod automated;
 mod cut;
-mod decode;
+pub(crate) mod decode;
 mod html;
 
 use std::panic::{self, AssertUnwindSafe};
