@@ -84,8 +84,9 @@ pub async fn open_in(
         ),
     )
     .await?;
-    let mail = app.composer().announce(&ballot)?;
-    app.enqueue(conn, &mail, actor, now).await?;
+    for mail in app.announcements(&ballot)? {
+        app.enqueue(conn, &mail, actor, now).await?;
+    }
     info!(ballot = %reference, "ballot opened");
     Ok(ballot)
 }
@@ -158,7 +159,7 @@ pub async fn close_round_in(
                 ),
             )
             .await?;
-            mails.push(composer.announce(&b)?);
+            mails.extend(app.announcements(&b)?);
         }
         Next::Final(outcome) => {
             events::append(
@@ -535,4 +536,72 @@ mod tests {
         assert!(parse_open_mail("x", "締切: 7d\n\n-- \nsig").is_err());
         assert!(parse_open_mail("  ", "body").is_err());
     }
+}
+
+/// What deciding a dispute did.
+#[derive(Debug, Clone)]
+pub struct DisputeDecision {
+    /// How many open disputes were decided.
+    pub resolved: u64,
+    /// Closed rounds whose recorded result the decision would change:
+    /// (round, recorded counts, counts with the decision).
+    pub changed: Vec<(
+        u32,
+        crate::ballot::rules::Counts,
+        crate::ballot::rules::Counts,
+    )>,
+}
+
+/// Decides the open disputes of `org` on ballot `r`: upheld (the vote was not
+/// theirs and never counts) or dismissed (the vote counts again). A round that
+/// is still open simply counts the new way; a closed round keeps its recorded
+/// result, and any difference is reported (and recorded) for the meeting that
+/// confirms it, which may overturn it.
+pub async fn resolve_dispute(
+    app: &App,
+    r: BallotRef,
+    org: &crate::domain::OrgId,
+    upheld: bool,
+    note: Option<&str>,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<DisputeDecision, AppError> {
+    let mut tx = app.store.begin().await?;
+    let b = load(&mut tx, r).await?;
+    let resolved = Store::resolve_disputes(&mut tx, r, org, upheld, actor, note, now).await?;
+    if resolved == 0 {
+        return Err(AppError::Refused(format!(
+            "{r} has no open dispute for {org}"
+        )));
+    }
+    let votes = Store::votes_tx(&mut tx, r).await?;
+    let changed: Vec<_> = b
+        .rounds
+        .iter()
+        .filter_map(|round| {
+            let t = round.tally.as_ref()?;
+            let now_counts = b.counts(&votes, round.number);
+            (now_counts != t.counts).then_some((round.number, t.counts, now_counts))
+        })
+        .collect();
+    events::append(
+        &mut tx,
+        now,
+        &Event::new(
+            "dispute_resolved",
+            Some(r),
+            actor,
+            serde_json::json!({
+                "org": org,
+                "decision": if upheld { "upheld" } else { "dismissed" },
+                "note": note,
+                "disputes": resolved,
+                "closed_rounds_changed": changed.iter().map(|(n, was, now)| serde_json::json!({ "round": n, "recorded": was, "with_decision": now })).collect::<Vec<_>>(),
+            }),
+        ),
+    )
+    .await?;
+    tx.commit().await.map_err(crate::store::StoreError::from)?;
+    info!(ballot = %r, "dispute resolved");
+    Ok(DisputeDecision { resolved, changed })
 }

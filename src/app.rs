@@ -14,6 +14,9 @@ use crate::outbox::{BuildError, Mail};
 use crate::reading::ReadOptions;
 use crate::store::events::{self, Event};
 use crate::store::{Store, StoreError};
+use crate::verify::dkim::DkimVerifier;
+use crate::verify::policy::{Method, PolicyConfig};
+use crate::verify::token::TokenKey;
 
 /// Where `now` comes from. The core never reads the clock itself.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -28,6 +31,49 @@ pub fn fixed_clock(t: DateTime<Utc>) -> Clock {
     Arc::new(move || t)
 }
 
+/// Sender verification, ready to run: the policy, the token key read from the
+/// environment, and a DKIM verifier (DNS) when the policy accepts DKIM.
+pub struct Verifier {
+    pub policy: PolicyConfig,
+    pub token_key: Option<TokenKey>,
+    pub dkim: Option<DkimVerifier>,
+}
+
+impl Verifier {
+    /// Builds the verifier the configuration asks for; DKIM keys are looked up
+    /// through the system resolver.
+    pub fn from_config(config: &Config) -> Result<Option<Verifier>, AppError> {
+        let Some(policy) = config.verification.clone() else {
+            return Ok(None);
+        };
+        let token_key = match policy.token_secret() {
+            Some(r) => {
+                let secret = r.read().map_err(|e| {
+                    AppError::Refused(format!("[verification] token_secret_env: {e}"))
+                })?;
+                Some(
+                    TokenKey::from_secret(&secret)
+                        .map_err(|e| AppError::Refused(format!("[verification] token key: {e}")))?,
+                )
+            }
+            None => None,
+        };
+        let dkim =
+            if policy.accepts(Method::Dkim) {
+                Some(DkimVerifier::system().map_err(|e| {
+                    AppError::Refused(format!("DKIM verification cannot start: {e}"))
+                })?)
+            } else {
+                None
+            };
+        Ok(Some(Verifier {
+            policy,
+            token_key,
+            dkim,
+        }))
+    }
+}
+
 /// Everything a command needs.
 pub struct App {
     pub config: Config,
@@ -35,6 +81,8 @@ pub struct App {
     pub templates: Templates,
     pub read_options: ReadOptions,
     pub clock: Clock,
+    /// None when the configuration verifies nothing.
+    pub verifier: Option<Verifier>,
 }
 
 impl std::fmt::Debug for App {
@@ -64,6 +112,10 @@ pub enum AppError {
     Template(#[from] TemplateError),
     #[error("{0}")]
     Build(#[from] BuildError),
+    /// Not now: the message is read again at the next pass (a DNS server that did
+    /// not answer while checking a signature).
+    #[error("{0}")]
+    Deferred(String),
 }
 
 impl AppError {
@@ -86,8 +138,13 @@ impl App {
             config.templates_dir.as_deref(),
             config.organisation.language,
         )?;
+        // The verifier first: a missing token key is the admin's to fix, before
+        // any database is created.
+        let verifier = Verifier::from_config(&config)?;
         let store = Store::open(&config.storage.database).await?;
-        Ok(Self::with_store(config, templates, store, clock))
+        let mut app = Self::with_store(config, templates, store, clock);
+        app.verifier = verifier;
+        Ok(app)
     }
 
     /// Puts the parts together (tests pass an in-memory store).
@@ -103,6 +160,7 @@ impl App {
             templates,
             read_options,
             clock,
+            verifier: None,
         }
     }
 
@@ -114,6 +172,29 @@ impl App {
     /// A composer for this configuration.
     pub fn composer(&self) -> Composer<'_> {
         Composer::new(&self.config, &self.templates)
+    }
+
+    /// The mails that announce the current round of `b`: the one to the committee
+    /// list and, when the verification policy accepts personal-ballot tokens, one
+    /// to each organisation's representative whose Reply-To carries the token
+    /// for (ballot, round, organisation).
+    pub fn announcements(&self, b: &crate::ballot::Ballot) -> Result<Vec<Mail>, AppError> {
+        let composer = self.composer();
+        let mut mails = vec![composer.announce(b)?];
+        let key = self
+            .verifier
+            .as_ref()
+            .filter(|v| v.policy.accepts(Method::Token))
+            .and_then(|v| v.token_key.as_ref());
+        if let Some(key) = key {
+            let round = b.current_round().number;
+            for org in b.roster.voters() {
+                let t = crate::verify::token::token(key, b.reference, round, &org.id);
+                let reply_to = crate::verify::token::reply_address(&self.config.addresses.bot, &t);
+                mails.push(composer.personal_announce(b, org, reply_to)?);
+            }
+        }
+        Ok(mails)
     }
 
     /// The name under which this configuration's mailbox cursor is kept.

@@ -19,6 +19,7 @@ use crate::domain::{BallotRef, Position};
 use crate::ingest::content_hash;
 use crate::reading::{read_message, ReadOptions, Reading};
 use crate::store::{parse_ts, Store, StoreError};
+use crate::verify::policy::Verification;
 
 /// What replay found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -36,6 +37,7 @@ struct Stored {
     processed_at: DateTime<Utc>,
     disposition: String,
     raw: Vec<u8>,
+    verification: Option<Verification>,
 }
 
 const PAGE: i64 = 2000;
@@ -86,7 +88,7 @@ pub async fn replay(
     let mut after = 0i64;
     loop {
         let rows = sqlx::query(
-            "SELECT id, internal_date, processed_at, disposition, raw FROM messages WHERE id > ? ORDER BY id LIMIT ?",
+            "SELECT id, internal_date, processed_at, disposition, raw, verification_json FROM messages WHERE id > ? ORDER BY id LIMIT ?",
         )
         .bind(after)
         .bind(PAGE)
@@ -104,6 +106,10 @@ pub async fn replay(
                     processed_at: parse_ts(&r.try_get::<String, _>(2)?)?,
                     disposition: r.try_get(3)?,
                     raw: r.try_get(4)?,
+                    verification: r
+                        .try_get::<Option<String>, _>(5)?
+                        .map(|j| serde_json::from_str::<Verification>(&j))
+                        .transpose()?,
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -132,7 +138,14 @@ pub async fn replay(
             if dup || reading.malformed.is_some() || reading.automated {
                 continue;
             }
-            let Some(from) = &reading.from else { continue };
+            // Sender verification is not run again (keys and DNS change): the
+            // verification recorded with the message decides, as it did then.
+            let from = match &m.verification {
+                Some(v) if v.enforced && !v.passed => continue,
+                Some(v) => v.author.as_ref().or(reading.from.as_ref()),
+                None => reading.from.as_ref(),
+            };
+            let Some(from) = from else { continue };
             let subject = reading
                 .subject
                 .as_deref()
@@ -142,9 +155,14 @@ pub async fn replay(
             if config.is_admin(from) && subject.starts_with(&prefix) {
                 continue;
             }
-            if m.disposition == "ratification" {
+            if m.disposition == "ratification" || m.disposition == "dispute" {
                 continue;
             }
+            let token = m
+                .verification
+                .as_ref()
+                .filter(|v| v.method == Some(crate::verify::policy::Method::Token))
+                .and_then(|v| v.token.as_ref());
             let answers: Vec<(BallotRef, crate::domain::Vote)> = if reading.answers.is_empty() {
                 reading
                     .ballot
@@ -164,7 +182,17 @@ pub async fn replay(
                 } = then.answer(from, vote, m.internal_date)
                 {
                     let (round, status) = match fate {
-                        AnswerFate::Count { round } => (round, VoteStatus::Valid),
+                        AnswerFate::Count { round } => {
+                            let named = if Some(r) == reading.ballot {
+                                reading.round
+                            } else {
+                                None
+                            };
+                            if crate::ingest::answers_elsewhere(named, token, r, round).is_some() {
+                                continue;
+                            }
+                            (round, VoteStatus::Valid)
+                        }
                         AnswerFate::Late { round } => (round, VoteStatus::Late),
                         AnswerFate::Cancelled | AnswerFate::Early => continue,
                     };
@@ -178,6 +206,7 @@ pub async fn replay(
                         status,
                         voter: from.to_string(),
                         message_id: reading.message_id.clone(),
+                        disputed: false,
                     });
                 }
             }
@@ -188,7 +217,14 @@ pub async fn replay(
     for r in refs {
         let b = &ballots[r];
         let recorded = store.votes(*r).await?;
-        let again = recomputed.remove(r).unwrap_or_default();
+        let mut again = recomputed.remove(r).unwrap_or_default();
+        // Disputes are people's decisions, not readings: the recomputed vote of
+        // a message takes the dispute recorded on it.
+        for v in &mut again {
+            v.disputed = recorded
+                .iter()
+                .any(|x| x.seq == v.seq && x.org == v.org && x.disputed);
+        }
         compare(b, &recorded, &again, &mut report.differences);
     }
     Ok(report)

@@ -21,6 +21,7 @@ use crate::ballot::deadline::DeadlineSpec;
 use crate::ballot::rules::{Profile, ProfileSet};
 use crate::domain::{Address, OrgId};
 use crate::roster::{Roster, RosterFile};
+use crate::verify::policy::PolicyConfig;
 
 /// Everything the program needs to run one committee.
 #[derive(Debug, Clone)]
@@ -40,6 +41,9 @@ pub struct Config {
     pub logging: Logging,
     pub schedule: Schedule,
     pub limits: Limits,
+    /// Sender verification; None when the configuration has no [verification]
+    /// table (then nothing is verified, and check-config says so).
+    pub verification: Option<PolicyConfig>,
 }
 
 /// Who the committee is.
@@ -92,6 +96,9 @@ pub struct Addresses {
     pub secretariat: Vec<Address>,
     /// Who may open ballots by mail (the chair, the secretariat).
     pub admins: Vec<Address>,
+    /// Who is told at once of a security incident (a forged or disputed vote,
+    /// a flood of mail, a replayed message). Incidents are recorded either way.
+    pub security_contact: Vec<Address>,
 }
 
 /// How the bot reaches a mail server (or a local folder).
@@ -335,6 +342,8 @@ struct RawConfig {
     digest: RawDigest,
     #[serde(default)]
     limits: RawLimits,
+    #[serde(default)]
+    verification: Option<PolicyConfig>,
 }
 
 #[derive(Deserialize)]
@@ -363,6 +372,8 @@ struct RawAddresses {
     list: Address,
     secretariat: Vec<Address>,
     admins: Vec<Address>,
+    #[serde(default)]
+    security_contact: Vec<Address>,
 }
 
 #[derive(Deserialize)]
@@ -695,7 +706,7 @@ impl Config {
                         "{file}: [mailbox] security = \"starttls\" is not supported for IMAP; use \"tls\" (port 993)"
                     )));
                 }
-                check_env_name(&file, "mailbox", &password_env)?;
+                check_env_name(&file, "mailbox", "password_env", &password_env)?;
                 if poll_interval_secs == 0 || timeout_secs == 0 {
                     return Err(ConfigError(format!(
                         "{file}: [mailbox] poll_interval_secs and timeout_secs must be at least 1"
@@ -733,7 +744,7 @@ impl Config {
                     )));
                 }
                 if let Some(env) = &password_env {
-                    check_env_name(&file, "outgoing", env)?;
+                    check_env_name(&file, "outgoing", "password_env", env)?;
                 }
                 OutgoingConfig::Smtp(SmtpConfig {
                     port: port.unwrap_or(match security {
@@ -858,6 +869,14 @@ impl Config {
             }
         };
 
+        if let Some(v) = &raw.verification {
+            v.validate()
+                .map_err(|e| ConfigError(format!("{file}: {e}")))?;
+            if let Some(env) = &v.token_secret_env {
+                check_env_name(&file, "verification", "token_secret_env", env)?;
+            }
+        }
+
         let bot = raw.addresses.bot;
         if roster.lookup(&bot).is_some() {
             return Err(ConfigError(format!(
@@ -881,6 +900,7 @@ impl Config {
                 list: raw.addresses.list,
                 secretariat: raw.addresses.secretariat,
                 admins: raw.addresses.admins,
+                security_contact: raw.addresses.security_contact,
             },
             mailbox,
             outgoing,
@@ -910,6 +930,7 @@ impl Config {
                 digest_days_before: raw.meetings.digest_days_before,
                 era_dates: raw.digest.era_dates,
             },
+            verification: raw.verification,
             limits: Limits {
                 mails_per_address_per_hour: raw.limits.mails_per_address_per_hour.max(1),
                 messages_per_sender_per_hour: raw.limits.messages_per_sender_per_hour.max(1),
@@ -1019,14 +1040,19 @@ fn check_plain(
     }
 }
 
-fn check_env_name(file: &impl fmt::Display, table: &str, name: &str) -> Result<(), ConfigError> {
+fn check_env_name(
+    file: &impl fmt::Display,
+    table: &str,
+    key: &str,
+    name: &str,
+) -> Result<(), ConfigError> {
     if name.is_empty()
         || !name
             .bytes()
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
     {
         return Err(ConfigError(format!(
-            "{file}: [{table}] password_env = \"{name}\" must be the NAME of an environment variable (A-Z, 0-9, _), not the password itself"
+            "{file}: [{table}] {key} = \"{name}\" must be the NAME of an environment variable (A-Z, 0-9, _), not the secret itself"
         )));
     }
     Ok(())

@@ -27,8 +27,12 @@ use crate::outbox::compose::{Answering, Member, NotOpenWhy, Recorded};
 use crate::outbox::Mail;
 use crate::reading::{self, Reading};
 use crate::roster::Membership;
+use crate::security::{self, Incident};
 use crate::store::events::{self, Event};
 use crate::store::{Cursor, NewMessage, Store, StoreError};
+use crate::verify;
+use crate::verify::dkim::StaticDkim;
+use crate::verify::policy::{Context as VerifyContext, TokenSubject, Verification};
 
 /// What became of a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -68,6 +72,10 @@ pub enum Disposition {
     Ratification,
     /// The bot failed to handle it (recorded so that it does not block the mailbox).
     Error,
+    /// Failed sender verification: recorded, not counted.
+    Unverified,
+    /// A member said a recorded vote was not theirs (身に覚えがない).
+    Dispute,
 }
 
 impl Disposition {
@@ -91,6 +99,8 @@ impl Disposition {
             Disposition::AdminRejected => "admin_rejected",
             Disposition::Ratification => "ratification",
             Disposition::Error => "error",
+            Disposition::Unverified => "unverified",
+            Disposition::Dispute => "dispute",
         }
     }
 }
@@ -114,8 +124,12 @@ struct Plan {
     disposition: Disposition,
     reason: String,
     ballot: Option<BallotRef>,
-    votes: Vec<(BallotRef, VoteRecord)>,
+    /// Votes to record, each with the Message-ID of its receipt.
+    votes: Vec<(BallotRef, VoteRecord, Option<String>)>,
     mails: Vec<Mail>,
+    incidents: Vec<Incident>,
+    /// Votes (rows) this message disputes.
+    disputes: Vec<i64>,
 }
 
 impl Plan {
@@ -130,6 +144,8 @@ impl Plan {
             ballot,
             votes: vec![],
             mails: vec![],
+            incidents: vec![],
+            disputes: vec![],
         }
     }
 }
@@ -146,8 +162,9 @@ pub async fn process(
 ) -> Result<Processed, AppError> {
     match process_inner(app, source, f, cursor, now).await {
         Ok(p) => Ok(p),
-        // A database failure is not the message's fault: stop, retry later.
-        Err(e @ AppError::Store(_)) => Err(e),
+        // A database failure is not the message's fault, and a deferred
+        // verification is waiting for DNS: stop, read the message again later.
+        Err(e @ (AppError::Store(_) | AppError::Deferred(_))) => Err(e),
         Err(e) => {
             error!(error = %e, "could not handle a message; recording it as an error and going on");
             record_failure(app, source, f, cursor, now, &e.to_string()).await
@@ -164,6 +181,18 @@ async fn process_inner(
 ) -> Result<Processed, AppError> {
     let reading = reading::read_message(&f.raw, &app.read_options);
     let hash = content_hash(&f.raw);
+    // Sender verification runs before the transaction: a DKIM check may wait on DNS.
+    let verification = verify_sender(app, &reading, &f.raw, now).await?;
+    if let Some(v) = &verification {
+        // A DNS server that did not answer is not the sender's fault: read the
+        // message again later, for an hour, before deciding without DKIM.
+        if v.retry_later() && now - f.internal_date < chrono::Duration::hours(1) {
+            return Err(AppError::Deferred(format!(
+                "sender verification must wait: {}",
+                v.summary()
+            )));
+        }
+    }
     let mut tx = app.store.begin().await?;
     if Store::source_key_seen(&mut tx, source, &f.key).await? {
         if let Some(c) = cursor {
@@ -181,7 +210,16 @@ async fn process_inner(
         message_id: reading.message_id.as_deref(),
         content_hash: &hash,
     };
-    let mut plan = plan(app, &mut tx, &reading, f, &hash, &answering).await?;
+    let mut plan = plan(
+        app,
+        &mut tx,
+        &reading,
+        f,
+        &hash,
+        &answering,
+        verification.as_ref(),
+    )
+    .await?;
 
     // An admin's request opens its ballot, and the secretariat's answer to a
     // digest records the meeting's confirmation, inside this same transaction.
@@ -191,7 +229,31 @@ async fn process_inner(
         plan = ratification(app, &mut tx, &reading, f, &answering, now).await?;
     }
 
+    // A flood from one sender is reported once, when it crosses the limit.
+    if let Some(from) = &reading.from {
+        let before = Store::messages_from_since(
+            &mut tx,
+            from.as_str(),
+            f.internal_date - chrono::Duration::hours(1),
+        )
+        .await?;
+        if before == i64::from(app.config.limits.messages_per_sender_per_hour) {
+            plan.incidents.push(Incident {
+                kind: security::Kind::Burst,
+                ballot: plan.ballot,
+                summary: format!(
+                    "more than {} messages from one sender within an hour",
+                    app.config.limits.messages_per_sender_per_hour
+                ),
+                evidence: evidence(&reading, f, verification.as_ref()),
+            });
+        }
+    }
+
     let reading_json = serde_json::to_string(&reading).ok();
+    let verification_json = verification
+        .as_ref()
+        .and_then(|v| serde_json::to_string(v).ok());
     let row = Store::insert_message(
         &mut tx,
         &NewMessage {
@@ -208,6 +270,7 @@ async fn process_inner(
             disposition: plan.disposition.as_str(),
             reason: &plan.reason,
             reading_json: reading_json.as_deref(),
+            verification_json: verification_json.as_deref(),
         },
     )
     .await?;
@@ -224,13 +287,14 @@ async fn process_inner(
                 "internal_date": f.internal_date,
                 "disposition": plan.disposition,
                 "reason": plan.reason,
+                "verification": verification.as_ref().map(|v| v.summary()),
             }),
         ),
     )
     .await?;
-    for (b, mut v) in plan.votes {
+    for (b, mut v, receipt) in plan.votes {
         v.seq = row;
-        Store::insert_vote(&mut tx, b, &v, row, now).await?;
+        Store::insert_vote(&mut tx, b, &v, row, receipt.as_deref(), now).await?;
         events::append(
             &mut tx,
             now,
@@ -245,6 +309,24 @@ async fn process_inner(
     }
     for m in &plan.mails {
         app.enqueue(&mut tx, m, "daemon", now).await?;
+    }
+    for vote in &plan.disputes {
+        if Store::open_dispute(&mut tx, *vote, row, now).await? {
+            events::append(
+                &mut tx,
+                now,
+                &Event::new(
+                    "vote_disputed",
+                    plan.ballot,
+                    "daemon",
+                    serde_json::json!({ "vote": vote, "message": row }),
+                ),
+            )
+            .await?;
+        }
+    }
+    for incident in &plan.incidents {
+        security::report_in(app, &mut tx, incident, Some(row), now).await?;
     }
     if let Some(c) = cursor {
         Store::save_cursor(&mut tx, source, c).await?;
@@ -262,6 +344,83 @@ async fn process_inner(
     })
 }
 
+/// Runs the configured sender verification on a message people wrote.
+async fn verify_sender(
+    app: &App,
+    reading: &Reading,
+    raw: &[u8],
+    now: DateTime<Utc>,
+) -> Result<Option<Verification>, AppError> {
+    let Some(v) = &app.verifier else {
+        return Ok(None);
+    };
+    if reading.automated || reading.malformed.is_some() {
+        return Ok(None);
+    }
+    // The personal ballots a token may answer: every round of the ballots still
+    // open or closed recently, for the organisation the author belongs to.
+    let candidates = app
+        .store
+        .recent_ballots(now - chrono::Duration::days(60))
+        .await?;
+    Ok(Some(verify_message(v, &app.config, &candidates, raw).await))
+}
+
+/// Sender verification of `raw` under the configured policy; a personal-ballot
+/// token may answer any round of `candidates` (shared with `inspect`).
+pub async fn verify_message(
+    v: &crate::app::Verifier,
+    config: &crate::config::Config,
+    candidates: &[crate::ballot::Ballot],
+    raw: &[u8],
+) -> Verification {
+    let subjects = |author: &Address| -> Vec<TokenSubject> {
+        let mut out = Vec::new();
+        for b in candidates {
+            if let Some(Membership::Voter(org)) = b.roster.lookup(author) {
+                for r in &b.rounds {
+                    out.push(TokenSubject {
+                        ballot: b.reference,
+                        round: r.number,
+                        org: org.id.clone(),
+                    });
+                }
+            }
+        }
+        out
+    };
+    let ctx = VerifyContext {
+        policy: &v.policy,
+        token_key: v.token_key.as_ref(),
+        bot: &config.addresses.bot,
+        list: Some(&config.addresses.list),
+        token_subjects: &subjects,
+    };
+    match &v.dkim {
+        Some(d) => verify::check(raw, &ctx, d).await,
+        None => verify::check(raw, &ctx, &StaticDkim(vec![])).await,
+    }
+}
+
+/// What an incident report shows of a message.
+fn evidence(
+    reading: &Reading,
+    f: &Fetched,
+    verification: Option<&Verification>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "message_id": reading.message_id,
+        "from": reading.from.as_ref().map(|a| a.as_str()),
+        "subject": reading.subject,
+        "received": f.internal_date,
+        "mailbox_key": f.key,
+        "verification": verification.map(|v| v.summary()),
+        "checks": verification.map(|v| &v.checks),
+        "headers": security::evidence_headers(&f.raw),
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn plan(
     app: &App,
     tx: &mut SqliteConnection,
@@ -269,16 +428,30 @@ async fn plan(
     f: &Fetched,
     hash: &str,
     answering: &Answering<'_>,
+    verification: Option<&Verification>,
 ) -> Result<Plan, AppError> {
     if let Some(why) = &reading.malformed {
         return Ok(Plan::only(Disposition::Malformed, None, why.clone()));
     }
-    if let Some(first) = Store::find_duplicate(tx, reading.message_id.as_deref(), hash).await? {
-        return Ok(Plan::only(
+    if let Some((first, first_at)) =
+        Store::find_duplicate(tx, reading.message_id.as_deref(), hash).await?
+    {
+        let mut p = Plan::only(
             Disposition::Duplicate,
             reading.ballot,
             format!("the same Message-ID or content was already processed (message #{first}); not counted again"),
-        ));
+        );
+        // A copy through the list arrives within minutes of the original; one
+        // that comes back an hour or more later is being replayed.
+        if f.internal_date - first_at >= chrono::Duration::hours(1) && !reading.automated {
+            p.incidents.push(Incident {
+                kind: security::Kind::Replay,
+                ballot: reading.ballot,
+                summary: format!("a message already processed (#{first}) was delivered again"),
+                evidence: evidence(reading, f, verification),
+            });
+        }
+        return Ok(p);
     }
     if reading.automated {
         return Ok(Plan::only(
@@ -290,7 +463,14 @@ async fn plan(
                 .unwrap_or_else(|| "automated mail is never counted or answered".into()),
         ));
     }
-    let Some(from) = reading.from.as_ref() else {
+    let author = match verification {
+        Some(v) if v.enforced && !v.passed => {
+            return unverified(app, tx, reading, f, v, answering).await
+        }
+        Some(v) => v.author.clone().or_else(|| reading.from.clone()),
+        None => reading.from.clone(),
+    };
+    let Some(from) = author.as_ref() else {
         return Ok(Plan::only(
             Disposition::Malformed,
             reading.ballot,
@@ -317,6 +497,9 @@ async fn plan(
             "the secretariat answered a digest",
         ));
     }
+    if let Some(p) = dispute(app, tx, reading, from, f, answering).await? {
+        return Ok(p);
+    }
     if !reading.answers.is_empty() {
         let mut merged = Plan::only(
             Disposition::Several,
@@ -325,6 +508,14 @@ async fn plan(
         );
         let mut reasons = Vec::new();
         for a in &reading.answers {
+            let named = Named {
+                round: if Some(a.ballot) == reading.ballot {
+                    reading.round
+                } else {
+                    None
+                },
+                token: token_subject(verification),
+            };
             let part = answer(
                 app,
                 tx,
@@ -335,6 +526,7 @@ async fn plan(
                 Some(&a.evidence),
                 f,
                 answering,
+                &named,
             )
             .await?;
             reasons.push(format!(
@@ -356,6 +548,10 @@ async fn plan(
             "the message names no ballot",
         )),
         Some(r) => {
+            let named = Named {
+                round: reading.round,
+                token: token_subject(verification),
+            };
             answer(
                 app,
                 tx,
@@ -366,10 +562,216 @@ async fn plan(
                 reading.evidence.as_deref(),
                 f,
                 answering,
+                &named,
             )
             .await
         }
     }
+}
+
+/// A message that failed sender verification: recorded, not counted; the
+/// member it claims to be from is told at their registered addresses, and the
+/// security contact receives an incident report.
+async fn unverified(
+    app: &App,
+    tx: &mut SqliteConnection,
+    reading: &Reading,
+    f: &Fetched,
+    v: &Verification,
+    answering: &Answering<'_>,
+) -> Result<Plan, AppError> {
+    let claimed = v
+        .list
+        .as_ref()
+        .and_then(|l| l.claimed.clone())
+        .or_else(|| v.author.clone())
+        .or_else(|| reading.from.clone());
+    let ballot = match reading.ballot {
+        Some(r) => Store::load_ballot_tx(tx, r).await?,
+        None => None,
+    };
+    let mut p = Plan::only(
+        Disposition::Unverified,
+        ballot.as_ref().map(|b| b.reference),
+        format!("sender verification {}; not counted", v.summary()),
+    );
+    let Some(claimed) = claimed else { return Ok(p) };
+    let roster = ballot
+        .as_ref()
+        .map(|b| &b.roster)
+        .unwrap_or(&app.config.roster);
+    let member = match roster.lookup(&claimed) {
+        Some(Membership::Voter(org)) => Some(org),
+        _ => None,
+    };
+    let official = app.config.is_admin(&claimed) || app.config.is_secretariat(&claimed);
+    if member.is_none() && !official {
+        // A stranger's unverifiable mail is only noise: recorded, nothing else.
+        return Ok(p);
+    }
+    if let Some(org) = member {
+        p.mails.push(app.composer().unverified(
+            org,
+            ballot.as_ref(),
+            &claimed,
+            &v.summary(),
+            f.internal_date,
+            answering,
+        )?);
+    }
+    p.incidents.push(Incident {
+        kind: security::Kind::VerificationFailed,
+        ballot: p.ballot,
+        summary: if member.is_some() {
+            "a message in a member's name failed sender verification".into()
+        } else {
+            "a message in an admin's name failed sender verification".into()
+        },
+        evidence: evidence(reading, f, Some(v)),
+    });
+    Ok(p)
+}
+
+/// The ballot and round a message says it answers: the round of our mail it
+/// replies to, and the personal ballot mail whose token verified it.
+struct Named<'a> {
+    round: Option<u32>,
+    token: Option<&'a TokenSubject>,
+}
+
+fn token_subject(v: Option<&Verification>) -> Option<&TokenSubject> {
+    v.filter(|v| v.method == Some(crate::verify::policy::Method::Token))
+        .and_then(|v| v.token.as_ref())
+}
+
+/// Why an answer belongs to another ballot or round than the one it would count in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mismatch {
+    /// It replies to (or its token is for) the mail of this other round.
+    Round(u32),
+    /// Its personal reply token is for another ballot.
+    Ballot(BallotRef),
+}
+
+impl Mismatch {
+    fn reason(&self, round: u32) -> String {
+        match self {
+            Mismatch::Round(n) => {
+                format!("the reply answers round {n} but round {round} is open; not counted")
+            }
+            Mismatch::Ballot(b) => {
+                format!("the personal reply address belongs to {b}; not counted")
+            }
+        }
+    }
+}
+
+/// Whether an answer that would count in `round` of `ballot` says it answers
+/// something else: the round of the mail it replies to, or the ballot and round
+/// of the personal reply address (token) it was sent to. Shared by the ingest
+/// and `replay`.
+pub fn answers_elsewhere(
+    named_round: Option<u32>,
+    token: Option<&TokenSubject>,
+    ballot: BallotRef,
+    round: u32,
+) -> Option<Mismatch> {
+    match token {
+        Some(t) if t.ballot != ballot => Some(Mismatch::Ballot(t.ballot)),
+        Some(t) if t.round != round => Some(Mismatch::Round(t.round)),
+        _ => named_round.filter(|n| *n != round).map(Mismatch::Round),
+    }
+}
+
+/// Words that say a recorded vote was not the member's own.
+const DISPUTE_WORDS: &[&str] = &[
+    "身に覚えがな",
+    "身に覚えはな",
+    "身に覚えがありません",
+    "心当たりがな",
+    "心当たりはな",
+    "心当たりがありません",
+    "送っていません",
+    "送っていない",
+    "送信していません",
+    "送信していない",
+    "not mine",
+    "not my vote",
+    "did not send",
+    "didn't send",
+    "never sent",
+];
+
+/// True when `own_words` say the vote was not theirs.
+pub fn says_not_mine(own_words: &str) -> bool {
+    use unicode_normalization::UnicodeNormalization;
+    let text: String = own_words
+        .nfkc()
+        .collect::<String>()
+        .to_lowercase()
+        .replace('\u{2019}', "'");
+    DISPUTE_WORDS.iter().any(|w| text.contains(w))
+}
+
+/// A reply to one of our receipts saying the vote was not theirs (身に覚えがない):
+/// the vote is disputed, stops counting until an admin decides, the
+/// organisation is told at its registered addresses and the security contact
+/// receives an incident report. Only a registered address of the organisation
+/// whose vote it is may dispute it; anything else is read as usual.
+async fn dispute(
+    app: &App,
+    tx: &mut SqliteConnection,
+    reading: &Reading,
+    from: &Address,
+    f: &Fetched,
+    answering: &Answering<'_>,
+) -> Result<Option<Plan>, AppError> {
+    let suffix = format!("@{}", app.config.message_id_domain());
+    let receipt = reading
+        .in_reply_to
+        .iter()
+        .chain(reading.references.iter().rev())
+        .find(|id| id.contains(".receipt.") && id.ends_with(&suffix));
+    let Some(receipt) = receipt else {
+        return Ok(None);
+    };
+    if !says_not_mine(&reading.own_words) {
+        return Ok(None);
+    }
+    let Some((vote, r, round, org_id, position)) = Store::vote_by_receipt(tx, receipt).await?
+    else {
+        return Ok(None);
+    };
+    let Some(b) = Store::load_ballot_tx(tx, r).await? else {
+        return Ok(None);
+    };
+    let Some(org) = b.roster.organisation(&org_id) else {
+        return Ok(None);
+    };
+    if !org.addresses().any(|a| a == from) {
+        return Ok(None);
+    }
+    let mut p = Plan::only(
+        Disposition::Dispute,
+        Some(r),
+        format!("the organisation says its vote in round {round} was not its own; the vote is suspended until an admin decides"),
+    );
+    p.disputes.push(vote);
+    p.mails.push(
+        app.composer()
+            .disputed(&b, org, round, position, f.internal_date, answering)?,
+    );
+    p.incidents.push(Incident {
+        kind: security::Kind::Dispute,
+        ballot: Some(r),
+        summary: format!("an organisation disputes the vote recorded in its name (round {round})"),
+        evidence: serde_json::json!({
+            "org": org.id,
+            "receipt": receipt,
+            "dispute": evidence(reading, f, None),
+        }),
+    });
+    Ok(Some(p))
 }
 
 /// A member's answer to ballot `r`.
@@ -384,6 +786,7 @@ async fn answer(
     evidence: Option<&str>,
     f: &Fetched,
     answering: &Answering<'_>,
+    named: &Named<'_>,
 ) -> Result<Plan, AppError> {
     let composer = app.composer();
     let Some(b) = Store::load_ballot_tx(tx, r).await? else {
@@ -469,7 +872,26 @@ async fn answer(
         status,
         voter: from.to_string(),
         message_id: reading.message_id.clone(),
+        disputed: false,
     };
+    // A reply counts only in the ballot and round it answers: an old answer
+    // sent again, or a personal reply address used for another round, is
+    // recorded but never counted again (the member is asked to answer anew).
+    if let AnswerFate::Count { round } = fate {
+        if let Some(m) = answers_elsewhere(named.round, named.token, r, round) {
+            let mut p = Plan::only(Disposition::NotCounted, Some(r), m.reason(round));
+            if let Mismatch::Round(n) = m {
+                p.mails.push(composer.not_open(
+                    &b,
+                    member,
+                    NotOpenWhy::OtherRound(n),
+                    f.internal_date,
+                    answering,
+                )?);
+            }
+            return Ok(p);
+        }
+    }
     let mut p = match fate {
         AnswerFate::Count { round } => {
             let votes = Store::votes_tx(tx, r).await?;
@@ -480,15 +902,19 @@ async fn answer(
                 Some(r),
                 format!("counted in round {round}"),
             );
-            p.votes.push((r, record(round, VoteStatus::Valid)));
             let recorded = Recorded {
                 position,
                 received_at: f.internal_date,
                 evidence: &evidence,
                 superseded: previous,
             };
-            p.mails
-                .push(composer.receipt(&b, member, recorded, answering)?);
+            let receipt = composer.receipt(&b, member, recorded, answering)?;
+            p.votes.push((
+                r,
+                record(round, VoteStatus::Valid),
+                Some(receipt.message_id.clone()),
+            ));
+            p.mails.push(receipt);
             p
         }
         AnswerFate::Late { round } => {
@@ -497,7 +923,7 @@ async fn answer(
                 Some(r),
                 format!("arrived after the deadline of round {round}; not counted"),
             );
-            p.votes.push((r, record(round, VoteStatus::Late)));
+            p.votes.push((r, record(round, VoteStatus::Late), None));
             p.mails.push(composer.not_open(
                 &b,
                 member,
@@ -728,6 +1154,7 @@ async fn record_failure(
             disposition: Disposition::Error.as_str(),
             reason: why,
             reading_json: None,
+            verification_json: None,
         },
     )
     .await?;
@@ -1283,5 +1710,343 @@ mod tests {
         let p = feed(&t, "1", raw, "2026-11-22T01:00:05Z").await;
         assert_eq!(p.disposition, Disposition::Automated);
         assert_eq!(t.app.store.outbox(None).await.unwrap().len(), 1);
+    }
+
+    // ---- issue 5: verification, disputes, answers to another round ----------
+
+    fn with_verifier(t: &mut TestApp, accept: &[crate::verify::policy::Method]) {
+        use crate::app::Verifier;
+        use crate::verify::policy::PolicyConfig;
+        let dkim = crate::verify::dkim::DkimVerifier::offline().unwrap();
+        t.app.verifier = Some(Verifier {
+            policy: PolicyConfig {
+                accept: accept.to_vec(),
+                authserv_id: Some("mx.committee.example".into()),
+                token_secret_env: Some("UNUSED".into()),
+                trusted_list_headers: vec![],
+                require: true,
+            },
+            token_key: Some(
+                crate::verify::token::TokenKey::new(b"0123456789abcdef0123456789abcdef".to_vec())
+                    .unwrap(),
+            ),
+            dkim: Some(dkim),
+        });
+    }
+
+    fn text(m: &crate::store::OutboxMail) -> String {
+        let parsed = mail_parser::MessageParser::default().parse(&m.raw).unwrap();
+        parsed.body_text(0).unwrap().to_string()
+    }
+
+    fn token_address(t: &TestApp, r: BallotRef, round: u32, org: &str) -> String {
+        let v = t.app.verifier.as_ref().unwrap();
+        let tok = crate::verify::token::token(
+            v.token_key.as_ref().unwrap(),
+            r,
+            round,
+            &crate::domain::OrgId::parse(org).unwrap(),
+        );
+        crate::verify::token::reply_address(&t.app.config.addresses.bot, &tok).to_string()
+    }
+
+    fn to(raw: Vec<u8>, addr: &str) -> Vec<u8> {
+        String::from_utf8(raw)
+            .unwrap()
+            .replace("To: ballot@committee.example", &format!("To: {addr}"))
+            .into_bytes()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_forged_vote_is_not_counted_and_the_member_and_security_contact_are_told() {
+        use crate::verify::policy::Method;
+        let mut t = TestApp::with(3, "2026-11-22T01:00:00Z", "").await;
+        t.app.config.addresses.security_contact =
+            vec![Address::parse("csirt@committee.example").unwrap()];
+        with_verifier(&mut t, &[Method::Token, Method::Dkim]);
+        let r = open_ballot(&t).await;
+        assert_eq!(
+            mails(&t, "personal").await.len(),
+            3,
+            "one personal ballot per organisation"
+        );
+        let p = feed(
+            &t,
+            "1",
+            reply("rep1@org1.example", &subject(r), "賛成\n", "forged@x", None),
+            "2026-11-23T01:00:00Z",
+        )
+        .await;
+        assert_eq!(p.disposition, Disposition::Unverified);
+        let votes = t.app.store.votes(r).await.unwrap();
+        assert!(votes.is_empty(), "{votes:?}");
+        let told = mails(&t, "unverified").await;
+        assert_eq!(told.len(), 1);
+        assert_eq!(
+            told[0].recipients,
+            ["rep1@org1.example", "alt1@org1.example"]
+        );
+        let incidents = mails(&t, "incident").await;
+        assert_eq!(incidents.len(), 1);
+        assert_eq!(incidents[0].recipients, ["csirt@committee.example"]);
+        assert_eq!(
+            t.app.store.incidents().await.unwrap()[0].2,
+            "verification_failed"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reply_to_the_personal_ballot_counts_and_one_to_another_round_does_not() {
+        use crate::verify::policy::Method;
+        let mut t = TestApp::new(3, "2026-11-22T01:00:00Z").await;
+        with_verifier(&mut t, &[Method::Token]);
+        let r = open_ballot(&t).await;
+        let good = to(
+            reply("rep1@org1.example", &subject(r), "賛成\n", "ok@org1", None),
+            &token_address(&t, r, 1, "org01"),
+        );
+        assert_eq!(
+            feed(&t, "1", good, "2026-11-23T01:00:00Z")
+                .await
+                .disposition,
+            Disposition::Vote
+        );
+        // org2's token used by org2 but for a round that is not open.
+        let stale = to(
+            reply("rep2@org2.example", &subject(r), "賛成\n", "old@org2", None),
+            &token_address(&t, r, 2, "org02"),
+        );
+        let p = feed(&t, "2", stale, "2026-11-23T02:00:00Z").await;
+        assert_eq!(
+            p.disposition,
+            Disposition::Unverified,
+            "a token for a round that does not exist verifies nothing"
+        );
+        // org1's token used from org2's address does not verify org2.
+        let borrowed = to(
+            reply("rep2@org2.example", &subject(r), "反対\n", "b@org2", None),
+            &token_address(&t, r, 1, "org01"),
+        );
+        assert_eq!(
+            feed(&t, "3", borrowed, "2026-11-23T03:00:00Z")
+                .await
+                .disposition,
+            Disposition::Unverified
+        );
+        let votes = t.app.store.votes(r).await.unwrap();
+        assert_eq!(votes.len(), 1);
+        let rep = crate::audit::replay(&t.app.store, &t.app.config, &t.app.read_options)
+            .await
+            .unwrap();
+        assert_eq!(rep.differences, Vec::<String>::new());
+    }
+
+    #[test]
+    fn an_answer_naming_another_round_or_ballot_is_placed_elsewhere() {
+        let b1: BallotRef = "B-2026-001".parse().unwrap();
+        let b2: BallotRef = "B-2026-002".parse().unwrap();
+        let org = crate::domain::OrgId::parse("org1").unwrap();
+        let tok = |ballot, round| TokenSubject {
+            ballot,
+            round,
+            org: org.clone(),
+        };
+        assert_eq!(answers_elsewhere(None, None, b1, 2), None);
+        assert_eq!(answers_elsewhere(Some(2), None, b1, 2), None);
+        assert_eq!(
+            answers_elsewhere(Some(1), None, b1, 2),
+            Some(Mismatch::Round(1))
+        );
+        assert_eq!(
+            answers_elsewhere(None, Some(&tok(b1, 1)), b1, 2),
+            Some(Mismatch::Round(1))
+        );
+        assert_eq!(
+            answers_elsewhere(Some(2), Some(&tok(b2, 2)), b1, 2),
+            Some(Mismatch::Ballot(b2))
+        );
+        assert_eq!(answers_elsewhere(Some(2), Some(&tok(b1, 2)), b1, 2), None);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reply_to_the_first_rounds_mail_is_not_counted_in_the_second() {
+        let t = TestApp::new(4, "2026-11-22T01:00:00Z").await;
+        let r = open_ballot(&t).await;
+        // Nobody answers round 1: the rule calls for a re-ballot (再審要請).
+        t.set_now("2026-11-29T08:01:00Z");
+        let (b, _) = admin::close(&t.app, r, "cli", t.app.now()).await.unwrap();
+        assert_eq!(b.current_round().number, 2);
+        let round1 = format!(
+            "{}.r1.announce@{}",
+            r.msgid_prefix(),
+            t.app.config.message_id_domain()
+        );
+        let p = feed(
+            &t,
+            "1",
+            reply(
+                "rep1@org1.example",
+                &subject(r),
+                "賛成\n",
+                "late@org1",
+                Some(&round1),
+            ),
+            "2026-11-29T09:00:00Z",
+        )
+        .await;
+        assert_eq!(p.disposition, Disposition::NotCounted);
+        assert!(t.app.store.votes(r).await.unwrap().is_empty());
+        let told = mails(&t, "not_open").await;
+        assert_eq!(told.len(), 1);
+        let body = text(&told[0]);
+        assert!(body.contains("第1回のご案内への返信"), "{body}");
+        let round2 = format!(
+            "{}.r2.announce@{}",
+            r.msgid_prefix(),
+            t.app.config.message_id_domain()
+        );
+        let p = feed(
+            &t,
+            "2",
+            reply(
+                "rep1@org1.example",
+                &subject(r),
+                "賛成\n",
+                "new@org1",
+                Some(&round2),
+            ),
+            "2026-11-29T09:05:00Z",
+        )
+        .await;
+        assert_eq!(p.disposition, Disposition::Vote);
+        let rep = crate::audit::replay(&t.app.store, &t.app.config, &t.app.read_options)
+            .await
+            .unwrap();
+        assert_eq!(rep.differences, Vec::<String>::new());
+    }
+
+    #[test]
+    fn not_mine_is_read_in_japanese_and_english_but_not_in_a_plain_answer() {
+        assert!(says_not_mine("この回答は身に覚えがないです。"));
+        assert!(says_not_mine("身に覚えがありません"));
+        assert!(says_not_mine("心当たりはない"));
+        assert!(says_not_mine("This is NOT MINE."));
+        assert!(says_not_mine("I didn\u{2019}t send this"));
+        assert!(!says_not_mine("賛成します"));
+        assert!(!says_not_mine("I did send it, 賛成"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_disputed_vote_stops_counting_until_an_admin_decides() {
+        let mut t = TestApp::new(3, "2026-11-22T01:00:00Z").await;
+        t.app.config.addresses.security_contact =
+            vec![Address::parse("csirt@committee.example").unwrap()];
+        let r = open_ballot(&t).await;
+        feed(
+            &t,
+            "1",
+            reply(
+                "rep1@org1.example",
+                &subject(r),
+                "反対\n",
+                "real@org1",
+                None,
+            ),
+            "2026-11-23T01:00:00Z",
+        )
+        .await;
+        feed(
+            &t,
+            "2",
+            reply(
+                "rep1@org1.example",
+                &subject(r),
+                "賛成\n",
+                "forged@org1",
+                None,
+            ),
+            "2026-11-23T02:00:00Z",
+        )
+        .await;
+        let receipt = mails(&t, "receipt").await.pop().unwrap();
+        let receipt_subject = mail_parser::MessageParser::default()
+            .parse(&receipt.raw)
+            .unwrap()
+            .subject()
+            .unwrap()
+            .to_string();
+        let b = t.app.store.load_ballot(r).await.unwrap().unwrap();
+        assert_eq!(b.counts(&t.app.store.votes(r).await.unwrap(), 1).yes, 1);
+
+        // Someone who is not org1 cannot dispute org1's vote.
+        let stranger = reply(
+            "rep2@org2.example",
+            &format!("Re: {receipt_subject}"),
+            "身に覚えがない\n",
+            "s@org2",
+            Some(&receipt.message_id),
+        );
+        assert_ne!(
+            feed(&t, "3", stranger, "2026-11-23T03:00:00Z")
+                .await
+                .disposition,
+            Disposition::Dispute
+        );
+
+        let alt = reply(
+            "alt1@org1.example",
+            &format!("Re: {receipt_subject}"),
+            "身に覚えがありません。\n",
+            "d@org1",
+            Some(&receipt.message_id),
+        );
+        assert_eq!(
+            feed(&t, "4", alt, "2026-11-23T04:00:00Z").await.disposition,
+            Disposition::Dispute
+        );
+        let votes = t.app.store.votes(r).await.unwrap();
+        assert_eq!(votes.len(), 2, "the disputed vote is kept");
+        let counts = b.counts(&votes, 1);
+        assert_eq!(
+            (counts.yes, counts.no),
+            (0, 1),
+            "the earlier genuine answer counts again"
+        );
+        assert_eq!(
+            mails(&t, "disputed").await[0].recipients,
+            ["rep1@org1.example", "alt1@org1.example"]
+        );
+        assert!(mails(&t, "incident")
+            .await
+            .iter()
+            .any(|m| text(m).contains("dispute")));
+        let d = t.app.store.disputes(Some(r)).await.unwrap();
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].state, "open");
+
+        // The admin dismisses it: the vote counts again.
+        let mut tx = t.app.store.begin().await.unwrap();
+        let org1 = crate::domain::OrgId::parse("org01").unwrap();
+        assert_eq!(
+            Store::resolve_disputes(
+                &mut tx,
+                r,
+                &org1,
+                false,
+                "cli",
+                Some("confirmed by phone"),
+                t.app.now()
+            )
+            .await
+            .unwrap(),
+            1
+        );
+        tx.commit().await.unwrap();
+        let counts = b.counts(&t.app.store.votes(r).await.unwrap(), 1);
+        assert_eq!((counts.yes, counts.no), (1, 0));
+        let rep = crate::audit::replay(&t.app.store, &t.app.config, &t.app.read_options)
+            .await
+            .unwrap();
+        assert_eq!(rep.differences, Vec::<String>::new());
     }
 }

@@ -19,6 +19,7 @@ pub mod outbox;
 pub mod reading;
 pub mod roster;
 pub mod scheduler;
+pub mod security;
 pub mod store;
 #[cfg(test)]
 pub(crate) mod testkit;

@@ -122,6 +122,10 @@ pub struct VoteRecord {
     pub voter: String,
     /// Message-ID of the reply, when it had one.
     pub message_id: Option<String>,
+    /// A member said it was not theirs (身に覚えがない) and no admin has ruled it
+    /// genuine: it does not count.
+    #[serde(default)]
+    pub disputed: bool,
 }
 
 /// Whether a recorded answer can count. Nothing is ever deleted; an answer that
@@ -353,6 +357,7 @@ impl Ballot {
             };
             if !in_scope
                 || v.status != VoteStatus::Valid
+                || v.disputed
                 || self.roster.organisation(&v.org).is_none()
             {
                 continue;
@@ -595,6 +600,7 @@ pub(crate) mod tests {
             status: VoteStatus::Valid,
             voter: format!("rep{org}@org{org}.example"),
             message_id: None,
+            disputed: false,
         }
     }
 

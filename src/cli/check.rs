@@ -91,6 +91,25 @@ pub fn run(path: &Path, now: DateTime<Utc>) -> anyhow::Result<()> {
         }
         OutgoingConfig::File { path } => println!("  outgoing: files in {}", path.display()),
     }
+    match &config.verification {
+        None => println!(
+            "  warning: no [verification]: anyone who writes a member's From address can vote in its name; see README \"Sender verification\""
+        ),
+        Some(v) => {
+            let accept: Vec<&str> = v.accept.iter().map(|m| m.as_str()).collect();
+            println!(
+                "  verification: {} ({})",
+                accept.join(", "),
+                if v.require { "required" } else { "reported only" }
+            );
+            if let Err(e) = crate::app::Verifier::from_config(&config) {
+                problems.push(e.to_string());
+            }
+        }
+    }
+    if config.addresses.security_contact.is_empty() {
+        println!("  warning: no [addresses] security_contact: incidents are recorded but reported to nobody");
+    }
     for org in config.roster.voters() {
         for a in org.addresses() {
             if a.as_str().parse::<lettre::Address>().is_err() {

@@ -175,6 +175,13 @@ pub enum Command {
     },
     /// Recompute every tally from the stored raw messages and report any difference.
     Replay,
+    /// Votes a member said were not theirs (身に覚えがない): list them, or decide.
+    Dispute {
+        #[command(subcommand)]
+        command: DisputeCommand,
+    },
+    /// Security incidents reported to the security contact, newest first.
+    Incidents,
     /// The committee's meeting calendar (where email resolutions are confirmed).
     Meeting {
         #[command(subcommand)]
@@ -223,6 +230,37 @@ pub enum RulesCommand {
         chair: Option<String>,
         #[arg(long)]
         json: bool,
+    },
+}
+
+/// `dispute ...`
+#[derive(Debug, Subcommand)]
+pub enum DisputeCommand {
+    /// Every dispute (of one ballot when given), newest first.
+    List {
+        #[arg(value_parser = parse_ref)]
+        reference: Option<BallotRef>,
+    },
+    /// Decide the open dispute of an organisation's vote.
+    Resolve {
+        #[arg(value_parser = parse_ref)]
+        reference: BallotRef,
+        /// The organisation's id in the roster.
+        #[arg(long)]
+        org: String,
+        /// The vote was not theirs: it never counts.
+        #[arg(
+            long,
+            conflicts_with = "dismissed",
+            required_unless_present = "dismissed"
+        )]
+        upheld: bool,
+        /// The vote was theirs after all: it counts again.
+        #[arg(long)]
+        dismissed: bool,
+        /// What was found (kept in the record).
+        #[arg(long)]
+        note: Option<String>,
     },
 }
 
@@ -604,6 +642,79 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 ));
             }
         }
+        Command::Dispute { command } => match command {
+            DisputeCommand::List { reference } => {
+                let list = app.store.disputes(*reference).await?;
+                if list.is_empty() {
+                    println!("no disputes");
+                }
+                for d in list {
+                    println!(
+                        "#{} {} round {} {} {} ({}): {}{}{}",
+                        d.id,
+                        d.ballot,
+                        d.round,
+                        d.org,
+                        d.position.as_str(),
+                        d.vote_message_id.as_deref().unwrap_or("-"),
+                        d.state,
+                        d.resolved_by
+                            .map(|b| format!(" by {b}"))
+                            .unwrap_or_default(),
+                        d.note.map(|n| format!(": {n}")).unwrap_or_default(),
+                    );
+                }
+            }
+            DisputeCommand::Resolve {
+                reference,
+                org,
+                upheld,
+                dismissed: _,
+                note,
+            } => {
+                let org = crate::domain::OrgId::parse(org).map_err(|e| anyhow!("--org: {e}"))?;
+                let d = admin::resolve_dispute(
+                    &app,
+                    *reference,
+                    &org,
+                    *upheld,
+                    note.as_deref(),
+                    &who,
+                    now,
+                )
+                .await
+                .map_err(user_error)?;
+                println!(
+                    "{reference}: {} dispute(s) of {org} {}; the vote {}",
+                    d.resolved,
+                    if *upheld { "upheld" } else { "dismissed" },
+                    if *upheld {
+                        "does not count"
+                    } else {
+                        "counts again"
+                    }
+                );
+                for (round, was, with) in &d.changed {
+                    println!(
+                        "round {round} is closed: its recorded result counted yes {} no {} abstain {}; with this decision the answers give yes {} no {} abstain {}. The recorded result stands until the meeting that confirms it decides (see `ratify --overturned`).",
+                        was.yes, was.no, was.abstain, with.yes, with.no, with.abstain
+                    );
+                }
+            }
+        },
+        Command::Incidents => {
+            let list = app.store.incidents().await?;
+            if list.is_empty() {
+                println!("no incidents");
+            }
+            for (id, at, kind, ballot, summary) in list {
+                println!(
+                    "#{id} {} {kind}{}: {summary}",
+                    at.format("%Y-%m-%d %H:%M:%SZ"),
+                    ballot.map(|b| format!(" {b}")).unwrap_or_default()
+                );
+            }
+        }
         Command::Rules { .. } => unreachable!("handled above"),
         Command::Demo { .. } | Command::Inspect { .. } | Command::CheckConfig => {
             unreachable!("handled above")
@@ -746,6 +857,19 @@ async fn inspect(cli: &Cli, json: bool, files: &[PathBuf]) -> anyhow::Result<()>
         }
         _ => None,
     };
+    // Sender verification as the daemon would run it (DKIM keys over DNS, the
+    // token key from the environment), when the configuration has a policy.
+    let verifier = match &config {
+        Some(c) => crate::app::Verifier::from_config(c).map_err(|e| anyhow!("{e}"))?,
+        None => None,
+    };
+    let candidates = match &store {
+        Some(s) => {
+            s.recent_ballots(Utc::now() - chrono::Duration::days(60))
+                .await?
+        }
+        None => vec![],
+    };
     let mut failed = 0;
     for f in files {
         let raw = match std::fs::read(f) {
@@ -765,6 +889,16 @@ async fn inspect(cli: &Cli, json: bool, files: &[PathBuf]) -> anyhow::Result<()>
                 crate::roster::Membership::NonVoting(p) => serde_json::json!({ "role": p.role.as_str(), "name": p.name, "votes": false }),
             });
             extra.insert("member".into(), member.unwrap_or(serde_json::Value::Null));
+        }
+        if let (Some(v), Some(c)) = (&verifier, &config) {
+            let checked = crate::ingest::verify_message(v, c, &candidates, &raw).await;
+            extra.insert(
+                "verified".into(),
+                serde_json::Value::String(checked.summary()),
+            );
+            if json {
+                extra.insert("verification".into(), serde_json::to_value(&checked)?);
+            }
         }
         if let (Some(s), Some(b)) = (&store, r.ballot) {
             let state = s.load_ballot(b).await?.map(|b| {

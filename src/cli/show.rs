@@ -70,6 +70,7 @@ fn vote_json(b: &Ballot, votes: &[VoteRecord], v: &VoteRecord) -> serde_json::Va
     let is_counted = counted.get(&v.org).is_some_and(|c| c.seq == v.seq);
     let state = match v.status {
         VoteStatus::Late => "late",
+        VoteStatus::Valid if v.disputed => "disputed",
         VoteStatus::Valid if is_counted => "counted",
         VoteStatus::Valid => "superseded",
     };
@@ -100,6 +101,12 @@ pub async fn show(app: &App, r: BallotRef, as_json: bool) -> anyhow::Result<()> 
     let messages = app.store.messages_for(r).await?;
     let outbox = app.store.outbox(Some(r)).await?;
     let votes_json: Vec<_> = votes.iter().map(|v| vote_json(&b, &votes, v)).collect();
+    let disputes = app.store.disputes(Some(r)).await?;
+    let verification = |m: &crate::store::StoredMessage| -> Option<String> {
+        let v: crate::verify::policy::Verification =
+            serde_json::from_str(m.verification_json.as_deref()?).ok()?;
+        Some(v.summary())
+    };
     if as_json {
         let v = json!({
             "reference": b.reference.to_string(),
@@ -125,6 +132,13 @@ pub async fn show(app: &App, r: BallotRef, as_json: bool) -> anyhow::Result<()> 
             "messages": messages.iter().map(|m| json!({
                 "id": m.id, "message_id": m.message_id, "received": m.internal_date, "from": m.from_addr,
                 "subject": m.subject, "disposition": m.disposition, "reason": m.reason,
+                "verification": m.verification_json.as_deref().and_then(|j| serde_json::from_str::<serde_json::Value>(j).ok()),
+                "verification_summary": verification(m),
+            })).collect::<Vec<_>>(),
+            "disputes": disputes.iter().map(|d| json!({
+                "id": d.id, "round": d.round, "org": d.org.as_str(), "position": d.position.as_str(),
+                "vote_message_id": d.vote_message_id, "opened_at": d.opened_at, "state": d.state,
+                "resolved_at": d.resolved_at, "resolved_by": d.resolved_by, "note": d.note,
             })).collect::<Vec<_>>(),
             "outbox": outbox.iter().map(|m| json!({
                 "kind": m.kind, "message_id": m.message_id, "recipients": m.recipients, "created_at": m.created_at,
@@ -214,6 +228,31 @@ pub async fn show(app: &App, r: BallotRef, as_json: bool) -> anyhow::Result<()> 
                 v["cast_at"].as_str().unwrap_or(""),
                 v["state"].as_str().unwrap_or("")
             );
+        }
+    }
+    if !disputes.is_empty() {
+        println!("  disputes (身に覚えがない):");
+        for d in &disputes {
+            println!(
+                "    #{} round {} {} {}: {}{}",
+                d.id,
+                d.round,
+                d.org,
+                d.position.as_str(),
+                d.state,
+                d.note
+                    .as_ref()
+                    .map(|n| format!(" ({n})"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    if messages.iter().any(|m| m.verification_json.is_some()) {
+        println!("  sender verification:");
+        for m in &messages {
+            if let Some(v) = verification(m) {
+                println!("    #{} {}: {v}", m.id, m.disposition);
+            }
         }
     }
     let others: Vec<_> = messages

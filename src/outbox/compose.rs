@@ -22,6 +22,8 @@ pub enum NotOpenWhy {
     Late,
     Cancelled,
     Early,
+    /// The reply answers the mail of another round (the round it names).
+    OtherRound(u32),
 }
 
 impl NotOpenWhy {
@@ -30,6 +32,7 @@ impl NotOpenWhy {
             NotOpenWhy::Late => "late",
             NotOpenWhy::Cancelled => "cancelled",
             NotOpenWhy::Early => "early",
+            NotOpenWhy::OtherRound(_) => "other_round",
         }
     }
 }
@@ -169,6 +172,13 @@ impl<'a> Composer<'a> {
         when: impl Fn(DateTime<Utc>) -> String,
     ) -> Vec<Value> {
         let counted = b.counted_votes(votes, round);
+        // An organisation whose answer in this round is disputed (身に覚えがない):
+        // the result says so until an admin decides.
+        let disputed = |org: &crate::domain::OrgId| {
+            votes
+                .iter()
+                .any(|v| &v.org == org && v.round == round && v.disputed)
+        };
         let none = match self.lang() {
             Language::Ja => "未回答",
             Language::En => "no answer",
@@ -182,8 +192,9 @@ impl<'a> Composer<'a> {
                     "answer": self.position_label(v.position),
                     "position": v.position.as_str(),
                     "at": when(v.cast_at),
+                    "disputed": disputed(&o.id),
                 }),
-                None => json!({ "org": o.id.as_str(), "name": o.name, "answer": none, "position": null, "at": null }),
+                None => json!({ "org": o.id.as_str(), "name": o.name, "answer": none, "position": null, "at": null, "disputed": disputed(&o.id) }),
             })
             .collect()
     }
@@ -216,6 +227,25 @@ impl<'a> Composer<'a> {
 
     /// The announcement of the current round to the committee list.
     pub fn announce(&self, b: &Ballot) -> Result<Mail, TemplateError> {
+        self.announce_to(b, None)
+    }
+
+    /// The same announcement sent personally to an organisation's representative,
+    /// with a Reply-To whose token proves a reply answers this very mail.
+    pub fn personal_announce(
+        &self,
+        b: &Ballot,
+        org: &Organisation,
+        reply_to: Address,
+    ) -> Result<Mail, TemplateError> {
+        self.announce_to(b, Some((org, reply_to)))
+    }
+
+    fn announce_to(
+        &self,
+        b: &Ballot,
+        personal: Option<(&Organisation, Address)>,
+    ) -> Result<Mail, TemplateError> {
         let round = b.current_round().number;
         let previous = b
             .rounds
@@ -225,26 +255,58 @@ impl<'a> Composer<'a> {
             .and_then(|r| r.tally.as_ref())
             .map(|t| json!({ "present": t.present, "eligible": t.counts.eligible }))
             .unwrap_or(json!({ "present": 0, "eligible": b.roster.eligible() }));
+        let member = personal.as_ref().map(|(org, _)| {
+            self.member_view(Member {
+                org,
+                voter: &org.representative,
+            })
+        });
         let r = self.templates.render(
             "announce",
-            self.ctx(json!({ "ballot": self.ballot_view(b), "previous": previous })),
+            self.ctx(
+                json!({ "ballot": self.ballot_view(b), "previous": previous, "personal": member }),
+            ),
         )?;
-        let references = if round > 1 {
+        let mut references = if round > 1 {
             vec![self.announce_id(b, 1)]
         } else {
             vec![]
         };
+        let (kind, id, to, reply_to) = match personal {
+            None => (
+                "announce",
+                self.announce_id(b, round),
+                vec![self.config.addresses.list.clone()],
+                self.config.addresses.bot.clone(),
+            ),
+            Some((org, reply_to)) => {
+                // Threaded under the list announcement, so a reply to either finds the ballot.
+                references.push(self.announce_id(b, round));
+                (
+                    "personal",
+                    message_id(
+                        Some((b.reference, round)),
+                        "personal",
+                        Some(org.id.as_str()),
+                        self.domain(),
+                    ),
+                    // The representative and the alternates: any of them may answer.
+                    org.addresses().cloned().collect(),
+                    reply_to,
+                )
+            }
+        };
         Ok(Mail {
-            kind: "announce",
+            kind,
             ballot: Some(b.reference),
-            message_id: self.announce_id(b, round),
-            to: vec![self.config.addresses.list.clone()],
+            message_id: id,
+            to,
             subject: self.subject(b.reference, &r.subject),
             body: r.body,
-            in_reply_to: references.first().cloned(),
+            in_reply_to: references.last().cloned(),
             references,
             auto: AutoSubmitted::Generated,
-            reply_to: Some(self.config.addresses.bot.clone()),
+            reply_to: Some(reply_to),
             html: None,
             attachments: vec![],
         })
@@ -319,6 +381,10 @@ impl<'a> Composer<'a> {
                 "ballot": self.ballot_view(b),
                 "member": self.member_view(member),
                 "why": why.as_str(),
+                "answered_round": match why {
+                    NotOpenWhy::OtherRound(n) => Some(n),
+                    _ => None,
+                },
                 "received_at": self.when(received_at),
             })),
         )?;
@@ -788,6 +854,121 @@ impl<'a> Composer<'a> {
         })
     }
 
+    /// Tells an organisation that a message claiming to be from it failed sender
+    /// verification and was not counted.
+    pub fn unverified(
+        &self,
+        org: &Organisation,
+        ballot: Option<&Ballot>,
+        claimed: &Address,
+        summary: &str,
+        received_at: DateTime<Utc>,
+        answering: &Answering<'_>,
+    ) -> Result<Mail, TemplateError> {
+        let r = self.templates.render(
+            "unverified",
+            self.ctx(json!({
+                "ballot": ballot.map(|b| self.ballot_view(b)),
+                "member": self.member_view(Member { org, voter: claimed }),
+                "received_at": self.when(received_at),
+                "summary": summary,
+                "security_contact": !self.config.addresses.security_contact.is_empty(),
+            })),
+        )?;
+        let subject = match ballot {
+            Some(b) => self.subject(b.reference, &r.subject),
+            None => r.subject,
+        };
+        Ok(Mail {
+            kind: "unverified",
+            ballot: ballot.map(|b| b.reference),
+            message_id: message_id(
+                ballot.map(|b| (b.reference, b.current_round().number)),
+                "unverified",
+                Some(&tag(answering)),
+                self.domain(),
+            ),
+            to: org.addresses().cloned().collect(),
+            subject,
+            body: r.body,
+            in_reply_to: None,
+            references: vec![],
+            auto: AutoSubmitted::Replied,
+            reply_to: None,
+            html: None,
+            attachments: vec![],
+        })
+    }
+
+    /// Confirms to an organisation that its dispute of a vote recorded in its
+    /// name was received and the vote no longer counts until an admin decides.
+    pub fn disputed(
+        &self,
+        b: &Ballot,
+        org: &Organisation,
+        round: u32,
+        position: Position,
+        reported_at: DateTime<Utc>,
+        answering: &Answering<'_>,
+    ) -> Result<Mail, TemplateError> {
+        let r = self.templates.render(
+            "disputed",
+            self.ctx(json!({
+                "ballot": self.ballot_view(b),
+                "member": self.member_view(Member { org, voter: &org.representative }),
+                "round": round,
+                "answer": self.position_label(position),
+                "reported_at": self.when(reported_at),
+                "security_contact": !self.config.addresses.security_contact.is_empty(),
+            })),
+        )?;
+        self.personal(
+            b,
+            "disputed",
+            r.subject,
+            r.body,
+            Member {
+                org,
+                voter: &org.representative,
+            },
+            answering,
+        )
+    }
+
+    /// A security incident, to the security contact.
+    pub fn incident(
+        &self,
+        id: i64,
+        incident: &crate::security::Incident,
+        now: DateTime<Utc>,
+    ) -> Result<Mail, TemplateError> {
+        let r = self.templates.render(
+            "incident",
+            self.ctx(json!({
+                "id": id,
+                "kind": incident.kind.as_str(),
+                "ballot": incident.ballot.map(|b| b.to_string()),
+                "summary": incident.summary,
+                "at": self.when(now),
+                "evidence": serde_json::to_string_pretty(&incident.evidence).unwrap_or_default(),
+            })),
+        )?;
+        Ok(Mail {
+            kind: "incident",
+            ballot: incident.ballot,
+            message_id: message_id(None, "incident", Some(&id.to_string()), self.domain()),
+            to: self.config.addresses.security_contact.clone(),
+            subject: r.subject,
+            body: r.body,
+            in_reply_to: None,
+            references: vec![],
+            auto: AutoSubmitted::Generated,
+            reply_to: None,
+            html: None,
+            attachments: vec![],
+        })
+    }
+
     /// Confirms to an admin that the ballot they asked for by mail is open.
     pub fn opened(
         &self,
@@ -877,6 +1058,38 @@ impl<'a> Composer<'a> {
             ("announce", self.announce(&s.open)),
             ("announce (round 2)", self.announce(&s.reballot)),
             (
+                "announce (personal)",
+                self.personal_announce(&s.open, s.org(), s.org().representative.clone()),
+            ),
+            (
+                "unverified",
+                self.unverified(
+                    s.org(),
+                    Some(&s.open),
+                    &s.org().representative,
+                    "failed: no token, dkim none, no trusted Authentication-Results",
+                    now,
+                    &answering,
+                ),
+            ),
+            (
+                "incident",
+                self.incident(
+                    1,
+                    &crate::security::Incident {
+                        kind: crate::security::Kind::VerificationFailed,
+                        ballot: Some(s.open.reference),
+                        summary: "a vote that failed sender verification".into(),
+                        evidence: json!({ "message_id": "sample@member.example", "verification": "failed: no token" }),
+                    },
+                    now,
+                ),
+            ),
+            (
+                "disputed",
+                self.disputed(&s.open, s.org(), 1, Position::Yes, now, &answering),
+            ),
+            (
                 "receipt",
                 self.receipt(
                     &s.open,
@@ -893,6 +1106,10 @@ impl<'a> Composer<'a> {
             (
                 "not_open",
                 self.not_open(&s.open, member, NotOpenWhy::Late, now, &answering),
+            ),
+            (
+                "not_open (other round)",
+                self.not_open(&s.reballot, member, NotOpenWhy::OtherRound(1), now, &answering),
             ),
             (
                 "unclear",
@@ -1015,6 +1232,7 @@ mod samples {
                     status: VoteStatus::Valid,
                     voter: o.representative.to_string(),
                     message_id: None,
+                    disputed: false,
                 })
                 .collect();
             let tz = config.organisation.time_zone;

@@ -21,6 +21,11 @@ pub const SHIPPED: &[(&str, &str, &str)] = &[
         include_str!("../../templates/en/announce.txt"),
     ),
     (
+        "disputed",
+        include_str!("../../templates/ja/disputed.txt"),
+        include_str!("../../templates/en/disputed.txt"),
+    ),
+    (
         "receipt",
         include_str!("../../templates/ja/receipt.txt"),
         include_str!("../../templates/en/receipt.txt"),
@@ -74,6 +79,16 @@ pub const SHIPPED: &[(&str, &str, &str)] = &[
         "reminder",
         include_str!("../../templates/ja/reminder.txt"),
         include_str!("../../templates/en/reminder.txt"),
+    ),
+    (
+        "unverified",
+        include_str!("../../templates/ja/unverified.txt"),
+        include_str!("../../templates/en/unverified.txt"),
+    ),
+    (
+        "incident",
+        include_str!("../../templates/ja/incident.txt"),
+        include_str!("../../templates/en/incident.txt"),
     ),
     (
         "ratified",

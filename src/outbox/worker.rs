@@ -267,6 +267,7 @@ mod tests {
                 disposition: "automated",
                 reason: "the bot's own mail",
                 reading_json: None,
+                verification_json: None,
             },
         )
         .await

@@ -90,6 +90,7 @@ pub struct NewMessage<'a> {
     pub disposition: &'a str,
     pub reason: &'a str,
     pub reading_json: Option<&'a str>,
+    pub verification_json: Option<&'a str>,
 }
 
 /// A stored message, as `show` and `replay` read it.
@@ -105,6 +106,8 @@ pub struct StoredMessage {
     pub ballot: Option<String>,
     pub disposition: String,
     pub reason: String,
+    /// The sender verification recorded with it (JSON), when a policy is configured.
+    pub verification_json: Option<String>,
 }
 
 /// A mail waiting in (or sent from) the outbox.
@@ -335,6 +338,25 @@ impl Store {
             .collect()
     }
 
+    /// Ballots still open, or closed or cancelled since `since`: those a
+    /// personal-ballot token may still answer.
+    pub async fn recent_ballots(&self, since: DateTime<Utc>) -> Result<Vec<Ballot>, StoreError> {
+        let refs: Vec<String> = sqlx::query_scalar(
+            "SELECT reference FROM ballots WHERE state = 'open' OR closed_at IS NULL OR closed_at >= ? ORDER BY id",
+        )
+        .bind(ts(since))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(refs.len());
+        for r in refs {
+            let r: BallotRef = r.parse().map_err(StoreError::Corrupt)?;
+            if let Some(b) = self.load_ballot(r).await? {
+                out.push(b);
+            }
+        }
+        Ok(out)
+    }
+
     /// Every ballot, one line each, oldest first.
     pub async fn list_ballots(&self) -> Result<Vec<BallotSummary>, StoreError> {
         let rows = sqlx::query(
@@ -392,12 +414,13 @@ impl Store {
         ballot: BallotRef,
         v: &VoteRecord,
         message_row: i64,
+        receipt_id: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
         let id = Self::ballot_id(conn, ballot).await?;
         let row = sqlx::query(
-            "INSERT INTO votes (ballot_id, round, org_id, position, voter, cast_at, message_row, status, recorded_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO votes (ballot_id, round, org_id, position, voter, cast_at, message_row, status, recorded_at, receipt_id)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(id)
         .bind(i64::from(v.round))
@@ -408,6 +431,7 @@ impl Store {
         .bind(message_row)
         .bind(v.status.as_str())
         .bind(ts(now))
+        .bind(receipt_id)
         .fetch_one(&mut *conn)
         .await?;
         Ok(row.try_get(0)?)
@@ -419,9 +443,10 @@ impl Store {
         ballot: BallotRef,
     ) -> Result<Vec<VoteRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT v.*, m.message_id AS mid FROM votes v
+            "SELECT v.*, m.message_id AS mid, d.state AS dispute FROM votes v
              JOIN ballots b ON b.id = v.ballot_id
              JOIN messages m ON m.id = v.message_row
+             LEFT JOIN disputes d ON d.vote_id = v.id
              WHERE b.reference = ? ORDER BY v.message_row, v.id",
         )
         .bind(ballot.to_string())
@@ -443,11 +468,11 @@ impl Store {
         conn: &mut SqliteConnection,
         message_id: Option<&str>,
         content_hash: &str,
-    ) -> Result<Option<i64>, StoreError> {
+    ) -> Result<Option<(i64, DateTime<Utc>)>, StoreError> {
         // Only messages that were used count as originals: a copy of a message
         // we recorded as a duplicate points at the first one anyway.
-        let id: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM messages
+        let row = sqlx::query(
+            "SELECT id, internal_date FROM messages
              WHERE (content_hash = ?1 OR (?2 IS NOT NULL AND message_id = ?2)) AND disposition <> 'duplicate'
              ORDER BY id LIMIT 1",
         )
@@ -455,7 +480,192 @@ impl Store {
         .bind(message_id)
         .fetch_optional(&mut *conn)
         .await?;
-        Ok(id)
+        row.map(|r| Ok((r.try_get(0)?, parse_ts(&r.try_get::<String, _>(1)?)?)))
+            .transpose()
+    }
+
+    /// How many messages `from` sent that the server received since `since`.
+    pub async fn messages_from_since(
+        conn: &mut SqliteConnection,
+        from: &str,
+        since: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM messages WHERE from_addr = ? AND internal_date >= ?",
+        )
+        .bind(from)
+        .bind(ts(since))
+        .fetch_one(&mut *conn)
+        .await?)
+    }
+
+    /// Records a security incident; returns its id.
+    pub async fn insert_incident(
+        conn: &mut SqliteConnection,
+        at: DateTime<Utc>,
+        kind: &str,
+        ballot: Option<BallotRef>,
+        message_row: Option<i64>,
+        summary: &str,
+        detail: &serde_json::Value,
+    ) -> Result<i64, StoreError> {
+        let ballot_id = match ballot {
+            Some(r) => {
+                sqlx::query_scalar::<_, i64>("SELECT id FROM ballots WHERE reference = ?")
+                    .bind(r.to_string())
+                    .fetch_optional(&mut *conn)
+                    .await?
+            }
+            None => None,
+        };
+        let row = sqlx::query(
+            "INSERT INTO incidents (at, kind, ballot_id, message_row, summary, detail_json) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(ts(at))
+        .bind(kind)
+        .bind(ballot_id)
+        .bind(message_row)
+        .bind(summary)
+        .bind(serde_json::to_string(detail)?)
+        .fetch_one(&mut *conn)
+        .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// Every incident, newest first: (id, at, kind, ballot, summary).
+    pub async fn incidents(
+        &self,
+    ) -> Result<Vec<(i64, DateTime<Utc>, String, Option<String>, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT i.id, i.at, i.kind, b.reference, i.summary FROM incidents i LEFT JOIN ballots b ON b.id = i.ballot_id ORDER BY i.id DESC",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0)?,
+                    parse_ts(&r.try_get::<String, _>(1)?)?,
+                    r.try_get(2)?,
+                    r.try_get(3)?,
+                    r.try_get(4)?,
+                ))
+            })
+            .collect()
+    }
+
+    // ---- disputes ---------------------------------------------------------
+
+    /// The vote a receipt acknowledged: (vote row, ballot, round, organisation, position).
+    pub async fn vote_by_receipt(
+        conn: &mut SqliteConnection,
+        receipt_id: &str,
+    ) -> Result<Option<(i64, BallotRef, u32, OrgId, Position)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT v.id, b.reference, v.round, v.org_id, v.position FROM votes v JOIN ballots b ON b.id = v.ballot_id
+             WHERE v.receipt_id = ? ORDER BY v.id LIMIT 1",
+        )
+        .bind(receipt_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        row.map(|r| {
+            Ok((
+                r.try_get(0)?,
+                r.try_get::<String, _>(1)?
+                    .parse()
+                    .map_err(StoreError::Corrupt)?,
+                u32::try_from(r.try_get::<i64, _>(2)?).unwrap_or(0),
+                OrgId::parse(&r.try_get::<String, _>(3)?).map_err(StoreError::Corrupt)?,
+                r.try_get::<String, _>(4)?
+                    .parse()
+                    .map_err(StoreError::Corrupt)?,
+            ))
+        })
+        .transpose()
+    }
+
+    /// Opens a dispute on a vote; false when the vote is already disputed
+    /// (a second complaint adds nothing but is still kept as a message).
+    pub async fn open_dispute(
+        conn: &mut SqliteConnection,
+        vote_id: i64,
+        message_row: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO disputes (vote_id, ballot_id, opened_at, message_row, state)
+             SELECT v.id, v.ballot_id, ?, ?, 'open' FROM votes v WHERE v.id = ?
+             ON CONFLICT (vote_id) DO NOTHING",
+        )
+        .bind(ts(now))
+        .bind(message_row)
+        .bind(vote_id)
+        .execute(&mut *conn)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Disputes, newest first, of one ballot or of all.
+    pub async fn disputes(&self, ballot: Option<BallotRef>) -> Result<Vec<DisputeRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT d.id, b.reference, v.round, v.org_id, v.position, m.message_id AS vote_mid, d.opened_at, d.state,
+                    d.resolved_at, d.resolved_by, d.note
+             FROM disputes d JOIN votes v ON v.id = d.vote_id JOIN ballots b ON b.id = d.ballot_id
+             JOIN messages m ON m.id = v.message_row
+             WHERE ?1 IS NULL OR b.reference = ?1 ORDER BY d.id DESC",
+        )
+        .bind(ballot.map(|b| b.to_string()))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DisputeRow {
+                    id: r.try_get(0)?,
+                    ballot: r
+                        .try_get::<String, _>(1)?
+                        .parse()
+                        .map_err(StoreError::Corrupt)?,
+                    round: u32::try_from(r.try_get::<i64, _>(2)?).unwrap_or(0),
+                    org: OrgId::parse(&r.try_get::<String, _>(3)?).map_err(StoreError::Corrupt)?,
+                    position: r
+                        .try_get::<String, _>(4)?
+                        .parse()
+                        .map_err(StoreError::Corrupt)?,
+                    vote_message_id: r.try_get(5)?,
+                    opened_at: parse_ts(&r.try_get::<String, _>(6)?)?,
+                    state: r.try_get(7)?,
+                    resolved_at: parse_opt_ts(r.try_get(8)?)?,
+                    resolved_by: r.try_get(9)?,
+                    note: r.try_get(10)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Decides every open dispute of `org` on `ballot`; returns how many.
+    pub async fn resolve_disputes(
+        conn: &mut SqliteConnection,
+        ballot: BallotRef,
+        org: &OrgId,
+        upheld: bool,
+        by: &str,
+        note: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE disputes SET state = ?, resolved_at = ?, resolved_by = ?, note = ?
+             WHERE state = 'open' AND ballot_id = (SELECT id FROM ballots WHERE reference = ?)
+               AND vote_id IN (SELECT id FROM votes WHERE org_id = ?)",
+        )
+        .bind(if upheld { "upheld" } else { "dismissed" })
+        .bind(ts(now))
+        .bind(by)
+        .bind(note)
+        .bind(ballot.to_string())
+        .bind(org.as_str())
+        .execute(&mut *conn)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     /// True when this mailbox item was already recorded (a Maildir file seen
@@ -490,8 +700,8 @@ impl Store {
         };
         let row = sqlx::query(
             "INSERT INTO messages (source, source_key, message_id, content_hash, internal_date, processed_at,
-                 from_addr, subject, size, raw, ballot_id, disposition, reason, reading_json)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                 from_addr, subject, size, raw, ballot_id, disposition, reason, reading_json, verification_json)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(m.source)
         .bind(m.source_key)
@@ -507,6 +717,7 @@ impl Store {
         .bind(m.disposition)
         .bind(m.reason)
         .bind(m.reading_json)
+        .bind(m.verification_json)
         .fetch_one(&mut *conn)
         .await?;
         Ok(row.try_get(0)?)
@@ -516,7 +727,7 @@ impl Store {
     pub async fn messages_for(&self, ballot: BallotRef) -> Result<Vec<StoredMessage>, StoreError> {
         let rows = sqlx::query(
             "SELECT m.id, m.source_key, m.message_id, m.internal_date, m.processed_at, m.from_addr, m.subject,
-                    b.reference, m.disposition, m.reason
+                    b.reference, m.disposition, m.reason, m.verification_json
              FROM messages m JOIN ballots b ON b.id = m.ballot_id
              WHERE b.reference = ? ORDER BY m.id",
         )
@@ -994,6 +1205,23 @@ fn ballot_from_rows(
     })
 }
 
+/// A dispute as `dispute list` shows it.
+#[derive(Debug, Clone)]
+pub struct DisputeRow {
+    pub id: i64,
+    pub ballot: BallotRef,
+    pub round: u32,
+    pub org: OrgId,
+    pub position: Position,
+    pub vote_message_id: Option<String>,
+    pub opened_at: DateTime<Utc>,
+    /// open, upheld or dismissed.
+    pub state: String,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub resolved_by: Option<String>,
+    pub note: Option<String>,
+}
+
 fn vote_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<VoteRecord, StoreError> {
     let status = match r.try_get::<String, _>("status")?.as_str() {
         "valid" => VoteStatus::Valid,
@@ -1012,6 +1240,12 @@ fn vote_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<VoteRecord, StoreError> 
         status,
         voter: r.try_get("voter")?,
         message_id: r.try_get("mid")?,
+        // An open dispute suspends the vote until an admin decides; an upheld
+        // one (the member confirmed it was not theirs) removes it for good.
+        disputed: matches!(
+            r.try_get::<Option<String>, _>("dispute")?.as_deref(),
+            Some("open" | "upheld")
+        ),
     })
 }
 
@@ -1027,6 +1261,7 @@ fn message_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<StoredMessage, StoreE
         ballot: r.try_get("reference")?,
         disposition: r.try_get("disposition")?,
         reason: r.try_get("reason")?,
+        verification_json: r.try_get("verification_json")?,
     })
 }
 
@@ -1098,16 +1333,21 @@ mod tests {
             disposition: "no_ballot",
             reason: "r",
             reading_json: None,
+            verification_json: None,
         };
         let id = Store::insert_message(&mut tx, &m).await.unwrap();
         assert_eq!(
             Store::find_duplicate(&mut tx, Some("abc@x"), "other")
                 .await
-                .unwrap(),
+                .unwrap()
+                .map(|d| d.0),
             Some(id)
         );
         assert_eq!(
-            Store::find_duplicate(&mut tx, None, "h1").await.unwrap(),
+            Store::find_duplicate(&mut tx, None, "h1")
+                .await
+                .unwrap()
+                .map(|d| d.0),
             Some(id)
         );
         assert_eq!(
@@ -1140,13 +1380,21 @@ mod tests {
                 disposition: "vote",
                 reason: "r",
                 reading_json: None,
+                verification_json: None,
             };
             let row = Store::insert_message(&mut tx, &m).await.unwrap();
             let mut v = vote(1, p, "2026-11-23T00:00:00Z", row, 1);
             v.message_id = Some("m@x".into());
-            Store::insert_vote(&mut tx, b.reference, &v, row, utc("2026-11-23T00:00:00Z"))
-                .await
-                .unwrap();
+            Store::insert_vote(
+                &mut tx,
+                b.reference,
+                &v,
+                row,
+                None,
+                utc("2026-11-23T00:00:00Z"),
+            )
+            .await
+            .unwrap();
         }
         tx.commit().await.unwrap();
         let votes = s.votes(b.reference).await.unwrap();

@@ -15,6 +15,9 @@ pub const BOT: &str = "bot@committee.test";
 pub const LIST: &str = "steering@committee.test";
 pub const CHAIR: &str = "chair@committee.test";
 pub const SECRETARIAT: &str = "secretariat@committee.test";
+pub const CSIRT: &str = "csirt@committee.test";
+/// The personal-ballot token key every test's daemon gets from the environment.
+pub const TOKEN_KEY: &str = "6d61696c2d62616c6c6f742074657374206b6579";
 
 /// How long a test waits for mail to arrive before failing with the servers' logs.
 pub const WAIT: Duration = Duration::from_secs(30);
@@ -40,7 +43,7 @@ impl Committee {
     pub async fn start_with(n: usize, extra: &str) -> Committee {
         let members: Vec<String> = (1..=n).map(member).collect();
         let mut users: Vec<&str> = members.iter().map(String::as_str).collect();
-        users.extend([BOT, CHAIR, SECRETARIAT]);
+        users.extend([BOT, CHAIR, SECRETARIAT, CSIRT]);
         let mut list: Vec<&str> = members.iter().map(String::as_str).collect();
         list.push(BOT);
         let stack = MailStack::start(&users, &[(LIST, &list)]).await;
@@ -66,6 +69,7 @@ bot_name = "テスト協議会 メール審議"
 list = "{LIST}"
 secretariat = ["{SECRETARIAT}"]
 admins = ["{CHAIR}"]
+security_contact = ["{CSIRT}"]
 
 [mailbox]
 kind = "imap"
@@ -115,6 +119,7 @@ level = "info"
         }
         c.args(args)
             .env("MAIL_BALLOT_IMAP_PASSWORD", self.stack.password(BOT))
+            .env("MAIL_BALLOT_TOKEN_KEY", TOKEN_KEY)
             .env_remove("MAIL_BALLOT_LOG");
         c
     }

@@ -10,4 +10,5 @@ mod crash;
 mod harness;
 mod lifecycle;
 mod schedule;
+mod security;
 mod smoke;

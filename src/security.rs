@@ -1,0 +1,128 @@
+//! Security incidents: a vote that fails sender verification, a dispute (身に覚え
+//! がない), a burst of mail from one sender, a replayed message. Following the
+//! incident regulation (seeds/003: report to the security committee without
+//! delay and keep the record), each is recorded in the database and the audit
+//! trail and mailed at once to the configured security contact, with the
+//! evidence, in the same transaction as the message that raised it.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::SqliteConnection;
+use tracing::warn;
+
+use crate::app::{App, AppError};
+use crate::domain::BallotRef;
+use crate::store::events::{self, Event};
+use crate::store::Store;
+
+/// The kinds of incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    VerificationFailed,
+    Dispute,
+    Burst,
+    Replay,
+}
+
+impl Kind {
+    /// The machine name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Kind::VerificationFailed => "verification_failed",
+            Kind::Dispute => "dispute",
+            Kind::Burst => "burst",
+            Kind::Replay => "replay",
+        }
+    }
+}
+
+/// An incident to report.
+#[derive(Debug, Clone)]
+pub struct Incident {
+    pub kind: Kind,
+    pub ballot: Option<BallotRef>,
+    /// One sentence (English) for the subject and the record.
+    pub summary: String,
+    /// The evidence: message ids, headers, verification results.
+    pub evidence: serde_json::Value,
+}
+
+/// Records `incident` and queues its report, inside the caller's transaction.
+/// `message_row` is the message that raised it, already inserted.
+pub async fn report_in(
+    app: &App,
+    conn: &mut SqliteConnection,
+    incident: &Incident,
+    message_row: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    warn!(
+        kind = incident.kind.as_str(),
+        ballot = incident.ballot.map(|b| b.to_string()),
+        "security incident"
+    );
+    let id = Store::insert_incident(
+        conn,
+        now,
+        incident.kind.as_str(),
+        incident.ballot,
+        message_row,
+        &incident.summary,
+        &incident.evidence,
+    )
+    .await?;
+    events::append(
+        conn,
+        now,
+        &Event::new(
+            "incident",
+            incident.ballot,
+            "daemon",
+            serde_json::json!({ "incident": id, "kind": incident.kind, "summary": incident.summary }),
+        ),
+    )
+    .await?;
+    if !app.config.addresses.security_contact.is_empty() {
+        let mail = app.composer().incident(id, incident, now)?;
+        app.enqueue(conn, &mail, "daemon", now).await?;
+    }
+    Ok(())
+}
+
+/// The header fields an incident report shows, as they arrived.
+pub fn evidence_headers(raw: &[u8]) -> Vec<(String, String)> {
+    const WANTED: &[&str] = &[
+        "from",
+        "sender",
+        "reply-to",
+        "to",
+        "cc",
+        "subject",
+        "date",
+        "message-id",
+        "in-reply-to",
+        "return-path",
+        "received",
+        "authentication-results",
+        "dkim-signature",
+        "delivered-to",
+        "x-original-from",
+        "list-id",
+    ];
+    let fields = crate::verify::Fields::parse(raw);
+    fields
+        .iter()
+        .filter(|(n, _)| WANTED.contains(n))
+        .take(40)
+        .map(|(n, v)| {
+            let v: String = v.split_whitespace().collect::<Vec<_>>().join(" ");
+            let v = if v.chars().count() > 300 {
+                format!("{}…", v.chars().take(300).collect::<String>())
+            } else {
+                v
+            };
+            (n.to_string(), v)
+        })
+        .collect()
+}
