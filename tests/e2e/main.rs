@@ -7,6 +7,7 @@
 
 mod committee;
 mod crash;
+mod faults;
 mod harness;
 mod lifecycle;
 mod schedule;
