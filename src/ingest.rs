@@ -2049,4 +2049,38 @@ mod tests {
             .unwrap();
         assert_eq!(rep.differences, Vec::<String>::new());
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn admin_mail_passes_the_same_verification_as_votes() {
+        use crate::verify::policy::Method;
+        use crate::verify::testing::Signer;
+        let mut t = TestApp::new(3, "2026-11-22T01:00:00Z").await;
+        t.app.config.addresses.security_contact =
+            vec![Address::parse("csirt@committee.example").unwrap()];
+        with_verifier(&mut t, &[Method::Dkim]);
+        let signer = Signer::ed25519("committee.example", "sel1");
+        signer.publish(t.app.verifier.as_ref().unwrap().dkim.as_ref().unwrap());
+        let open = |id: &str| {
+            reply(
+                "chair@committee.example",
+                "[ballot:open] 令和9年度予算の承認",
+                "締切: 2026-12-04 17:00\n\n令和9年度予算案を承認する。\n",
+                id,
+                None,
+            )
+        };
+        // Unsigned: anyone could have written the chair's From.
+        let p = feed(&t, "1", open("forged@x"), "2026-11-22T01:00:00Z").await;
+        assert_eq!(p.disposition, Disposition::Unverified);
+        assert!(
+            t.app.store.list_ballots().await.unwrap().is_empty(),
+            "no ballot opened"
+        );
+        assert_eq!(mails(&t, "incident").await.len(), 1);
+        // Signed by the chair's domain: opened.
+        let signed = signer.sign(&String::from_utf8(open("signed@committee")).unwrap());
+        let p = feed(&t, "2", signed.into_bytes(), "2026-11-22T01:01:00Z").await;
+        assert_eq!(p.disposition, Disposition::AdminOpened);
+        assert_eq!(t.app.store.list_ballots().await.unwrap().len(), 1);
+    }
 }

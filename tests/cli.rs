@@ -477,3 +477,42 @@ fn a_meeting_can_record_that_it_overturned_a_resolution() {
     assert_eq!(v["ratification"]["status"], "overturned");
     assert_eq!(v["ratification"]["note"], "議事録 第3号議案");
 }
+
+#[test]
+fn a_verification_policy_whose_token_key_is_missing_is_one_sentence() {
+    let dir = shipped_copy();
+    let p = dir.path().join("config/mail-ballot.toml");
+    let text = std::fs::read_to_string(&p).unwrap().replace(
+        "[mailbox]\n",
+        "[verification]\naccept = [\"token\"]\ntoken_secret_env = \"MAIL_BALLOT_TEST_NO_SUCH_KEY\"\n\n[mailbox]\n",
+    );
+    std::fs::write(&p, text).unwrap();
+    let o = run(&["list"], dir.path());
+    assert_one_sentence_error(&o, "token_secret_env");
+    assert!(
+        stderr(&o).contains("MAIL_BALLOT_TEST_NO_SUCH_KEY"),
+        "{}",
+        stderr(&o)
+    );
+    // With the key set, the same configuration works.
+    let o = bin()
+        .args(["list"])
+        .current_dir(dir.path())
+        .env(
+            "MAIL_BALLOT_TEST_NO_SUCH_KEY",
+            "00112233445566778899aabbccddeeff",
+        )
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn check_config_warns_when_anyone_could_vote_in_a_members_name() {
+    let o = run(&["check-config"], &repo());
+    assert!(
+        stdout(&o).contains("warning: no [verification]"),
+        "{}",
+        stdout(&o)
+    );
+}

@@ -202,6 +202,36 @@ async fn a_forged_vote_is_refused_a_personal_reply_counts_and_a_replay_is_report
     assert!(out.contains("every recorded result matches"), "{out}");
     let out = c.cli(&["audit", "verify"], None);
     assert!(out.contains("intact"), "{out}");
+
+    // One edited row in the database breaks the chain there, and replay notices
+    // a vote changed behind its back.
+    let db = c.config.parent().unwrap().join("ballots.sqlite");
+    let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(&db);
+    let mut conn = sqlx::ConnectOptions::connect(&opts).await.unwrap();
+    sqlx::query("UPDATE events SET actor = 'someone else' WHERE id = 3")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE votes SET position = 'yes'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::Connection::close(conn).await.unwrap();
+    let broken = c.try_cli(&["audit", "verify"], None);
+    assert!(!broken.status.success());
+    assert!(
+        String::from_utf8_lossy(&broken.stderr).contains("broken at event 3"),
+        "{}",
+        String::from_utf8_lossy(&broken.stderr)
+    );
+    let replayed = c.try_cli(&["replay"], None);
+    assert!(!replayed.status.success());
+    assert!(
+        String::from_utf8_lossy(&replayed.stdout)
+            .contains("org01 is recorded as yes but the messages say no"),
+        "{}",
+        String::from_utf8_lossy(&replayed.stdout)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
