@@ -181,20 +181,31 @@ impl App {
     pub fn announcements(&self, b: &crate::ballot::Ballot) -> Result<Vec<Mail>, AppError> {
         let composer = self.composer();
         let mut mails = vec![composer.announce(b)?];
-        let key = self
-            .verifier
-            .as_ref()
-            .filter(|v| v.policy.accepts(Method::Token))
-            .and_then(|v| v.token_key.as_ref());
-        if let Some(key) = key {
-            let round = b.current_round().number;
-            for org in b.roster.voters() {
-                let t = crate::verify::token::token(key, b.reference, round, &org.id);
-                let reply_to = crate::verify::token::reply_address(&self.config.addresses.bot, &t);
+        for org in b.roster.voters() {
+            if let Some(reply_to) = self.personal_reply_to(b, org) {
                 mails.push(composer.personal_announce(b, org, reply_to)?);
             }
         }
         Ok(mails)
+    }
+
+    /// `bot+TOKEN@domain` for `org` in the current round of `b`, when the
+    /// verification policy accepts personal-ballot tokens.
+    pub fn personal_reply_to(
+        &self,
+        b: &crate::ballot::Ballot,
+        org: &crate::roster::Organisation,
+    ) -> Option<crate::domain::Address> {
+        let key = self
+            .verifier
+            .as_ref()
+            .filter(|v| v.policy.accepts(Method::Token))
+            .and_then(|v| v.token_key.as_ref())?;
+        let t = crate::verify::token::token(key, b.reference, b.current_round().number, &org.id);
+        Some(crate::verify::token::reply_address(
+            &self.config.addresses.bot,
+            &t,
+        ))
     }
 
     /// The name under which this configuration's mailbox cursor is kept.

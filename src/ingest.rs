@@ -1801,6 +1801,16 @@ mod tests {
         let mut t = TestApp::new(3, "2026-11-22T01:00:00Z").await;
         with_verifier(&mut t, &[Method::Token]);
         let r = open_ballot(&t).await;
+        let b = t.app.store.load_ballot(r).await.unwrap().unwrap();
+        let org1 = b
+            .roster
+            .organisation(&crate::domain::OrgId::parse("org01").unwrap())
+            .unwrap();
+        assert_eq!(
+            t.app.personal_reply_to(&b, org1).unwrap().to_string(),
+            token_address(&t, r, 1, "org01"),
+            "reminders carry the same personal reply address"
+        );
         let good = to(
             reply("rep1@org1.example", &subject(r), "賛成\n", "ok@org1", None),
             &token_address(&t, r, 1, "org01"),

@@ -173,7 +173,11 @@ async fn remind(
             continue;
         }
         for org in &missing {
-            let mail = composer.reminder(b, org, *before, now)?;
+            let mut mail = composer.reminder(b, org, *before, now)?;
+            // A reply to the reminder proves itself like one to the personal ballot.
+            if let Some(personal) = app.personal_reply_to(b, org) {
+                mail.reply_to = Some(personal);
+            }
             app.enqueue(&mut tx, &mail, "scheduler", now).await?;
         }
         events::append(
