@@ -116,7 +116,10 @@ async fn killing_the_daemon_between_messages_and_mid_batch_loses_and_doubles_not
     // A clean pass finds no reply left unread (only the bot's copies of mail it
     // sent just before the last kill), then finishes sending. A send the kill
     // interrupted keeps its claim for 5 minutes and then waits until the mailbox
-    // has been read a minute past it: run the clock on past both.
+    // has been read a minute past it: run the clock on past both, once what the
+    // killed daemon handed Postfix has been delivered (a minute of real time would
+    // see to that; a clock moved ahead does not).
+    c.stack.wait_for_empty_queue(WAIT).await;
     let out = c.cli(&["poll"], None);
     assert!(!out.contains("vote"), "a reply was left unread: {out}");
     let later = chrono::Utc::now() + chrono::Duration::minutes(7);

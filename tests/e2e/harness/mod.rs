@@ -284,6 +284,33 @@ impl MailStack {
         }
     }
 
+    /// Waits until Postfix's queue holds no message (every accepted mail delivered into
+    /// Dovecot, or bounced). Panics after `timeout` with the log tails.
+    ///
+    /// Postfix answers 250 once a message is safely queued, not once it is delivered:
+    /// a test that then reads mailboxes, or runs the bot with a clock set ahead, must
+    /// first let the queue drain or it races the delivery.
+    pub async fn wait_for_empty_queue(&self, timeout: Duration) {
+        let queue = PostfixFiles::new(&self.path).queue();
+        let deadline = Instant::now() + timeout;
+        loop {
+            let queued: usize = ["maildrop", "incoming", "active", "deferred", "hold"]
+                .iter()
+                .map(|q| count_files(&queue.join(q)))
+                .sum();
+            if queued == 0 {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "{queued} message(s) still in Postfix's queue after {timeout:?}\n{}",
+                    self.log_tail(40)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Restarts Dovecot on the same ports: open IMAP connections drop, Postfix defers
     /// deliveries meanwhile and retries them within seconds. Takes about 1.1 s: Dovecot's
     /// master sleeps a hard-coded second when it shuts down gracefully.
@@ -590,4 +617,20 @@ fn says_in_use(logs: &[(PathBuf, u64)]) -> bool {
             })
             .unwrap_or(false)
     })
+}
+
+/// Regular files under `dir`, at any depth (Postfix hashes `deferred/` into
+/// subdirectories); 0 when it cannot be read.
+fn count_files(dir: &Path) -> usize {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => count_files(&e.path()),
+            Ok(t) if t.is_file() => 1,
+            _ => 0,
+        })
+        .sum()
 }
