@@ -370,7 +370,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Run => {
             check::templates_render(&app.config).map_err(|e| anyhow!("{e}"))?;
-            let source = mailbox::from_config(&app.config.mailbox);
+            let source = mailbox::from_config(&app.config);
             let transport = app.transport().map_err(user_error)?;
             let shutdown = daemon::shutdown_on_signals();
             daemon::run(Arc::new(app), source, transport, shutdown).await;
@@ -414,7 +414,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Show { reference, json } => show::show(&app, *reference, *json).await?,
         Command::Close { reference, no_poll } => {
             if !no_poll {
-                let mut src = mailbox::from_config(&app.config.mailbox);
+                let mut src = mailbox::from_config(&app.config);
                 ingest::poll(&app, src.as_mut()).await.map_err(|e| {
                     anyhow!("{e}; to close with only the answers already read, add --no-poll")
                 })?;
@@ -463,7 +463,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             send_now(&app).await;
         }
         Command::Poll => {
-            let mut src = mailbox::from_config(&app.config.mailbox);
+            let mut src = mailbox::from_config(&app.config);
             let r = ingest::poll(&app, src.as_mut())
                 .await
                 .map_err(|e| anyhow!("{e}"))?;

@@ -19,7 +19,6 @@ use std::time::Duration;
 use async_imap::Session;
 use chrono::Utc;
 use futures::future::BoxFuture;
-use futures::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
@@ -35,8 +34,12 @@ use crate::store::Cursor;
 /// How often an IDLE is re-issued.
 pub const IDLE_REISSUE: Duration = Duration::from_secs(20 * 60);
 
-/// Messages fetched per UID FETCH: bounds memory whatever the backlog.
+/// UIDs looked at per batch.
 const FETCH_CHUNK: u32 = 500;
+
+/// Bytes of message bodies fetched per batch (at least one message): with
+/// `FETCH_CHUNK`, what bounds the daemon's memory whatever the backlog.
+pub const BATCH_BYTES: usize = 8 * 1024 * 1024;
 
 /// A plain or TLS connection (plain only to loopback, checked at config load).
 #[derive(Debug)]
@@ -88,6 +91,137 @@ pub struct ImapSource {
     cfg: ImapConfig,
     session: Option<Session<Connection>>,
     idle: bool,
+    /// Bytes of a message worth fetching (the reading cap): a larger message is
+    /// fetched only up to here.
+    max_message_bytes: usize,
+    /// (UIDVALIDITY, UIDNEXT) as the last fetch saw them: mail that arrives after
+    /// it and before IDLE begins raises no IDLE event, so the wait compares.
+    seen: Option<(u32, u32)>,
+}
+
+/// A UID and its RFC822.SIZE.
+type Listed = (u32, usize);
+
+/// One message's attributes from a FETCH.
+struct Item {
+    uid: u32,
+    size: Option<usize>,
+    internal_date: Option<chrono::DateTime<Utc>>,
+    body: Option<Vec<u8>>,
+}
+
+/// Runs `UID FETCH set items` and reads every response up to the command's own
+/// tagged completion, which must be OK. (async-imap's fetch stream ends quietly
+/// on a NO, a BAD or a dropped connection; a partial answer taken for a whole
+/// one would move the cursor past messages never read.) Only UIDs in
+/// `(after, upto]` are kept: a server may answer with others, and a FETCH that
+/// another session's flag change caused is not ours.
+async fn fetch_items(
+    session: &mut Session<Connection>,
+    set: &str,
+    items: &str,
+    after: u32,
+    upto: u32,
+) -> Result<Vec<Item>, MailboxError> {
+    use async_imap::imap_proto::{AttributeValue, Response, Status};
+    let id = session
+        .run_command(format!("UID FETCH {set} {items}"))
+        .await?;
+    let mut out = Vec::new();
+    loop {
+        let resp = session.read_response().await?.ok_or_else(|| {
+            MailboxError::Imap("the server closed the connection during a FETCH".into())
+        })?;
+        match resp.parsed() {
+            Response::Fetch(_, attrs) => {
+                let mut item = Item {
+                    uid: 0,
+                    size: None,
+                    internal_date: None,
+                    body: None,
+                };
+                for a in attrs {
+                    match a {
+                        AttributeValue::Uid(u) => item.uid = *u,
+                        AttributeValue::Rfc822Size(n) => item.size = Some(*n as usize),
+                        AttributeValue::InternalDate(d) => item.internal_date = internal_date(d),
+                        AttributeValue::BodySection {
+                            section: None,
+                            data: Some(d),
+                            ..
+                        }
+                        | AttributeValue::Rfc822(Some(d)) => item.body = Some(d.to_vec()),
+                        _ => {}
+                    }
+                }
+                if item.uid > after && item.uid <= upto {
+                    out.push(item);
+                }
+            }
+            Response::Done {
+                tag,
+                status,
+                outcome,
+            } if tag.0 == id.0 => {
+                return match status {
+                    Status::Ok => {
+                        out.sort_by_key(|i| i.uid);
+                        Ok(out)
+                    }
+                    other => Err(MailboxError::Imap(format!(
+                        "UID FETCH was answered {other:?}: {}",
+                        outcome.information.as_deref().unwrap_or("")
+                    ))),
+                };
+            }
+            Response::Data {
+                status: Status::Bye,
+                ..
+            } => {
+                return Err(MailboxError::Imap(
+                    "the server said BYE during a FETCH".into(),
+                ))
+            }
+            _ => {}
+        }
+    }
+}
+
+/// An IMAP date-time (`"24-Nov-2026 10:40:12 +0900"`, the day maybe space-padded).
+fn internal_date(s: &str) -> Option<chrono::DateTime<Utc>> {
+    chrono::DateTime::parse_from_str(s.trim(), "%d-%b-%Y %H:%M:%S %z")
+        .ok()
+        .map(|d| d.with_timezone(&Utc))
+}
+
+/// A UID set in IMAP syntax, runs collapsed: `1:5,7,9:12`.
+fn uid_set(uids: impl IntoIterator<Item = u32>) -> String {
+    let mut out = String::new();
+    let mut run: Option<(u32, u32)> = None;
+    let flush = |out: &mut String, (a, b): (u32, u32)| {
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if a == b {
+            out.push_str(&a.to_string());
+        } else {
+            out.push_str(&format!("{a}:{b}"));
+        }
+    };
+    for u in uids {
+        run = match run {
+            Some((a, b)) if u == b + 1 => Some((a, u)),
+            Some(r) => {
+                flush(&mut out, r);
+                Some((u, u))
+            }
+            None => Some((u, u)),
+        };
+    }
+    if let Some(r) = run {
+        flush(&mut out, r);
+    }
+    out
 }
 
 fn imap_err(e: async_imap::error::Error) -> MailboxError {
@@ -143,12 +277,15 @@ pub async fn connect(cfg: &ImapConfig) -> Result<Connection, MailboxError> {
 }
 
 impl ImapSource {
-    /// Connects lazily, on the first fetch.
-    pub fn new(cfg: ImapConfig) -> Self {
+    /// Connects lazily, on the first fetch. Messages larger than
+    /// `max_message_bytes` are fetched only up to it.
+    pub fn new(cfg: ImapConfig, max_message_bytes: usize) -> Self {
         Self {
             cfg,
             session: None,
             idle: false,
+            max_message_bytes: max_message_bytes.max(1),
+            seen: None,
         }
     }
 
@@ -197,9 +334,10 @@ impl ImapSource {
         &mut self,
         cursor: Option<Cursor>,
         max: usize,
-    ) -> Result<Batch, MailboxError> {
+    ) -> Result<(Batch, (u32, u32)), MailboxError> {
         let timeout = self.cfg.timeout;
         let folder = self.cfg.folder.clone();
+        let cap = self.max_message_bytes;
         let session = self.session().await?;
         let mb = timed(timeout, session.examine(&folder)).await?;
         let uidvalidity = mb.uid_validity.unwrap_or(0);
@@ -212,56 +350,123 @@ impl ImapSource {
             }
             None => 0,
         };
+        let seen = (uidvalidity, uid_next);
         if mb.exists == 0 || after + 1 >= uid_next {
-            return Ok(Batch {
+            let empty = Batch {
                 uidvalidity,
                 messages: vec![],
                 scanned_to: after,
                 more: false,
-            });
+                pending: 0,
+            };
+            return Ok((empty, seen));
         }
         let chunk = FETCH_CHUNK
             .min(u32::try_from(max).unwrap_or(u32::MAX))
             .max(1);
         let last = (after.saturating_add(chunk)).min(uid_next - 1);
-        let range = format!("{}:{}", after + 1, last);
-        debug!(%range, "fetching");
-        let mut messages = Vec::new();
-        timed(timeout, async {
-            let mut stream = session
-                .uid_fetch(&range, "(UID INTERNALDATE BODY.PEEK[])")
-                .await?;
-            while let Some(f) = stream.next().await {
-                let f = f?;
-                // "N:M" may answer with messages outside the range on some
-                // servers (and `*` always matches the last one): keep ours only.
-                let Some(uid) = f.uid.filter(|u| *u > after && *u <= last) else {
-                    continue;
-                };
-                let internal_date = f
-                    .internal_date()
-                    .map(|d| d.with_timezone(&Utc))
-                    .ok_or_else(|| {
-                        MailboxError::Imap(format!("UID {uid} came without INTERNALDATE"))
-                    })?;
-                let raw = f.body().unwrap_or_default().to_vec();
-                messages.push(Fetched {
-                    key: format!("uid:{uidvalidity}:{uid}"),
-                    uid: Some(uid),
-                    internal_date,
-                    raw,
-                });
-            }
-            Ok::<(), MailboxError>(())
-        })
+
+        // Which messages the range holds, and how big they are: a batch is cut to
+        // a byte budget before any body is fetched, and an oversized message is
+        // fetched only up to the reading cap.
+        let listed = timed(
+            timeout,
+            fetch_items(
+                session,
+                &format!("{}:{last}", after + 1),
+                "(UID RFC822.SIZE)",
+                after,
+                last,
+            ),
+        )
         .await?;
-        messages.sort_by_key(|m| m.uid);
-        Ok(Batch {
+        let mut chosen: Vec<Listed> = Vec::new();
+        let mut bytes = 0usize;
+        for item in &listed {
+            let size = item.size.unwrap_or(0).min(cap);
+            if !chosen.is_empty() && bytes + size > BATCH_BYTES {
+                break;
+            }
+            bytes += size;
+            chosen.push((item.uid, item.size.unwrap_or(0)));
+        }
+        // Every UID up to here has been looked at: a gap is an expunged message.
+        let covered = if chosen.len() == listed.len() {
+            last
+        } else {
+            chosen.last().map(|c| c.0).unwrap_or(last)
+        };
+        let (whole, big): (Vec<Listed>, Vec<Listed>) =
+            chosen.iter().partition(|(_, size)| *size <= cap);
+        let mut messages = Vec::with_capacity(chosen.len());
+        if !whole.is_empty() {
+            let set = uid_set(whole.iter().map(|c| c.0));
+            debug!(range = %set, "fetching");
+            let got = timed(
+                timeout,
+                fetch_items(
+                    session,
+                    &set,
+                    "(UID INTERNALDATE BODY.PEEK[])",
+                    after,
+                    covered,
+                ),
+            )
+            .await?;
+            messages.extend(got);
+        }
+        for (uid, size) in big {
+            warn!(
+                uid,
+                size,
+                cap,
+                "a message larger than the reading cap: only its first part is fetched and kept"
+            );
+            let got = timed(
+                timeout,
+                fetch_items(
+                    session,
+                    &uid.to_string(),
+                    &format!("(UID INTERNALDATE BODY.PEEK[]<0.{cap}>)"),
+                    after,
+                    covered,
+                ),
+            )
+            .await?;
+            messages.extend(got);
+        }
+        let mut fetched = Vec::with_capacity(messages.len());
+        for m in messages {
+            let (Some(raw), Some(internal_date)) = (m.body, m.internal_date) else {
+                // A FETCH without a body: an update about flags, not a message.
+                continue;
+            };
+            fetched.push(Fetched {
+                key: format!("uid:{uidvalidity}:{}", m.uid),
+                uid: Some(m.uid),
+                internal_date,
+                raw,
+            });
+        }
+        fetched.sort_by_key(|m| m.uid);
+        fetched.dedup_by_key(|m| m.uid);
+        // The server said OK to every FETCH; a chosen message that came back
+        // without its body was expunged between the two commands.
+        if fetched.len() < chosen.len() {
+            warn!(
+                missing = chosen.len() - fetched.len(),
+                "messages disappeared while being fetched (expunged); skipped"
+            );
+        }
+        let pending = (uid_next - 1).saturating_sub(covered) as usize;
+        let batch = Batch {
             uidvalidity,
-            messages,
-            scanned_to: last,
-            more: last + 1 < uid_next,
-        })
+            messages: fetched,
+            scanned_to: covered,
+            more: covered + 1 < uid_next,
+            pending: pending.min(mb.exists as usize),
+        };
+        Ok((batch, seen))
     }
 
     async fn wait_inner(&mut self, timeout: Duration) -> Result<(), MailboxError> {
@@ -273,7 +478,14 @@ impl ImapSource {
             return Ok(());
         }
         let mut session = self.session.take().expect("connected above");
-        timed(cmd_timeout, session.examine(&folder)).await?;
+        let mb = timed(cmd_timeout, session.examine(&folder)).await?;
+        // Mail that arrived after the last fetch and before this IDLE would raise
+        // no event: read it now.
+        let now = (mb.uid_validity.unwrap_or(0), mb.uid_next.unwrap_or(1));
+        if self.seen.is_some_and(|seen| seen != now) {
+            self.session = Some(session);
+            return Ok(());
+        }
         let mut handle = session.idle();
         timed(cmd_timeout, handle.init()).await?;
         let limit = timeout.min(IDLE_REISSUE);
@@ -300,11 +512,16 @@ impl MailSource for ImapSource {
         max: usize,
     ) -> BoxFuture<'a, Result<Batch, MailboxError>> {
         Box::pin(async move {
-            let r = self.fetch_inner(cursor, max).await;
-            if r.is_err() {
-                self.session = None;
+            match self.fetch_inner(cursor, max).await {
+                Ok((batch, seen)) => {
+                    self.seen = Some(seen);
+                    Ok(batch)
+                }
+                Err(e) => {
+                    self.session = None;
+                    Err(e)
+                }
             }
-            r
         })
     }
 

@@ -111,15 +111,21 @@ fn read_new(root: &Path, max: usize) -> Result<Batch, MailboxError> {
         entries.push((modified, name));
     }
     entries.sort();
-    let more = entries.len() > max;
+    let total = entries.len();
     let mut messages = Vec::with_capacity(entries.len().min(max));
+    let mut bytes = 0;
     for (modified, name) in entries.into_iter().take(max) {
+        // The same byte budget per batch as IMAP: memory stays bounded.
+        if !messages.is_empty() && bytes >= super::imap::BATCH_BYTES {
+            break;
+        }
         let raw = match std::fs::read(new.join(&name)) {
             Ok(r) => r,
             // Moved away between listing and reading: gone from new/, skip.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e.into()),
         };
+        bytes += raw.len();
         messages.push(Fetched {
             key: name,
             uid: None,
@@ -127,11 +133,14 @@ fn read_new(root: &Path, max: usize) -> Result<Batch, MailboxError> {
             raw,
         });
     }
+    // Files that vanished between listing and reading count as taken.
+    let pending = total.saturating_sub(messages.len());
     Ok(Batch {
         uidvalidity: 0,
+        more: pending > 0,
         messages,
         scanned_to: 0,
-        more,
+        pending,
     })
 }
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 
-use crate::config::MailboxConfig;
+use crate::config::{Config, MailboxConfig};
 use crate::store::Cursor;
 
 /// One message as the mailbox holds it.
@@ -40,6 +40,9 @@ pub struct Batch {
     pub scanned_to: u32,
     /// True when more messages wait after this batch.
     pub more: bool,
+    /// About how many messages wait after this batch (at most this many), for
+    /// showing progress.
+    pub pending: usize,
 }
 
 /// A mailbox failure: logged, and the daemon reconnects with backoff.
@@ -78,9 +81,12 @@ pub trait MailSource: Send {
 }
 
 /// Opens the configured source.
-pub fn from_config(cfg: &MailboxConfig) -> Box<dyn MailSource> {
-    match cfg {
-        MailboxConfig::Imap(i) => Box::new(imap::ImapSource::new(i.clone())),
+pub fn from_config(config: &Config) -> Box<dyn MailSource> {
+    match &config.mailbox {
+        MailboxConfig::Imap(i) => Box::new(imap::ImapSource::new(
+            i.clone(),
+            config.limits.max_message_bytes,
+        )),
         MailboxConfig::Maildir { path } => Box::new(maildir::MaildirSource::new(path.clone())),
     }
 }
