@@ -10,7 +10,9 @@
 //! Nothing that arrives is lost: malformed mail, auto-replies, duplicates,
 //! strangers' mail are all stored with the reason they were not counted.
 
+use std::collections::HashMap;
 use std::io::IsTerminal;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -20,7 +22,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::admin;
 use crate::app::{App, AppError};
-use crate::ballot::{Answer, AnswerFate, State, VoteRecord, VoteStatus};
+use crate::ballot::{Answer, AnswerFate, Ballot, State, VoteRecord, VoteStatus};
 use crate::domain::{Address, BallotRef, Vote};
 use crate::mailbox::{Fetched, MailSource, MailboxError};
 use crate::outbox::compose::{Answering, Member, NotOpenWhy, Recorded};
@@ -150,8 +152,137 @@ impl Plan {
     }
 }
 
+/// One transaction's worth of ingest: the connection, and the ballots this
+/// transaction has already loaded.
+///
+/// The transaction holds SQLite's write lock (`BEGIN IMMEDIATE`), so nobody else
+/// can change a ballot while it runs; a message that changes one itself (an admin
+/// opening a ballot, a meeting's confirmation, a dispute) empties the cache. So a
+/// backlog of thousands of replies parses each ballot's roster and rule once per
+/// batch instead of once per reply.
+pub struct Work<'c> {
+    conn: &'c mut SqliteConnection,
+    ballots: HashMap<BallotRef, Option<Arc<Ballot>>>,
+}
+
+impl<'c> Work<'c> {
+    /// Work inside the transaction `conn`.
+    pub fn new(conn: &'c mut SqliteConnection) -> Self {
+        Work {
+            conn,
+            ballots: HashMap::new(),
+        }
+    }
+
+    /// Ballot `r` as this transaction sees it.
+    pub async fn ballot(&mut self, r: BallotRef) -> Result<Option<Arc<Ballot>>, StoreError> {
+        if let Some(b) = self.ballots.get(&r) {
+            return Ok(b.clone());
+        }
+        let b = Store::load_ballot_tx(self.conn, r).await?.map(Arc::new);
+        self.ballots.insert(r, b.clone());
+        Ok(b)
+    }
+
+    /// Forgets what was loaded: a message changed a ballot.
+    fn forget(&mut self) {
+        self.ballots.clear();
+    }
+}
+
+impl std::ops::Deref for Work<'_> {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        self.conn
+    }
+}
+
+impl std::ops::DerefMut for Work<'_> {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        self.conn
+    }
+}
+
+/// A message made ready outside the transaction: read (pure), hashed and, when a
+/// policy is configured, its sender verified (which may wait on DNS).
+struct Prepared<'f> {
+    f: &'f Fetched,
+    reading: Reading,
+    hash: String,
+    verification: Option<Verification>,
+}
+
+/// Reads every message of a batch, on every core when there are enough to share:
+/// reading is pure and is most of the work of a backlog.
+fn read_batch(msgs: &[Fetched], opts: &reading::ReadOptions) -> Vec<(Reading, String)> {
+    let one = |f: &Fetched| (reading::read_message(&f.raw, opts), content_hash(&f.raw));
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let multi = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if threads < 2 || msgs.len() < 8 || !multi {
+        return msgs.iter().map(one).collect();
+    }
+    let chunk = msgs.len().div_ceil(threads);
+    tokio::task::block_in_place(|| {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = msgs
+                .chunks(chunk)
+                .map(|c| s.spawn(move || c.iter().map(one).collect::<Vec<_>>()))
+                .collect();
+            handles
+                .into_iter()
+                // A panic in the reader is a bug; let it surface, never lose a message.
+                .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        })
+    })
+}
+
+/// Reads and verifies `msgs`. Stops at the first message whose verification must
+/// wait (a DNS server that did not answer): the ones before it are returned with
+/// the reason to stop.
+async fn prepare<'f>(
+    app: &App,
+    msgs: &'f [Fetched],
+    now: DateTime<Utc>,
+) -> Result<(Vec<Prepared<'f>>, Option<AppError>), AppError> {
+    let read = read_batch(msgs, &app.read_options);
+    // The personal ballots a token may answer: loaded once for the whole batch.
+    let candidates = match &app.verifier {
+        Some(_) => {
+            app.store
+                .recent_ballots(now - chrono::Duration::days(60))
+                .await?
+        }
+        None => Vec::new(),
+    };
+    let mut out = Vec::with_capacity(msgs.len());
+    for (f, (reading, hash)) in msgs.iter().zip(read) {
+        let verification = verify_sender(app, &reading, &f.raw, &candidates).await;
+        if let Some(v) = &verification {
+            // A DNS server that did not answer is not the sender's fault: read the
+            // message again later, for an hour, before deciding without DKIM.
+            if v.retry_later() && now - f.internal_date < chrono::Duration::hours(1) {
+                let why =
+                    AppError::Deferred(format!("sender verification must wait: {}", v.summary()));
+                return Ok((out, Some(why)));
+            }
+        }
+        out.push(Prepared {
+            f,
+            reading,
+            hash,
+            verification,
+        });
+    }
+    Ok((out, None))
+}
+
 /// Processes one fetched message in one transaction. `cursor` is where the
-/// mailbox cursor moves once this message is recorded.
+/// mailbox cursor moves once this message is recorded. (`poll` records many
+/// messages per transaction; this is the same work for one.)
 #[tracing::instrument(skip_all, fields(key = %f.key))]
 pub async fn process(
     app: &App,
@@ -160,45 +291,115 @@ pub async fn process(
     cursor: Option<Cursor>,
     now: DateTime<Utc>,
 ) -> Result<Processed, AppError> {
-    match process_inner(app, source, f, cursor, now).await {
-        Ok(p) => Ok(p),
-        // A database failure is not the message's fault, and a deferred
-        // verification is waiting for DNS: stop, read the message again later.
-        Err(e @ (AppError::Store(_) | AppError::Deferred(_))) => Err(e),
-        Err(e) => {
-            error!(error = %e, "could not handle a message; recording it as an error and going on");
-            record_failure(app, source, f, cursor, now, &e.to_string()).await
-        }
+    let (prepared, deferred) = prepare(app, std::slice::from_ref(f), now).await?;
+    if let Some(e) = deferred {
+        return Err(e);
     }
+    let mut done = record_batch(app, source, &prepared, |_| cursor, now).await?;
+    Ok(done.pop().expect("one message in, one out").1)
 }
 
-async fn process_inner(
+/// Records `prepared` in as few transactions as possible: normally one, whose
+/// commit carries every message's effects and the cursor past the last of them.
+/// A message the bot fails to handle (not a database failure) is recorded as an
+/// error in a transaction of its own, so it neither blocks the mailbox nor takes
+/// the others down with it. A database failure rolls back what is not committed
+/// and is returned: those messages are read again at the next pass.
+async fn record_batch<'p>(
     app: &App,
     source: &str,
-    f: &Fetched,
-    cursor: Option<Cursor>,
+    prepared: &'p [Prepared<'p>],
+    cursor: impl Fn(&Fetched) -> Option<Cursor>,
     now: DateTime<Utc>,
-) -> Result<Processed, AppError> {
-    let reading = reading::read_message(&f.raw, &app.read_options);
-    let hash = content_hash(&f.raw);
-    // Sender verification runs before the transaction: a DKIM check may wait on DNS.
-    let verification = verify_sender(app, &reading, &f.raw, now).await?;
-    if let Some(v) = &verification {
-        // A DNS server that did not answer is not the sender's fault: read the
-        // message again later, for an hour, before deciding without DKIM.
-        if v.retry_later() && now - f.internal_date < chrono::Duration::hours(1) {
-            return Err(AppError::Deferred(format!(
-                "sender verification must wait: {}",
-                v.summary()
-            )));
+) -> Result<Vec<(&'p Fetched, Processed)>, AppError> {
+    let mut out = Vec::with_capacity(prepared.len());
+    let mut rest = prepared;
+    while !rest.is_empty() {
+        let (done, failed) = match record_run(app, source, rest, &cursor, now).await? {
+            Run::All(done) => (done, None),
+            Run::FailedAt(i, e) => {
+                // Start again without the message that failed: what came before it
+                // is recorded, then the failure, then the rest.
+                let done = match i {
+                    0 => Vec::new(),
+                    _ => match record_run(app, source, &rest[..i], &cursor, now).await? {
+                        Run::All(done) => done,
+                        Run::FailedAt(_, e) => return Err(e),
+                    },
+                };
+                (done, Some((i, e)))
+            }
+        };
+        out.extend(done);
+        match failed {
+            None => break,
+            Some((i, e)) => {
+                let p = &rest[i];
+                error!(error = %e, "could not handle a message; recording it as an error and going on");
+                let processed =
+                    record_failure(app, source, p.f, cursor(p.f), now, &e.to_string()).await?;
+                out.push((p.f, processed));
+                rest = &rest[i + 1..];
+            }
         }
     }
+    Ok(out)
+}
+
+enum Run<'p> {
+    All(Vec<(&'p Fetched, Processed)>),
+    /// Message `i` could not be handled; nothing was committed.
+    FailedAt(usize, AppError),
+}
+
+/// One transaction over `prepared`.
+async fn record_run<'p>(
+    app: &App,
+    source: &str,
+    prepared: &'p [Prepared<'p>],
+    cursor: &impl Fn(&Fetched) -> Option<Cursor>,
+    now: DateTime<Utc>,
+) -> Result<Run<'p>, AppError> {
     let mut tx = app.store.begin().await?;
-    if Store::source_key_seen(&mut tx, source, &f.key).await? {
-        if let Some(c) = cursor {
-            Store::save_cursor(&mut tx, source, c).await?;
+    let mut work = Work::new(&mut tx);
+    let mut done = Vec::with_capacity(prepared.len());
+    for (i, p) in prepared.iter().enumerate() {
+        match record_one(app, &mut work, source, p, now).await {
+            Ok(processed) => done.push((p.f, processed)),
+            // The database failed: not the message's fault. Roll back, read again later.
+            Err(e @ AppError::Store(_)) => return Err(e),
+            Err(e) => return Ok(Run::FailedAt(i, e)),
         }
-        tx.commit().await.map_err(StoreError::from)?;
+    }
+    if let Some(c) = prepared.iter().rev().find_map(|p| cursor(p.f)) {
+        Store::save_cursor(&mut work, source, c).await?;
+    }
+    drop(work);
+    tx.commit().await.map_err(StoreError::from)?;
+    for (_, p) in &done {
+        if !p.skipped {
+            debug!(
+                disposition = p.disposition.as_str(),
+                ballot = p.ballot.map(|b| b.to_string()),
+                "message recorded"
+            );
+        }
+    }
+    Ok(Run::All(done))
+}
+
+/// Everything one message does, inside the caller's transaction: its raw bytes,
+/// disposition and reason, votes, mails, incidents and audit events.
+async fn record_one(
+    app: &App,
+    tx: &mut Work<'_>,
+    source: &str,
+    p: &Prepared<'_>,
+    now: DateTime<Utc>,
+) -> Result<Processed, AppError> {
+    let (reading, f, hash) = (&p.reading, p.f, p.hash.as_str());
+    let verification = p.verification.as_ref();
+    if Store::source_key_seen(tx, source, &f.key).await? {
         return Ok(Processed {
             disposition: Disposition::Duplicate,
             ballot: None,
@@ -208,31 +409,25 @@ async fn process_inner(
 
     let answering = Answering {
         message_id: reading.message_id.as_deref(),
-        content_hash: &hash,
+        content_hash: hash,
     };
-    let mut plan = plan(
-        app,
-        &mut tx,
-        &reading,
-        f,
-        &hash,
-        &answering,
-        verification.as_ref(),
-    )
-    .await?;
+    let mut plan = plan(app, tx, reading, f, hash, &answering, verification).await?;
 
     // An admin's request opens its ballot, and the secretariat's answer to a
     // digest records the meeting's confirmation, inside this same transaction.
     if plan.disposition == Disposition::AdminOpened {
-        plan = admin_open(app, &mut tx, &reading, &answering, now).await?;
+        plan = admin_open(app, tx, reading, &answering, now).await?;
     } else if plan.disposition == Disposition::Ratification {
-        plan = ratification(app, &mut tx, &reading, f, &answering, now).await?;
+        plan = ratification(app, tx, reading, f, &answering, now).await?;
+    }
+    if !leaves_ballots_alone(plan.disposition) {
+        tx.forget();
     }
 
     // A flood from one sender is reported once, when it crosses the limit.
     if let Some(from) = &reading.from {
         let before = Store::messages_from_since(
-            &mut tx,
+            tx,
             from.as_str(),
             f.internal_date - chrono::Duration::hours(1),
         )
@@ -245,22 +440,20 @@ async fn process_inner(
                     "more than {} messages from one sender within an hour",
                     app.config.limits.messages_per_sender_per_hour
                 ),
-                evidence: evidence(&reading, f, verification.as_ref()),
+                evidence: evidence(reading, f, verification),
             });
         }
     }
 
-    let reading_json = serde_json::to_string(&reading).ok();
-    let verification_json = verification
-        .as_ref()
-        .and_then(|v| serde_json::to_string(v).ok());
+    let reading_json = serde_json::to_string(reading).ok();
+    let verification_json = verification.and_then(|v| serde_json::to_string(v).ok());
     let row = Store::insert_message(
-        &mut tx,
+        tx,
         &NewMessage {
             source,
             source_key: &f.key,
             message_id: reading.message_id.as_deref(),
-            content_hash: &hash,
+            content_hash: hash,
             internal_date: f.internal_date,
             processed_at: now,
             from_addr: reading.from.as_ref().map(Address::as_str),
@@ -275,7 +468,7 @@ async fn process_inner(
     )
     .await?;
     events::append(
-        &mut tx,
+        tx,
         now,
         &Event::new(
             "message_received",
@@ -287,16 +480,16 @@ async fn process_inner(
                 "internal_date": f.internal_date,
                 "disposition": plan.disposition,
                 "reason": plan.reason,
-                "verification": verification.as_ref().map(|v| v.summary()),
+                "verification": verification.map(|v| v.summary()),
             }),
         ),
     )
     .await?;
     for (b, mut v, receipt) in plan.votes {
         v.seq = row;
-        Store::insert_vote(&mut tx, b, &v, row, receipt.as_deref(), now).await?;
+        Store::insert_vote(tx, b, &v, row, receipt.as_deref(), now).await?;
         events::append(
-            &mut tx,
+            tx,
             now,
             &Event::new(
                 "vote_recorded",
@@ -308,12 +501,12 @@ async fn process_inner(
         .await?;
     }
     for m in &plan.mails {
-        app.enqueue(&mut tx, m, "daemon", now).await?;
+        app.enqueue(tx, m, "daemon", now).await?;
     }
     for vote in &plan.disputes {
-        if Store::open_dispute(&mut tx, *vote, row, now).await? {
+        if Store::open_dispute(tx, *vote, row, now).await? {
             events::append(
-                &mut tx,
+                tx,
                 now,
                 &Event::new(
                     "vote_disputed",
@@ -326,17 +519,8 @@ async fn process_inner(
         }
     }
     for incident in &plan.incidents {
-        security::report_in(app, &mut tx, incident, Some(row), now).await?;
+        security::report_in(app, tx, incident, Some(row), now).await?;
     }
-    if let Some(c) = cursor {
-        Store::save_cursor(&mut tx, source, c).await?;
-    }
-    tx.commit().await.map_err(StoreError::from)?;
-    info!(
-        disposition = plan.disposition.as_str(),
-        ballot = plan.ballot.map(|b| b.to_string()),
-        "message recorded"
-    );
     Ok(Processed {
         disposition: plan.disposition,
         ballot: plan.ballot,
@@ -344,26 +528,32 @@ async fn process_inner(
     })
 }
 
-/// Runs the configured sender verification on a message people wrote.
+/// True when a message with this disposition changed no ballot, round or
+/// ratification: what `Work` has loaded stays true.
+fn leaves_ballots_alone(d: Disposition) -> bool {
+    !matches!(
+        d,
+        Disposition::AdminOpened
+            | Disposition::AdminRejected
+            | Disposition::Ratification
+            | Disposition::Dispute
+            | Disposition::Error
+    )
+}
+
+/// Runs the configured sender verification on a message people wrote; a token
+/// may answer any round of `candidates`.
 async fn verify_sender(
     app: &App,
     reading: &Reading,
     raw: &[u8],
-    now: DateTime<Utc>,
-) -> Result<Option<Verification>, AppError> {
-    let Some(v) = &app.verifier else {
-        return Ok(None);
-    };
+    candidates: &[Ballot],
+) -> Option<Verification> {
+    let v = app.verifier.as_ref()?;
     if reading.automated || reading.malformed.is_some() {
-        return Ok(None);
+        return None;
     }
-    // The personal ballots a token may answer: every round of the ballots still
-    // open or closed recently, for the organisation the author belongs to.
-    let candidates = app
-        .store
-        .recent_ballots(now - chrono::Duration::days(60))
-        .await?;
-    Ok(Some(verify_message(v, &app.config, &candidates, raw).await))
+    Some(verify_message(v, &app.config, candidates, raw).await)
 }
 
 /// Sender verification of `raw` under the configured policy; a personal-ballot
@@ -423,7 +613,7 @@ fn evidence(
 #[allow(clippy::too_many_arguments)]
 async fn plan(
     app: &App,
-    tx: &mut SqliteConnection,
+    tx: &mut Work<'_>,
     reading: &Reading,
     f: &Fetched,
     hash: &str,
@@ -574,7 +764,7 @@ async fn plan(
 /// security contact receives an incident report.
 async fn unverified(
     app: &App,
-    tx: &mut SqliteConnection,
+    tx: &mut Work<'_>,
     reading: &Reading,
     f: &Fetched,
     v: &Verification,
@@ -587,7 +777,7 @@ async fn unverified(
         .or_else(|| v.author.clone())
         .or_else(|| reading.from.clone());
     let ballot = match reading.ballot {
-        Some(r) => Store::load_ballot_tx(tx, r).await?,
+        Some(r) => tx.ballot(r).await?,
         None => None,
     };
     let mut p = Plan::only(
@@ -612,7 +802,7 @@ async fn unverified(
     if let Some(org) = member {
         p.mails.push(app.composer().unverified(
             org,
-            ballot.as_ref(),
+            ballot.as_deref(),
             &claimed,
             &v.summary(),
             f.internal_date,
@@ -720,7 +910,7 @@ pub fn says_not_mine(own_words: &str) -> bool {
 /// whose vote it is may dispute it; anything else is read as usual.
 async fn dispute(
     app: &App,
-    tx: &mut SqliteConnection,
+    tx: &mut Work<'_>,
     reading: &Reading,
     from: &Address,
     f: &Fetched,
@@ -742,7 +932,7 @@ async fn dispute(
     else {
         return Ok(None);
     };
-    let Some(b) = Store::load_ballot_tx(tx, r).await? else {
+    let Some(b) = tx.ballot(r).await? else {
         return Ok(None);
     };
     let Some(org) = b.roster.organisation(&org_id) else {
@@ -778,7 +968,7 @@ async fn dispute(
 #[allow(clippy::too_many_arguments)]
 async fn answer(
     app: &App,
-    tx: &mut SqliteConnection,
+    tx: &mut Work<'_>,
     reading: &Reading,
     from: &Address,
     r: BallotRef,
@@ -789,7 +979,7 @@ async fn answer(
     named: &Named<'_>,
 ) -> Result<Plan, AppError> {
     let composer = app.composer();
-    let Some(b) = Store::load_ballot_tx(tx, r).await? else {
+    let Some(b) = tx.ballot(r).await? else {
         let mut p = Plan::only(
             Disposition::UnknownBallot,
             None,
@@ -894,7 +1084,9 @@ async fn answer(
     }
     let mut p = match fate {
         AnswerFate::Count { round } => {
-            let votes = Store::votes_tx(tx, r).await?;
+            // This organisation's answers only: whose answer stands is decided per
+            // organisation, and a ballot may hold thousands of answers.
+            let votes = Store::org_votes_tx(tx, r, &org.id).await?;
             let previous = b.positions(&votes, round).get(&org.id).copied();
             debug!(ballot = %r, round, position = position.as_str(), "vote counted");
             let mut p = Plan::only(
@@ -1204,34 +1396,76 @@ impl From<StoreError> for PollError {
     }
 }
 
-/// Messages fetched per batch: bounds memory however large the backlog.
-pub const BATCH: usize = 200;
+/// Messages fetched and recorded per batch (one transaction): bounds memory
+/// however large the backlog (the mailbox also caps a batch's bytes), and spreads
+/// one commit's fsync over many messages.
+pub const BATCH: usize = 500;
 
-/// Reads the mailbox to its end, processing every new message. On a terminal
-/// the count is shown as it goes; under cron it stays quiet.
+/// Shows how far a long read has got, on a terminal only (cron stays quiet).
+struct Progress {
+    on: bool,
+    last: Option<std::time::Instant>,
+    shown: bool,
+}
+
+impl Progress {
+    fn new(on: bool) -> Self {
+        Progress {
+            on,
+            last: None,
+            shown: false,
+        }
+    }
+
+    /// At most once a second; the first after a second of work.
+    fn show(&mut self, done: usize, pending: usize) {
+        if !self.on {
+            return;
+        }
+        let now = std::time::Instant::now();
+        let last = *self.last.get_or_insert(now);
+        if now.duration_since(last) < std::time::Duration::from_secs(1) {
+            return;
+        }
+        self.last = Some(now);
+        self.shown = true;
+        if pending > 0 {
+            eprint!("\r{done} of about {} messages read", done + pending);
+        } else {
+            eprint!("\r{done} messages read");
+        }
+    }
+
+    fn finish(&self, done: usize) {
+        if self.shown {
+            eprintln!("\r{done} messages read{}", " ".repeat(24));
+        }
+    }
+}
+
+/// Reads the mailbox to its end, processing every new message, a batch per
+/// transaction. On a terminal the count is shown as it goes; under cron it stays
+/// quiet.
 pub async fn poll(app: &App, src: &mut dyn MailSource) -> Result<PollReport, PollError> {
     let name = app.source_name();
     let mut report = PollReport::default();
-    let show = std::io::stderr().is_terminal();
-    let mut shown = 0;
+    let mut progress = Progress::new(std::io::stderr().is_terminal());
     loop {
         let started = app.now();
         let cursor = app.store.cursor(&name).await?;
         let batch = src.fetch(cursor, BATCH).await?;
-        let mut last_uid = cursor
-            .filter(|c| c.uidvalidity == batch.uidvalidity)
-            .map(|c| c.last_uid)
-            .unwrap_or(0);
-        for m in &batch.messages {
-            let c = m.uid.map(|uid| Cursor {
-                uidvalidity: batch.uidvalidity,
+        let now = app.now();
+        let (prepared, deferred) = prepare(app, &batch.messages, now).await?;
+        let uidvalidity = batch.uidvalidity;
+        let at = |f: &Fetched| {
+            f.uid.map(|uid| Cursor {
+                uidvalidity,
                 last_uid: uid,
-            });
-            let p = process(app, &name, m, c, app.now()).await?;
-            src.committed(m).await?;
-            if let Some(uid) = m.uid {
-                last_uid = uid;
-            }
+            })
+        };
+        let done = record_batch(app, &name, &prepared, at, now).await?;
+        for (f, p) in &done {
+            src.committed(f).await?;
             if p.skipped {
                 report.skipped += 1;
             } else {
@@ -1244,12 +1478,21 @@ pub async fn poll(app: &App, src: &mut dyn MailSource) -> Result<PollReport, Pol
                     report.counted += 1;
                 }
             }
-            if show && report.processed >= shown + 500 {
-                shown = report.processed;
-                eprint!("\r{} messages read", report.processed);
-            }
+        }
+        if let Some(e) = deferred {
+            progress.finish(report.processed);
+            return Err(e.into());
         }
         // UIDs with no message left (expunged): move past them too.
+        let last_uid = batch
+            .messages
+            .iter()
+            .filter_map(|m| m.uid)
+            .max()
+            .or(cursor
+                .filter(|c| c.uidvalidity == batch.uidvalidity)
+                .map(|c| c.last_uid))
+            .unwrap_or(0);
         if batch.uidvalidity != 0 && batch.scanned_to > last_uid {
             let mut tx = app.store.begin().await?;
             Store::save_cursor(
@@ -1263,14 +1506,13 @@ pub async fn poll(app: &App, src: &mut dyn MailSource) -> Result<PollReport, Pol
             .await?;
             tx.commit().await.map_err(StoreError::from)?;
         }
+        progress.show(report.processed + report.skipped, batch.pending);
         if !batch.more {
             app.store.mark_synced(&name, started).await?;
             break;
         }
     }
-    if show && shown > 0 {
-        eprintln!("\r{} messages read", report.processed);
-    }
+    progress.finish(report.processed + report.skipped);
     if report.processed > 0 {
         info!(
             processed = report.processed,

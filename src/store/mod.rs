@@ -455,6 +455,27 @@ impl Store {
         rows.iter().map(vote_from_row).collect()
     }
 
+    /// Every answer `org` gave in a ballot, in arrival order (the same rows as
+    /// `votes_tx`, for one organisation).
+    pub async fn org_votes_tx(
+        conn: &mut SqliteConnection,
+        ballot: BallotRef,
+        org: &OrgId,
+    ) -> Result<Vec<VoteRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT v.*, m.message_id AS mid, d.state AS dispute FROM votes v
+             JOIN ballots b ON b.id = v.ballot_id
+             JOIN messages m ON m.id = v.message_row
+             LEFT JOIN disputes d ON d.vote_id = v.id
+             WHERE b.reference = ? AND v.org_id = ? ORDER BY v.message_row, v.id",
+        )
+        .bind(ballot.to_string())
+        .bind(org.as_str())
+        .fetch_all(&mut *conn)
+        .await?;
+        rows.iter().map(vote_from_row).collect()
+    }
+
     /// Every answer recorded for a ballot.
     pub async fn votes(&self, ballot: BallotRef) -> Result<Vec<VoteRecord>, StoreError> {
         let mut conn = self.pool.acquire().await?;
