@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use super::templates::{TemplateError, Templates};
 use super::{message_id, AutoSubmitted, Mail};
 use crate::ballot::deadline::format_deadline;
-use crate::ballot::rules::Outcome;
+use crate::ballot::rules::{Outcome, VoteChanges};
 use crate::ballot::{Ballot, RoundClosed, VoteRecord};
 use crate::config::{Config, Language};
 use crate::domain::{Address, BallotRef, Position};
@@ -145,6 +145,7 @@ impl<'a> Composer<'a> {
             "clause": b.profile.clause,
             "rule": match self.lang() { Language::Ja => b.profile.describe_ja(), Language::En => b.profile.describe_en() },
             "carry_over": b.profile.carry_over,
+            "vote_changes": match b.profile.vote_changes { VoteChanges::UntilDeadline => "until_deadline", VoteChanges::Closed => "closed" },
             "round": round.number,
             "deadline": self.when(round.deadline),
             "opened": self.when(b.opened_at),
@@ -330,6 +331,8 @@ impl<'a> Composer<'a> {
                 "received_at": self.when(answer.received_at),
                 "evidence": answer.evidence,
                 "superseded": answer.superseded.map(|p| self.position_label(p)),
+                // Where the first answer is final, a later one is recorded only.
+                "kept": answer.superseded.filter(|_| b.profile.vote_changes == VoteChanges::Closed).map(|p| self.position_label(p)),
             })),
         )?;
         self.personal(b, "receipt", r.subject, r.body, member, answering)
