@@ -570,9 +570,14 @@ vote_changes = "closed"
             .await
             .unwrap()
             .into_iter()
-            .filter(|m| m.kind == "receipt" && m.recipients.contains(&"rep1@org1.example".to_string()))
+            .filter(|m| {
+                m.kind == "receipt" && m.recipients.contains(&"rep1@org1.example".to_string())
+            })
             .count();
-        assert_eq!(receipt, 2, "the changed answer is acknowledged as recorded only");
+        assert_eq!(
+            receipt, 2,
+            "the changed answer is acknowledged as recorded only"
+        );
     }
 
     #[tokio::test]
@@ -583,10 +588,12 @@ vote_changes = "closed"
         let t = TestApp::with(4, "2026-11-22T01:00:00Z", EARLY).await;
         let r = open(&t, "予算").await;
         // Stored as it was then: without the vote_changes key.
-        sqlx::query("UPDATE ballots SET profile_json = json_remove(profile_json, '$.vote_changes')")
-            .execute(t.app.store.pool())
-            .await
-            .unwrap();
+        sqlx::query(
+            "UPDATE ballots SET profile_json = json_remove(profile_json, '$.vote_changes')",
+        )
+        .execute(t.app.store.pool())
+        .await
+        .unwrap();
         let b = t.app.store.load_ballot(r).await.unwrap().unwrap();
         assert_eq!(b.profile.early_close, EarlyClose::Decided);
         assert_eq!(b.profile.vote_changes, VoteChanges::UntilDeadline);

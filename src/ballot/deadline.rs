@@ -287,7 +287,12 @@ mod tests {
 
     #[test]
     fn the_shortest_open_period_of_a_relative_deadline_is_its_worst_time_of_day() {
-        let h = |s: &str| s.parse::<DeadlineSpec>().unwrap().shortest().map(|d| d.num_minutes());
+        let h = |s: &str| {
+            s.parse::<DeadlineSpec>()
+                .unwrap()
+                .shortest()
+                .map(|d| d.num_minutes())
+        };
         assert_eq!(h("48h"), Some(48 * 60));
         assert_eq!(h("5d"), Some(5 * 24 * 60));
         assert_eq!(h("5d@17:00"), Some((4 * 24 + 17) * 60));

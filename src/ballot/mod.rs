@@ -747,7 +747,9 @@ pub(crate) mod tests {
         b.profile.min_open_hours = 48;
         // Closed Sun 11/29 17:00:05 JST: 1d@09:00 would be Mon 09:00, 16 hours.
         let closed = utc("2026-11-29T08:00:05Z");
-        let c = b.close_round(&[], closed, TOKYO, &Calendar::default()).unwrap();
+        let c = b
+            .close_round(&[], closed, TOKYO, &Calendar::default())
+            .unwrap();
         let Next::Reballot { deadline, .. } = c.next else {
             panic!("{:?}", c.next)
         };

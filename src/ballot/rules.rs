@@ -1353,7 +1353,10 @@ mod tests {
         p.min_open_hours = 48;
         p.reballot_deadline = "2d@17:00".parse().unwrap(); // as little as 41 h
         let e = refused(&p);
-        assert!(e.contains("41 hours") && e.contains("min_open_hours = 48"), "{e}");
+        assert!(
+            e.contains("41 hours") && e.contains("min_open_hours = 48"),
+            "{e}"
+        );
         p.reballot_deadline = "48h".parse().unwrap();
         p.validate().unwrap();
         p.reballot_deadline = "3d@00:00".parse().unwrap(); // at least 48 h
