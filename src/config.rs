@@ -245,21 +245,35 @@ pub struct Schedule {
 /// A yearly pattern of committee meetings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MeetingPattern {
-    /// ISOG-J 運営規約 5 (2): 第1回 4月下旬, 第2回 9月上旬, 第3回 12月上旬. Taken as the
-    /// first day of each window (4/20, 9/1, 12/1), so the digest is never late;
-    /// a meeting added with its exact date replaces the pattern's date that month.
+    /// ISOG-J 運営規約 5 (2): 第1回 4月下旬, 第2回 9月上旬, 第3回 12月上旬: the
+    /// windows 4/21-4/30, 9/1-9/10 and 12/1-12/10. Each is taken as its first
+    /// day (4/21, 9/1, 12/1), so the digest is never late; a meeting given with
+    /// its exact date inside a window replaces that window's date.
     Isogj,
 }
 
 impl MeetingPattern {
-    /// The pattern's dates in `year`.
-    pub fn dates(&self, year: i32) -> Vec<NaiveDate> {
+    /// The pattern's windows in `year`, as (first day, last day), inclusive.
+    pub fn windows(&self, year: i32) -> Vec<(NaiveDate, NaiveDate)> {
         match self {
-            MeetingPattern::Isogj => [(4, 20), (9, 1), (12, 1)]
+            MeetingPattern::Isogj => [((4, 21), (4, 30)), ((9, 1), (9, 10)), ((12, 1), (12, 10))]
                 .iter()
-                .filter_map(|(m, d)| NaiveDate::from_ymd_opt(year, *m, *d))
+                .filter_map(|((m, d), (m2, d2))| {
+                    Some((
+                        NaiveDate::from_ymd_opt(year, *m, *d)?,
+                        NaiveDate::from_ymd_opt(year, *m2, *d2)?,
+                    ))
+                })
                 .collect(),
         }
+    }
+
+    /// The pattern's dates in `year`: the first day of each window.
+    pub fn dates(&self, year: i32) -> Vec<NaiveDate> {
+        self.windows(year)
+            .into_iter()
+            .map(|(first, _)| first)
+            .collect()
     }
 }
 

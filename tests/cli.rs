@@ -389,7 +389,7 @@ fn meetings_added_by_command_join_the_pattern_and_show_when_their_digest_is_due(
         !s.contains("2026-12-01"),
         "the added date replaces the pattern's December date: {s}"
     );
-    assert!(s.contains("2027-04-20  pattern"), "{s}");
+    assert!(s.contains("2027-04-21  pattern"), "{s}");
     let o = run(
         &[
             "--now",
