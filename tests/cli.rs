@@ -351,6 +351,68 @@ fn a_tie_the_chair_breaks_asks_for_the_chairs_position() {
 }
 
 #[test]
+fn rules_check_json_answers_in_json_when_the_numbers_cannot_be_tallied() {
+    let dir = tempfile::tempdir().unwrap();
+    let json_of = |o: &Output| -> serde_json::Value {
+        serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}{}", stdout(o), stderr(o)))
+    };
+    // A tie the chair breaks, without the chair's position.
+    let o = run(
+        &[
+            "rules",
+            "check",
+            "--profile",
+            "isogj-meeting",
+            "--eligible",
+            "10",
+            "--yes",
+            "3",
+            "--no",
+            "3",
+            "--json",
+        ],
+        dir.path(),
+    );
+    assert!(!o.status.success());
+    let v = json_of(&o);
+    assert_eq!(v["valid"], true);
+    assert!(v["approved"].is_null() && v["outcome"].is_null(), "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("--chair yes or --chair no"),
+        "{v}"
+    );
+    assert_one_sentence_error(&o, "chair");
+    // A delegation under a rule without one.
+    let o = run(
+        &[
+            "rules",
+            "check",
+            "--profile",
+            "isogj-email",
+            "--eligible",
+            "10",
+            "--yes",
+            "5",
+            "--delegate",
+            "1",
+            "--json",
+        ],
+        dir.path(),
+    );
+    assert!(!o.status.success());
+    let v = json_of(&o);
+    assert!(
+        v["valid"].is_null() && v["approved"].is_null() && v["outcome"].is_null(),
+        "{v}"
+    );
+    assert!(v["error"].as_str().unwrap().contains("一任"), "{v}");
+}
+
+#[test]
 fn an_unknown_profile_names_the_known_ones() {
     let dir = tempfile::tempdir().unwrap();
     let o = run(
