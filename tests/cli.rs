@@ -68,6 +68,100 @@ fn the_shipped_configuration_checks_clean() {
 }
 
 #[test]
+fn the_shipped_configuration_decides_a_withdrawal_recommendation_by_two_thirds_of_all_members() {
+    let c = mail_ballot::config::Config::load(&repo().join("config/mail-ballot.toml")).unwrap();
+    assert_eq!(
+        c.profile_for_kind(Some("退会勧告")).unwrap().name,
+        "two-thirds-of-members"
+    );
+    assert_eq!(c.profile_for_kind(None).unwrap().name, "isogj-email");
+}
+
+/// The shipped configuration with the commented block that starts at the line
+/// `first` uncommented (up to the next blank line), minus the live lines `drop`.
+fn uncommented(first: &str, drop: &[&str]) -> tempfile::TempDir {
+    let dir = shipped_copy();
+    let path = dir.path().join("config/mail-ballot.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut out = String::new();
+    let mut inside = false;
+    let mut dropping = false;
+    for line in text.lines() {
+        if line.starts_with(first) {
+            inside = true;
+        }
+        if inside && line.trim().is_empty() {
+            inside = false;
+        }
+        if drop.iter().any(|d| line.starts_with(d)) {
+            // A dropped line that opens an array drops it to its closing line.
+            dropping = line.trim_end().ends_with('[');
+            continue;
+        }
+        if dropping {
+            dropping = line.trim() != "]";
+            continue;
+        }
+        match line.strip_prefix("# ") {
+            Some(rest) if inside => out.push_str(rest),
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    assert_ne!(out, text, "`{first}` is in the shipped configuration");
+    std::fs::write(&path, out).unwrap();
+    dir
+}
+
+#[test]
+fn the_commented_profile_example_names_every_key_correctly() {
+    let dir = uncommented("# [[profiles]]", &[]);
+    let o = run(&["check-config"], dir.path());
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let text = std::fs::read_to_string(dir.path().join("config/mail-ballot.toml")).unwrap();
+    for key in [
+        "name",
+        "clause",
+        "quorum",
+        "threshold",
+        "abstentions_present",
+        "delegation",
+        "tie",
+        "rounds",
+        "reballot_deadline",
+        "carry_over",
+        "min_open_hours",
+        "vote_changes",
+        "early_close",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(&format!("{key} = "))),
+            "the example shows `{key}`"
+        );
+    }
+}
+
+#[test]
+fn the_commented_nca_kinds_configure_an_nca_committee() {
+    let dir = uncommented(
+        "#   default_profile = ",
+        &["default_profile = ", "kinds = ["],
+    );
+    let o = run(&["check-config"], dir.path());
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let c = mail_ballot::config::Config::load(&dir.path().join("config/mail-ballot.toml")).unwrap();
+    assert_eq!(c.ballots.default_profile, "nca-steering");
+    assert_eq!(
+        c.profile_for_kind(Some("総会の議決")).unwrap().name,
+        "nca-general-assembly-email"
+    );
+    assert_eq!(
+        c.profile_for_kind(Some("退会勧告")).unwrap().name,
+        "two-thirds-of-members"
+    );
+}
+
+#[test]
 fn a_misspelt_key_is_named_with_its_file_and_line() {
     let dir = shipped_copy();
     let p = dir.path().join("config/mail-ballot.toml");
