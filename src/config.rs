@@ -1195,6 +1195,38 @@ file = "roster.toml"
     }
 
     #[test]
+    fn a_profile_whose_combination_cannot_work_is_one_sentence_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let profile = |extra: &str| {
+            format!(
+                "{CONFIG}\n[[profiles]]\nname = \"quick\"\nquorum = \"at least 1/2 of members\"\nthreshold = \"more than 1/2 of present\"\n{extra}"
+            )
+        };
+        for (extra, names) in [
+            ("early_close = \"all_answered\"\n", "vote_changes"),
+            (
+                "min_open_hours = 72\nreballot_deadline = \"2d@17:00\"\n",
+                "min_open_hours = 72",
+            ),
+        ] {
+            let err = Config::load(&write_config(dir.path(), &profile(extra)))
+                .unwrap_err()
+                .0;
+            assert!(
+                err.contains("profile `quick`") && err.contains(names),
+                "{err}"
+            );
+            assert!(!err.contains('\n'), "one sentence: {err}");
+        }
+        let ok = profile("early_close = \"all_answered\"\nvote_changes = \"closed\"\n");
+        let c = Config::load(&write_config(dir.path(), &ok)).unwrap();
+        assert_eq!(
+            c.profiles.get("quick").unwrap().vote_changes,
+            crate::ballot::rules::VoteChanges::Closed
+        );
+    }
+
+    #[test]
     fn a_motion_kind_must_name_a_defined_profile() {
         let dir = tempfile::tempdir().unwrap();
         let text = format!(

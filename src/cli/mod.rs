@@ -741,8 +741,8 @@ fn rules(
                     }
                 );
                 println!(
-                    "  quorum: {}; threshold: {}; delegation: {:?}; tie: {:?}; rounds: {}; early close: {:?}",
-                    p.quorum, p.threshold, p.delegation, p.tie, p.rounds, p.early_close
+                    "  quorum: {}; threshold: {}; delegation: {:?}; tie: {:?}; rounds: {}; vote changes: {:?}; early close: {:?}",
+                    p.quorum, p.threshold, p.delegation, p.tie, p.rounds, p.vote_changes, p.early_close
                 );
                 println!("  {}", p.describe_en());
                 println!("  {}", p.describe_ja());
