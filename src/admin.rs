@@ -605,3 +605,282 @@ pub async fn resolve_dispute(
     info!(ballot = %r, "dispute resolved");
     Ok(DisputeDecision { resolved, changed })
 }
+
+#[cfg(test)]
+mod rules_in_force_tests {
+    //! The rule a ballot runs under, through the whole path: chosen by its
+    //! kind, copied into the ballot, named in its mails, counted by ingest and
+    //! applied at the close, and left alone by later configuration edits.
+    use super::*;
+    use crate::ballot::rules::Outcome;
+    use crate::ingest::process;
+    use crate::testkit::{fetched, reply, TestApp};
+
+    const KINDS: &str = r#"
+[ballots]
+chair = "org01"
+kinds = [
+  { name = "予算承認", profile = "isogj-email" },
+  { name = "総会の議決", profile = "nca-general-assembly-email" },
+  { name = "運営委員会の議決", profile = "isogj-meeting" },
+]
+"#;
+
+    async fn open(t: &TestApp, kind: Option<&str>) -> Ballot {
+        let req = OpenRequest {
+            title: "令和9年度予算".into(),
+            motion: "令和9年度予算案を承認する。".into(),
+            kind: kind.map(str::to_string),
+            deadline: Some("2026-11-29 17:00".parse().unwrap()),
+        };
+        super::open(&t.app, &req, "cli", t.app.now()).await.unwrap()
+    }
+
+    async fn vote(t: &TestApp, r: BallotRef, org: usize, body: &str, at: &str) {
+        let raw = reply(
+            &format!("rep{org}@org{org}.example"),
+            &format!("Re: [{r}]"),
+            body,
+            &format!("{r}-v{org}-{at}@x"),
+            None,
+        );
+        process(
+            &t.app,
+            &t.app.source_name(),
+            &fetched(&format!("{r}{org}{at}"), raw, at),
+            None,
+            t.app.now(),
+        )
+        .await
+        .unwrap();
+    }
+
+    /// The text of every queued mail of `kind` about `r`.
+    async fn bodies(t: &TestApp, r: BallotRef, kind: &str) -> Vec<String> {
+        t.app
+            .store
+            .outbox(Some(r))
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.kind == kind)
+            .map(|m| {
+                let msg = mail_parser::MessageParser::default().parse(&m.raw).unwrap();
+                format!(
+                    "{}\n{}",
+                    msg.subject().unwrap_or_default(),
+                    msg.body_text(0).unwrap_or_default()
+                )
+            })
+            .collect()
+    }
+
+    async fn close_at_deadline(t: &TestApp, r: BallotRef) -> (Ballot, RoundClosed) {
+        t.set_now("2026-11-29T08:01:00Z");
+        close(&t.app, r, "scheduler", t.app.now()).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_kind_selects_its_rule_which_is_copied_into_the_ballot_and_named_in_its_mails() {
+        let t = TestApp::with(4, "2026-11-22T01:00:00Z", KINDS).await;
+        let b = open(&t, Some("総会の議決")).await;
+        assert_eq!(b.kind.as_deref(), Some("総会の議決"));
+        assert_eq!(b.profile.name, "nca-general-assembly-email");
+        let stored = t.app.store.load_ballot(b.reference).await.unwrap().unwrap();
+        assert_eq!(
+            stored.profile, b.profile,
+            "the rule is stored with the ballot"
+        );
+        let announce = &bodies(&t, b.reference, "announce").await[0];
+        assert!(announce.contains("種別: 総会の議決"), "{announce}");
+        assert!(announce.contains("NCA 運営規約 6 (1) 総会"), "{announce}");
+        assert!(
+            announce.contains("一任（委任）は出席とみなし"),
+            "{announce}"
+        );
+        vote(&t, b.reference, 2, "賛成", "2026-11-23T00:00:00Z").await;
+        let receipt = &bodies(&t, b.reference, "receipt").await[0];
+        assert!(
+            receipt.contains("規則: nca-general-assembly-email（NCA 運営規約 6 (1) 総会）"),
+            "{receipt}"
+        );
+        let (_, _) = close_at_deadline(&t, b.reference).await;
+        let result = &bodies(&t, b.reference, "result").await[0];
+        assert!(result.contains("nca-general-assembly-email"), "{result}");
+        // Without a kind, the default rule.
+        t.set_now("2026-11-22T01:00:00Z");
+        let plain = open(&t, None).await;
+        assert_eq!(plain.profile.name, "isogj-email");
+        assert_eq!(plain.kind, None);
+    }
+
+    #[tokio::test]
+    async fn a_delegation_counts_through_ingest_and_close_under_a_rule_that_accepts_it() {
+        let t = TestApp::with(4, "2026-11-22T01:00:00Z", KINDS).await;
+        let r = open(&t, Some("総会の議決")).await.reference;
+        vote(&t, r, 1, "議長に一任します。", "2026-11-23T00:00:00Z").await;
+        vote(&t, r, 2, "賛成", "2026-11-23T00:00:00Z").await;
+        vote(&t, r, 3, "反対", "2026-11-23T00:00:00Z").await;
+        assert!(
+            bodies(&t, r, "unclear").await.is_empty(),
+            "a 一任 is an answer under this rule"
+        );
+        let receipts = bodies(&t, r, "receipt").await;
+        assert!(receipts[0].contains("回答　　: 一任"), "{}", receipts[0]);
+        let (b, closed) = close_at_deadline(&t, r).await;
+        // Present 3 of 4 (valid); in favour 1 yes + 1 proxy = 2 of 3 present: approved.
+        assert_eq!(closed.tally.counts.delegate, 1);
+        assert_eq!(closed.tally.present, 3);
+        assert_eq!(closed.tally.in_favour, 2);
+        assert_eq!(b.outcome, Some(Outcome::Approved));
+        let result = &bodies(&t, r, "result").await[0];
+        assert!(result.contains("一任 1"), "{result}");
+        // The same answers under the default rule: the 一任 is not counted and
+        // the member is asked again, leaving 1 yes of 2 replies: rejected.
+        t.set_now("2026-11-22T01:00:00Z");
+        let d = open(&t, None).await.reference;
+        vote(&t, d, 1, "議長に一任します。", "2026-11-23T00:00:00Z").await;
+        vote(&t, d, 2, "賛成", "2026-11-23T00:00:00Z").await;
+        vote(&t, d, 3, "反対", "2026-11-23T00:00:00Z").await;
+        assert_eq!(bodies(&t, d, "unclear").await.len(), 1);
+        let (b, closed) = close_at_deadline(&t, d).await;
+        assert_eq!(closed.tally.counts.delegate, 0);
+        assert_eq!(b.outcome, Some(Outcome::Rejected));
+    }
+
+    #[tokio::test]
+    async fn the_chairs_own_answer_breaks_a_tie_in_a_ballot_whose_rule_says_so() {
+        let t = TestApp::with(4, "2026-11-22T01:00:00Z", KINDS).await;
+        // The chair (org01) in favour, org02 against: 1-1 of 2 present.
+        let yes = open(&t, Some("運営委員会の議決")).await.reference;
+        vote(&t, yes, 1, "賛成", "2026-11-23T00:00:00Z").await;
+        vote(&t, yes, 2, "反対", "2026-11-23T00:00:00Z").await;
+        // The chair against, org02 in favour.
+        let no = open(&t, Some("運営委員会の議決")).await.reference;
+        vote(&t, no, 1, "反対", "2026-11-23T00:00:00Z").await;
+        vote(&t, no, 2, "賛成", "2026-11-23T00:00:00Z").await;
+        // The chair silent: nobody breaks the tie.
+        let silent = open(&t, Some("運営委員会の議決")).await.reference;
+        vote(&t, silent, 2, "賛成", "2026-11-23T00:00:00Z").await;
+        vote(&t, silent, 3, "反対", "2026-11-23T00:00:00Z").await;
+
+        let (b, closed) = close_at_deadline(&t, yes).await;
+        assert!(closed.tally.tie);
+        assert_eq!(b.outcome, Some(Outcome::Approved));
+        assert!(closed
+            .tally
+            .working
+            .iter()
+            .any(|l| l.contains("the chair is in favour")));
+        let (b, _) = close_at_deadline(&t, no).await;
+        assert_eq!(b.outcome, Some(Outcome::Rejected));
+        let (b, closed) = close_at_deadline(&t, silent).await;
+        assert_eq!(b.outcome, Some(Outcome::Rejected));
+        assert!(closed
+            .tally
+            .working
+            .last()
+            .unwrap()
+            .contains("chair gave no position"));
+    }
+
+    #[tokio::test]
+    async fn a_resolution_the_meeting_did_not_confirm_stays_pending_for_the_next_digest() {
+        let t = TestApp::with(2, "2026-11-22T01:00:00Z", KINDS).await;
+        let first = open(&t, None).await.reference;
+        let second = open(&t, None).await.reference;
+        for r in [first, second] {
+            vote(&t, r, 1, "賛成", "2026-11-23T00:00:00Z").await;
+            close_at_deadline(&t, r).await;
+            t.set_now("2026-11-22T01:00:00Z");
+        }
+        t.set_now("2026-12-03T00:00:00Z");
+        let meeting = NaiveDate::from_ymd_opt(2026, 12, 10);
+        let (mail, listed) = digest(&t.app, meeting, true, "schedule", t.app.now())
+            .await
+            .unwrap();
+        assert_eq!(listed, [first, second]);
+        // The secretariat: the first was confirmed, the second was not.
+        let answer = reply(
+            "support@committee.example",
+            "Re: digest",
+            &format!("{first} 確認済、{second} 未確認\n"),
+            "conf-1@committee.example",
+            Some(&mail.message_id),
+        );
+        t.set_now("2026-12-10T09:00:00Z");
+        let p = process(
+            &t.app,
+            &t.app.source_name(),
+            &fetched("conf-1", answer, "2026-12-10T09:00:00Z"),
+            None,
+            t.app.now(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(p.disposition, crate::ingest::Disposition::Ratification);
+        let pending: Vec<BallotRef> = t
+            .app
+            .store
+            .pending_ratification()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|b| b.reference)
+            .collect();
+        assert_eq!(pending, [second]);
+        // The next meeting's digest lists only the one still pending.
+        let (next, listed) = digest(
+            &t.app,
+            NaiveDate::from_ymd_opt(2027, 4, 21),
+            false,
+            "cli",
+            t.app.now(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(listed, [second]);
+        assert!(next.body.contains(&format!("[{second}]")), "{}", next.body);
+        assert!(!next.body.contains(&format!("[{first}]")), "{}", next.body);
+        assert!(next.subject.contains("1件"), "{}", next.subject);
+    }
+
+    #[tokio::test]
+    async fn an_open_ballot_keeps_its_copied_rule_when_the_configuration_changes() {
+        let t = TestApp::with(4, "2026-11-22T01:00:00Z", KINDS).await;
+        let r = open(&t, Some("予算承認")).await.reference;
+        vote(&t, r, 1, "賛成", "2026-11-23T00:00:00Z").await;
+        vote(&t, r, 2, "賛成", "2026-11-23T00:00:00Z").await;
+        // The configuration now decides the same kind by two thirds of all
+        // members, in one round.
+        let dir = tempfile::tempdir().unwrap();
+        let edited = crate::testkit::config(
+            dir.path(),
+            4,
+            &format!(
+                "{KINDS}\n[[profiles]]\nname = \"isogj-email\"\nclause = \"edited\"\nquorum = \"at least 1/2 of members\"\nthreshold = \"at least 2/3 of members\"\nrounds = 1\n"
+            ),
+        );
+        assert_eq!(
+            edited.profile_for_kind(Some("予算承認")).unwrap().clause,
+            "edited"
+        );
+        let templates =
+            crate::outbox::templates::Templates::load(None, edited.organisation.language).unwrap();
+        let app = App::with_store(edited, templates, t.app.store.clone(), t.app.clock.clone());
+        let b = app.store.load_ballot(r).await.unwrap().unwrap();
+        assert_eq!(b.profile.clause, "ISOG-J 運営規約 5 (2) メールでの審議");
+        assert_eq!(b.profile.rounds, 2);
+        // 2 yes of 2 replies, 4 members: approved by the copied rule (the
+        // edited one would want 2/3 of 4 members in favour).
+        t.set_now("2026-11-29T08:01:00Z");
+        let (b, closed) = close(&app, r, "scheduler", app.now()).await.unwrap();
+        assert_eq!(b.outcome, Some(Outcome::Approved));
+        assert_eq!(closed.tally.profile, "isogj-email");
+        assert!(closed
+            .tally
+            .working
+            .iter()
+            .any(|l| l.contains("more than 1/2 of present")));
+    }
+}

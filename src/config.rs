@@ -245,21 +245,35 @@ pub struct Schedule {
 /// A yearly pattern of committee meetings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MeetingPattern {
-    /// ISOG-J 運営規約 5 (2): 第1回 4月下旬, 第2回 9月上旬, 第3回 12月上旬. Taken as the
-    /// first day of each window (4/20, 9/1, 12/1), so the digest is never late;
-    /// a meeting added with its exact date replaces the pattern's date that month.
+    /// ISOG-J 運営規約 5 (2): 第1回 4月下旬, 第2回 9月上旬, 第3回 12月上旬: the
+    /// windows 4/21-4/30, 9/1-9/10 and 12/1-12/10. Each is taken as its first
+    /// day (4/21, 9/1, 12/1), so the digest is never late; a meeting given with
+    /// its exact date inside a window replaces that window's date.
     Isogj,
 }
 
 impl MeetingPattern {
-    /// The pattern's dates in `year`.
-    pub fn dates(&self, year: i32) -> Vec<NaiveDate> {
+    /// The pattern's windows in `year`, as (first day, last day), inclusive.
+    pub fn windows(&self, year: i32) -> Vec<(NaiveDate, NaiveDate)> {
         match self {
-            MeetingPattern::Isogj => [(4, 20), (9, 1), (12, 1)]
+            MeetingPattern::Isogj => [((4, 21), (4, 30)), ((9, 1), (9, 10)), ((12, 1), (12, 10))]
                 .iter()
-                .filter_map(|(m, d)| NaiveDate::from_ymd_opt(year, *m, *d))
+                .filter_map(|((m, d), (m2, d2))| {
+                    Some((
+                        NaiveDate::from_ymd_opt(year, *m, *d)?,
+                        NaiveDate::from_ymd_opt(year, *m2, *d2)?,
+                    ))
+                })
                 .collect(),
         }
+    }
+
+    /// The pattern's dates in `year`: the first day of each window.
+    pub fn dates(&self, year: i32) -> Vec<NaiveDate> {
+        self.windows(year)
+            .into_iter()
+            .map(|(first, _)| first)
+            .collect()
     }
 }
 
@@ -1178,6 +1192,38 @@ file = "roster.toml"
     fn a_secret_never_shows_in_debug_output() {
         let s = Secret::new("hunter2");
         assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_profile_whose_combination_cannot_work_is_one_sentence_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let profile = |extra: &str| {
+            format!(
+                "{CONFIG}\n[[profiles]]\nname = \"quick\"\nquorum = \"at least 1/2 of members\"\nthreshold = \"more than 1/2 of present\"\n{extra}"
+            )
+        };
+        for (extra, names) in [
+            ("early_close = \"all_answered\"\n", "vote_changes"),
+            (
+                "min_open_hours = 72\nreballot_deadline = \"2d@17:00\"\n",
+                "min_open_hours = 72",
+            ),
+        ] {
+            let err = Config::load(&write_config(dir.path(), &profile(extra)))
+                .unwrap_err()
+                .0;
+            assert!(
+                err.contains("profile `quick`") && err.contains(names),
+                "{err}"
+            );
+            assert!(!err.contains('\n'), "one sentence: {err}");
+        }
+        let ok = profile("early_close = \"all_answered\"\nvote_changes = \"closed\"\n");
+        let c = Config::load(&write_config(dir.path(), &ok)).unwrap();
+        assert_eq!(
+            c.profiles.get("quick").unwrap().vote_changes,
+            crate::ballot::rules::VoteChanges::Closed
+        );
     }
 
     #[test]

@@ -1223,41 +1223,106 @@ async fn answered_digest(
 
 /// What a reply to a digest confirms: the references it names (of those the
 /// digest listed), or all of them when it says 確認済 / confirmed. A negated
-/// statement (確認済ではありません, not confirmed) confirms nothing.
+/// statement (確認済ではありません, 未確認, not confirmed) confirms nothing.
+///
+/// Negation is judged per reference, not for the whole reply: within a line,
+/// each named reference takes the verdict of the first 確認済-like or negating
+/// word after it (Japanese puts it after: "001 確認済、002 未確認"), else of the
+/// last one before it ("Confirmed: B-2026-001"), else it is a bare listing and
+/// confirmed. A reply that names no listed reference confirms everything if it
+/// says 確認済 without negating anything. One that names only exclusions ("確認済。
+/// ただし B-2026-002 は未確認") confirms the rest when it also says 確認済 outside
+/// those lines. A resolution's own outcome (否決) is not a negation.
 pub fn confirmed_by(own_words: &str, listed: &[BallotRef]) -> Option<Vec<BallotRef>> {
     use unicode_normalization::UnicodeNormalization;
-    let text: String = own_words.nfkc().collect::<String>().to_lowercase();
-    let negated = [
+    static REF: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = REF.get_or_init(|| {
+        regex::Regex::new(r"(?-u:\b)b-[0-9]{4}-[0-9]{3,6}(?-u:\b)").expect("static regex")
+    });
+    // Longest first, negations before the affirmations they contain.
+    const NEGATIVE: &[&str] = &[
+        "確認済みではありません",
+        "確認済ではありません",
+        "確認済みではない",
+        "確認済ではない",
+        "確認していません",
+        "確認されていません",
+        "確認されませんでした",
+        "確認できませんでした",
+        "not confirmed",
+        "unconfirmed",
         "ではありません",
         "ではない",
         "未確認",
         "されませんでした",
         "できませんでした",
-        "not confirmed",
-        "否決",
-    ]
-    .iter()
-    .any(|n| text.contains(n));
-    if negated {
-        return None;
-    }
-    let named: Vec<BallotRef> = BallotRef::find_all(&text)
-        .into_iter()
-        .filter(|r| listed.contains(r))
-        .collect();
-    if !named.is_empty() {
-        return Some(named);
-    }
-    let all = [
+    ];
+    const POSITIVE: &[&str] = &[
         "確認済",
         "確認しました",
         "確認されました",
         "承認されました",
         "confirmed",
-    ]
-    .iter()
-    .any(|w| text.contains(w));
-    all.then(|| listed.to_vec())
+    ];
+    let text: String = own_words.nfkc().collect::<String>().to_lowercase();
+    let mut named: Vec<(BallotRef, bool)> = Vec::new();
+    let mut general_yes = false;
+    let mut general_no = false;
+    for line in text.lines() {
+        // (byte offset, true for 確認済, false for a negation)
+        let mut marks: Vec<(usize, bool)> = Vec::new();
+        let mut i = 0;
+        while i < line.len() {
+            let rest = &line[i..];
+            if let Some(w) = NEGATIVE.iter().find(|w| rest.starts_with(**w)) {
+                marks.push((i, false));
+                i += w.len();
+            } else if let Some(w) = POSITIVE.iter().find(|w| rest.starts_with(**w)) {
+                marks.push((i, true));
+                i += w.len();
+            } else {
+                i += rest.chars().next().map_or(1, char::len_utf8);
+            }
+        }
+        let refs: Vec<(usize, BallotRef)> = re
+            .find_iter(line)
+            .filter_map(|m| Some((m.end(), m.as_str().to_uppercase().parse().ok()?)))
+            .filter(|(_, r)| listed.contains(r))
+            .collect();
+        if refs.is_empty() {
+            general_yes |= marks.iter().any(|(_, yes)| *yes);
+            general_no |= marks.iter().any(|(_, yes)| !*yes);
+            continue;
+        }
+        for (end, r) in refs {
+            let verdict = marks
+                .iter()
+                .find(|(at, _)| *at >= end)
+                .or_else(|| marks.iter().rev().find(|(at, _)| *at < end))
+                .is_none_or(|(_, yes)| *yes);
+            named.retain(|(n, _)| *n != r);
+            named.push((r, verdict));
+        }
+    }
+    if named.is_empty() {
+        return (general_yes && !general_no).then(|| listed.to_vec());
+    }
+    let confirmed: Vec<BallotRef> = if named.iter().any(|(_, yes)| *yes) {
+        named
+            .iter()
+            .filter(|(_, yes)| *yes)
+            .map(|(r, _)| *r)
+            .collect()
+    } else if general_yes && !general_no {
+        listed
+            .iter()
+            .filter(|r| !named.iter().any(|(n, _)| n == *r))
+            .copied()
+            .collect()
+    } else {
+        Vec::new()
+    };
+    (!confirmed.is_empty()).then_some(confirmed)
 }
 
 async fn ratification(
@@ -1893,6 +1958,57 @@ mod tests {
             confirmed_by("B-2026-009 確認済", &listed),
             Some(vec![a, b]),
             "an unlisted reference is ignored"
+        );
+    }
+
+    #[test]
+    fn a_digest_reply_is_read_reference_by_reference() {
+        let a = BallotRef::new(2026, 1).unwrap();
+        let b = BallotRef::new(2026, 2).unwrap();
+        let c = BallotRef::new(2026, 3).unwrap();
+        let listed = [a, b, c];
+        // A resolution's outcome is not a negation of the confirmation.
+        assert_eq!(
+            confirmed_by("B-2026-003（否決）確認済", &listed),
+            Some(vec![c])
+        );
+        assert_eq!(
+            confirmed_by("B-2026-001 確認済、B-2026-002 未確認", &listed),
+            Some(vec![a])
+        );
+        assert_eq!(
+            confirmed_by(
+                "B-2026-001 は確認済ではありません\nB-2026-002 確認済",
+                &listed
+            ),
+            Some(vec![b])
+        );
+        // One per line, as the digest asks: a bare listing confirms.
+        assert_eq!(
+            confirmed_by("B-2026-001\nB-2026-003\n", &listed),
+            Some(vec![a, c])
+        );
+        assert_eq!(
+            confirmed_by("Confirmed: B-2026-002, B-2026-003", &listed),
+            Some(vec![b, c])
+        );
+        assert_eq!(confirmed_by("Not confirmed: B-2026-002", &listed), None);
+        assert_eq!(
+            confirmed_by("B-2026-001、B-2026-002 は未確認です", &listed),
+            None,
+            "a negation after two references covers both"
+        );
+        // Only exclusions named, and 確認済 said on its own: the rest.
+        assert_eq!(
+            confirmed_by("確認済です。\nただし B-2026-002 は未確認です。", &listed),
+            Some(vec![a, c])
+        );
+        // A negated whole reply still confirms nothing.
+        assert_eq!(confirmed_by("確認済ではありません", &listed), None);
+        assert_eq!(confirmed_by("まだ確認されていません", &listed), None);
+        assert_eq!(
+            confirmed_by("否決の議案も含め確認済です", &listed),
+            Some(listed.to_vec())
         );
     }
 

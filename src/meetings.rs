@@ -23,8 +23,10 @@ pub struct Meeting {
 }
 
 /// Every meeting from `from` to `to` (inclusive), in date order. A date given
-/// exactly (configured or added) replaces the pattern's date in the same month,
-/// since the pattern only says "late April" or "early September".
+/// exactly (configured or added) inside one of the pattern's windows replaces
+/// the pattern's date for it, since the pattern only says "late April" or
+/// "early September"; one outside every window (a meeting the chair calls,
+/// 必要に応じて) is an extra meeting and the regular one stays.
 pub fn calendar(
     schedule: &Schedule,
     added: &[NaiveDate],
@@ -45,13 +47,10 @@ pub fn calendar(
         .collect();
     if let Some(p) = schedule.meeting_pattern {
         for year in from.year()..=to.year() {
-            for d in p.dates(year) {
-                if !exact
-                    .iter()
-                    .any(|m| m.date.year() == d.year() && m.date.month() == d.month())
-                {
+            for (first, last) in p.windows(year) {
+                if !exact.iter().any(|m| m.date >= first && m.date <= last) {
                     exact.push(Meeting {
-                        date: d,
+                        date: first,
                         source: Source::Pattern,
                     });
                 }
@@ -104,7 +103,59 @@ mod tests {
             .into_iter()
             .map(|m| m.date)
             .collect();
-        assert_eq!(dates, [d("2026-04-20"), d("2026-09-01"), d("2026-12-01")]);
+        assert_eq!(dates, [d("2026-04-21"), d("2026-09-01"), d("2026-12-01")]);
+    }
+
+    #[test]
+    fn late_april_starts_on_the_twenty_first() {
+        let s = schedule(&[], true);
+        assert_eq!(
+            next(&s, &[], d("2027-04-20")).unwrap().date,
+            d("2027-04-21")
+        );
+        assert_eq!(
+            next(&s, &[], d("2027-04-22")).unwrap().date,
+            d("2027-09-01"),
+            "the window's first day has passed"
+        );
+    }
+
+    #[test]
+    fn an_exact_date_inside_a_window_replaces_the_patterns_date() {
+        let s = schedule(&["2027-04-27", "2027-09-10"], true);
+        let dates: Vec<_> = calendar(&s, &[], d("2027-01-01"), d("2027-12-31"))
+            .into_iter()
+            .map(|m| (m.date, m.source))
+            .collect();
+        assert_eq!(
+            dates,
+            [
+                (d("2027-04-27"), Source::Configured),
+                (d("2027-09-10"), Source::Configured),
+                (d("2027-12-01"), Source::Pattern),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_meeting_the_chair_calls_outside_a_window_does_not_drop_the_regular_one() {
+        // Early April and late September are outside 下旬 / 上旬.
+        let s = schedule(&[], true);
+        let added = [d("2027-04-05"), d("2027-09-11")];
+        let dates: Vec<_> = calendar(&s, &added, d("2027-01-01"), d("2027-12-31"))
+            .into_iter()
+            .map(|m| (m.date, m.source))
+            .collect();
+        assert_eq!(
+            dates,
+            [
+                (d("2027-04-05"), Source::Added),
+                (d("2027-04-21"), Source::Pattern),
+                (d("2027-09-01"), Source::Pattern),
+                (d("2027-09-11"), Source::Added),
+                (d("2027-12-01"), Source::Pattern),
+            ]
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use tracing::{info, warn};
 
 use crate::admin;
 use crate::app::{App, AppError};
-use crate::ballot::rules::{settled, EarlyClose};
+use crate::ballot::rules::{settled, EarlyClose, VoteChanges};
 use crate::ballot::{Ballot, Next, State, VoteRecord};
 use crate::domain::BallotRef;
 use crate::meetings;
@@ -126,9 +126,12 @@ fn early_close(
     let counts = b.counts(votes, round);
     match b.profile.early_close {
         EarlyClose::Never => None,
-        EarlyClose::AllAnswered => {
-            (counts.answered() == counts.eligible).then_some("every member answered")
-        }
+        // Every member having answered settles nothing while answers may still
+        // change (`Profile::validate` refuses the combination; a ballot stored
+        // before that check is guarded here).
+        EarlyClose::AllAnswered => (counts.answered() == counts.eligible
+            && b.profile.vote_changes == VoteChanges::Closed)
+            .then_some("every member answered and answers are final"),
         EarlyClose::Decided => {
             let counted = b.positions(votes, round);
             let chair = b.chair.as_ref().and_then(|c| counted.get(c).copied());
@@ -499,6 +502,17 @@ clause = "test: early close when decided"
 quorum = "at least 1/2 of members"
 threshold = "more than 1/2 of present"
 early_close = "decided"
+vote_changes = "closed"
+"#;
+
+    const ALL_ANSWERED: &str = r#"
+[[profiles]]
+name = "isogj-email"
+clause = "test: early close when everyone answered"
+quorum = "at least 1/2 of members"
+threshold = "more than 1/2 of present"
+early_close = "all_answered"
+vote_changes = "closed"
 "#;
 
     #[tokio::test]
@@ -520,6 +534,75 @@ early_close = "decided"
             tick(&t.app, None).await.unwrap().closed,
             [(r, 1, "approved".to_string())]
         );
+    }
+
+    #[tokio::test]
+    async fn where_answers_are_final_the_round_closes_once_every_member_has_answered() {
+        let t = TestApp::with(4, "2026-11-22T01:00:00Z", ALL_ANSWERED).await;
+        let r = open(&t, "予算").await;
+        for org in 1..=3 {
+            vote(&t, r, org, "賛成", "2026-11-23T00:00:00Z").await;
+        }
+        t.set_now("2026-11-23T01:00:00Z");
+        synced_now(&t).await;
+        assert!(
+            tick(&t.app, None).await.unwrap().closed.is_empty(),
+            "three of four answered: the fourth has not"
+        );
+        // A change of answer does not count: the first one is final.
+        vote(&t, r, 1, "反対", "2026-11-23T01:30:00Z").await;
+        vote(&t, r, 4, "反対", "2026-11-23T02:00:00Z").await;
+        t.set_now("2026-11-23T03:00:00Z");
+        synced_now(&t).await;
+        assert_eq!(
+            tick(&t.app, None).await.unwrap().closed,
+            [(r, 1, "approved".to_string())],
+            "3 yes (org01's first answer) and 1 no of 4"
+        );
+        let b = t.app.store.load_ballot(r).await.unwrap().unwrap();
+        let tally = b.rounds[0].tally.as_ref().unwrap();
+        assert_eq!((tally.counts.yes, tally.counts.no), (3, 1));
+        assert!(b.rounds[0].closed_at.unwrap() < b.rounds[0].deadline);
+        let receipt = t
+            .app
+            .store
+            .outbox(Some(r))
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|m| {
+                m.kind == "receipt" && m.recipients.contains(&"rep1@org1.example".to_string())
+            })
+            .count();
+        assert_eq!(
+            receipt, 2,
+            "the changed answer is acknowledged as recorded only"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stored_ballot_whose_answers_may_still_change_does_not_close_early() {
+        // A ballot stored before the configuration check refused `decided`
+        // without final answers: every member answering yes settles nothing,
+        // since any of them may still switch to 反対 before the deadline.
+        let t = TestApp::with(4, "2026-11-22T01:00:00Z", EARLY).await;
+        let r = open(&t, "予算").await;
+        // Stored as it was then: without the vote_changes key.
+        sqlx::query(
+            "UPDATE ballots SET profile_json = json_remove(profile_json, '$.vote_changes')",
+        )
+        .execute(t.app.store.pool())
+        .await
+        .unwrap();
+        let b = t.app.store.load_ballot(r).await.unwrap().unwrap();
+        assert_eq!(b.profile.early_close, EarlyClose::Decided);
+        assert_eq!(b.profile.vote_changes, VoteChanges::UntilDeadline);
+        for org in 1..=4 {
+            vote(&t, r, org, "賛成", "2026-11-23T00:00:00Z").await;
+        }
+        t.set_now("2026-11-23T01:00:00Z");
+        synced_now(&t).await;
+        assert!(tick(&t.app, None).await.unwrap().closed.is_empty());
     }
 
     #[tokio::test]

@@ -68,6 +68,100 @@ fn the_shipped_configuration_checks_clean() {
 }
 
 #[test]
+fn the_shipped_configuration_decides_a_withdrawal_recommendation_by_two_thirds_of_all_members() {
+    let c = mail_ballot::config::Config::load(&repo().join("config/mail-ballot.toml")).unwrap();
+    assert_eq!(
+        c.profile_for_kind(Some("退会勧告")).unwrap().name,
+        "two-thirds-of-members"
+    );
+    assert_eq!(c.profile_for_kind(None).unwrap().name, "isogj-email");
+}
+
+/// The shipped configuration with the commented block that starts at the line
+/// `first` uncommented (up to the next blank line), minus the live lines `drop`.
+fn uncommented(first: &str, drop: &[&str]) -> tempfile::TempDir {
+    let dir = shipped_copy();
+    let path = dir.path().join("config/mail-ballot.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut out = String::new();
+    let mut inside = false;
+    let mut dropping = false;
+    for line in text.lines() {
+        if line.starts_with(first) {
+            inside = true;
+        }
+        if inside && line.trim().is_empty() {
+            inside = false;
+        }
+        if drop.iter().any(|d| line.starts_with(d)) {
+            // A dropped line that opens an array drops it to its closing line.
+            dropping = line.trim_end().ends_with('[');
+            continue;
+        }
+        if dropping {
+            dropping = line.trim() != "]";
+            continue;
+        }
+        match line.strip_prefix("# ") {
+            Some(rest) if inside => out.push_str(rest),
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    assert_ne!(out, text, "`{first}` is in the shipped configuration");
+    std::fs::write(&path, out).unwrap();
+    dir
+}
+
+#[test]
+fn the_commented_profile_example_names_every_key_correctly() {
+    let dir = uncommented("# [[profiles]]", &[]);
+    let o = run(&["check-config"], dir.path());
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let text = std::fs::read_to_string(dir.path().join("config/mail-ballot.toml")).unwrap();
+    for key in [
+        "name",
+        "clause",
+        "quorum",
+        "threshold",
+        "abstentions_present",
+        "delegation",
+        "tie",
+        "rounds",
+        "reballot_deadline",
+        "carry_over",
+        "min_open_hours",
+        "vote_changes",
+        "early_close",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(&format!("{key} = "))),
+            "the example shows `{key}`"
+        );
+    }
+}
+
+#[test]
+fn the_commented_nca_kinds_configure_an_nca_committee() {
+    let dir = uncommented(
+        "#   default_profile = ",
+        &["default_profile = ", "kinds = ["],
+    );
+    let o = run(&["check-config"], dir.path());
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let c = mail_ballot::config::Config::load(&dir.path().join("config/mail-ballot.toml")).unwrap();
+    assert_eq!(c.ballots.default_profile, "nca-steering");
+    assert_eq!(
+        c.profile_for_kind(Some("総会の議決")).unwrap().name,
+        "nca-general-assembly-email"
+    );
+    assert_eq!(
+        c.profile_for_kind(Some("退会勧告")).unwrap().name,
+        "two-thirds-of-members"
+    );
+}
+
+#[test]
 fn a_misspelt_key_is_named_with_its_file_and_line() {
     let dir = shipped_copy();
     let p = dir.path().join("config/mail-ballot.toml");
@@ -351,6 +445,68 @@ fn a_tie_the_chair_breaks_asks_for_the_chairs_position() {
 }
 
 #[test]
+fn rules_check_json_answers_in_json_when_the_numbers_cannot_be_tallied() {
+    let dir = tempfile::tempdir().unwrap();
+    let json_of = |o: &Output| -> serde_json::Value {
+        serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}{}", stdout(o), stderr(o)))
+    };
+    // A tie the chair breaks, without the chair's position.
+    let o = run(
+        &[
+            "rules",
+            "check",
+            "--profile",
+            "isogj-meeting",
+            "--eligible",
+            "10",
+            "--yes",
+            "3",
+            "--no",
+            "3",
+            "--json",
+        ],
+        dir.path(),
+    );
+    assert!(!o.status.success());
+    let v = json_of(&o);
+    assert_eq!(v["valid"], true);
+    assert!(v["approved"].is_null() && v["outcome"].is_null(), "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("--chair yes or --chair no"),
+        "{v}"
+    );
+    assert_one_sentence_error(&o, "chair");
+    // A delegation under a rule without one.
+    let o = run(
+        &[
+            "rules",
+            "check",
+            "--profile",
+            "isogj-email",
+            "--eligible",
+            "10",
+            "--yes",
+            "5",
+            "--delegate",
+            "1",
+            "--json",
+        ],
+        dir.path(),
+    );
+    assert!(!o.status.success());
+    let v = json_of(&o);
+    assert!(
+        v["valid"].is_null() && v["approved"].is_null() && v["outcome"].is_null(),
+        "{v}"
+    );
+    assert!(v["error"].as_str().unwrap().contains("一任"), "{v}");
+}
+
+#[test]
 fn an_unknown_profile_names_the_known_ones() {
     let dir = tempfile::tempdir().unwrap();
     let o = run(
@@ -389,7 +545,7 @@ fn meetings_added_by_command_join_the_pattern_and_show_when_their_digest_is_due(
         !s.contains("2026-12-01"),
         "the added date replaces the pattern's December date: {s}"
     );
-    assert!(s.contains("2027-04-20  pattern"), "{s}");
+    assert!(s.contains("2027-04-21  pattern"), "{s}");
     let o = run(
         &[
             "--now",

@@ -424,6 +424,89 @@ mod tests {
     }
 
     #[test]
+    fn the_2027_spring_equinox_on_a_sunday_moves_its_holiday_to_monday() {
+        // Sun 3/21 春分の日, Mon 3/22 振替休日: Fri 3/19 + 1 is Tue 3/23.
+        let c = Calendar::default();
+        assert!(!c.is_business_day(d("2027-03-22")).unwrap());
+        assert_eq!(
+            c.add_business_days(d("2027-03-19"), 1).unwrap(),
+            d("2027-03-23")
+        );
+        assert_eq!(
+            c.add_business_days(d("2027-03-18"), 2).unwrap(),
+            d("2027-03-23")
+        );
+    }
+
+    #[test]
+    fn golden_week_2027_leaves_one_business_day_between_its_holidays() {
+        // Thu 4/29 昭和の日, Fri 4/30 open, Mon 5/3-Wed 5/5 holidays.
+        let c = Calendar::default();
+        assert_eq!(
+            c.add_business_days(d("2027-04-28"), 1).unwrap(),
+            d("2027-04-30")
+        );
+        assert_eq!(
+            c.add_business_days(d("2027-04-28"), 2).unwrap(),
+            d("2027-05-06")
+        );
+        assert_eq!(
+            c.add_business_days(d("2027-04-30"), 1).unwrap(),
+            d("2027-05-06")
+        );
+    }
+
+    #[test]
+    fn golden_week_2028_has_no_substitute_for_a_saturday_holiday() {
+        // Sat 4/29 昭和の日 gives no 振替休日: Mon 5/1 and Tue 5/2 are open,
+        // then Wed 5/3-Fri 5/5 and the weekend.
+        let c = Calendar::default();
+        assert!(c.is_business_day(d("2028-05-01")).unwrap());
+        assert_eq!(
+            c.add_business_days(d("2028-04-28"), 1).unwrap(),
+            d("2028-05-01")
+        );
+        assert_eq!(
+            c.add_business_days(d("2028-05-02"), 1).unwrap(),
+            d("2028-05-08")
+        );
+        assert_eq!(
+            c.add_business_days(d("2028-04-28"), 3).unwrap(),
+            d("2028-05-08")
+        );
+    }
+
+    #[test]
+    fn the_closure_from_2027_into_2028_then_coming_of_age_day_are_skipped() {
+        // Tue 12/28 + 1: 12/29-1/3 closed (1/1 a Saturday), Tue 1/4. Then
+        // Sat 1/8, Sun 1/9 and Mon 1/10 成人の日.
+        let c = Calendar::default();
+        assert_eq!(
+            c.add_business_days(d("2027-12-28"), 1).unwrap(),
+            d("2028-01-04")
+        );
+        assert_eq!(
+            c.add_business_days(d("2027-12-28"), 3).unwrap(),
+            d("2028-01-06")
+        );
+        assert_eq!(
+            c.add_business_days(d("2027-12-28"), 5).unwrap(),
+            d("2028-01-11")
+        );
+        // Without the closure, only the weekend (元日 falls on it) is skipped:
+        // Thu 12/30 + 2 is Fri 12/31, then Mon 1/3.
+        let open = Calendar::without_closure();
+        assert_eq!(
+            open.add_business_days(d("2027-12-28"), 1).unwrap(),
+            d("2027-12-29")
+        );
+        assert_eq!(
+            open.add_business_days(d("2027-12-30"), 2).unwrap(),
+            d("2028-01-03")
+        );
+    }
+
+    #[test]
     fn era_dates_are_written_as_the_minutes_write_them() {
         assert_eq!(era_date(d("2026-12-01")), "令和8年12月1日(火)");
         assert_eq!(era_date(d("2019-05-01")), "令和元年5月1日(水)");

@@ -151,6 +151,32 @@ impl<'de> Deserialize<'de> for DeadlineSpec {
 }
 
 impl DeadlineSpec {
+    /// The shortest time a relative deadline can leave a round open, whatever
+    /// the time of day it is resolved at (from a whole second, in a zone without
+    /// summer time); `None` for a fixed moment. `7d` is exactly seven days;
+    /// `7d@17:00` resolved just before midnight lands six days and 17 hours
+    /// later; business days are at least as many calendar days.
+    pub fn shortest(&self) -> Option<Duration> {
+        match self {
+            DeadlineSpec::At(_) => None,
+            DeadlineSpec::After {
+                amount,
+                unit: Unit::Hours,
+                ..
+            } => Some(Duration::hours(i64::from(*amount))),
+            DeadlineSpec::After { amount, at, .. } => {
+                let days = Duration::days(i64::from(*amount));
+                Some(match at {
+                    None => days,
+                    Some(t) => {
+                        days - Duration::days(1)
+                            + Duration::seconds(i64::from(t.num_seconds_from_midnight()))
+                    }
+                })
+            }
+        }
+    }
+
     /// The instant this deadline falls on, counted from `now` in zone `tz`.
     pub fn resolve(
         &self,
@@ -257,6 +283,27 @@ mod tests {
             .resolve(utc("2026-11-22T00:00:00Z"), TOKYO, &Calendar::default())
             .unwrap();
         assert_eq!(at, utc("2026-11-29T14:59:00Z"));
+    }
+
+    #[test]
+    fn the_shortest_open_period_of_a_relative_deadline_is_its_worst_time_of_day() {
+        let h = |s: &str| {
+            s.parse::<DeadlineSpec>()
+                .unwrap()
+                .shortest()
+                .map(|d| d.num_minutes())
+        };
+        assert_eq!(h("48h"), Some(48 * 60));
+        assert_eq!(h("5d"), Some(5 * 24 * 60));
+        assert_eq!(h("5d@17:00"), Some((4 * 24 + 17) * 60));
+        assert_eq!(h("1bd@09:30"), Some(9 * 60 + 30));
+        assert_eq!(h("2026-11-29 17:00"), None);
+        // The bound is reached: opened one second before midnight, 1d@09:30
+        // lands 9 h 30 min and one second later.
+        let spec: DeadlineSpec = "1d@09:30".parse().unwrap();
+        let now = utc("2026-11-22T14:59:59Z"); // 23:59:59 JST
+        let at = spec.resolve(now, TOKYO, &Calendar::default()).unwrap();
+        assert_eq!((at - now).num_seconds(), (9 * 60 + 30) * 60 + 1);
     }
 
     #[test]

@@ -340,14 +340,15 @@ impl Ballot {
     }
 
     /// The answer each organisation holds in `round`: its latest valid answer
-    /// (by INTERNALDATE, then arrival), including earlier rounds' answers when the
-    /// profile carries them over. Answers from organisations not on the
-    /// snapshot roster are ignored.
+    /// (by INTERNALDATE, then arrival), or its first where the profile closes
+    /// vote changes, including earlier rounds' answers when the profile carries
+    /// them over. Answers from organisations not on the snapshot roster are ignored.
     pub fn counted_votes<'v>(
         &self,
         votes: &'v [VoteRecord],
         round: u32,
     ) -> BTreeMap<OrgId, &'v VoteRecord> {
+        let first_stands = self.profile.vote_changes == rules::VoteChanges::Closed;
         let mut latest: BTreeMap<OrgId, &VoteRecord> = BTreeMap::new();
         for v in votes {
             let in_scope = if self.profile.carry_over {
@@ -362,9 +363,10 @@ impl Ballot {
             {
                 continue;
             }
+            let key = |x: &VoteRecord| (x.round, x.cast_at, x.seq);
             match latest.get(&v.org) {
-                Some(prev)
-                    if (prev.round, prev.cast_at, prev.seq) >= (v.round, v.cast_at, v.seq) => {}
+                Some(prev) if !first_stands && key(prev) >= key(v) => {}
+                Some(prev) if first_stands && key(prev) <= key(v) => {}
                 _ => {
                     latest.insert(v.org.clone(), v);
                 }
@@ -417,11 +419,18 @@ impl Ballot {
             r.tally = Some(t.clone());
         }
         let next = if t.outcome == rules::Outcome::NotValid && number < self.profile.rounds {
-            let deadline = self
+            let resolved = self
                 .profile
                 .reballot_deadline
                 .resolve(now, tz, calendar)
                 .map_err(BallotError::Deadline)?;
+            // The minimum open period binds a re-ballot too. A checked profile's
+            // re-ballot deadline never falls short (`Profile::validate`); one that
+            // still does (summer time, a profile stored before the check) is
+            // moved to the minimum rather than refused, since no admin is there
+            // to choose another and the round must open.
+            let min = closed_at + chrono::Duration::hours(i64::from(self.profile.min_open_hours));
+            let deadline = resolved.max(min);
             self.rounds.push(Round {
                 number: number + 1,
                 opened_at: closed_at,
@@ -706,6 +715,46 @@ pub(crate) mod tests {
         assert_eq!(p[&OrgId::parse("org01").unwrap()], Position::No);
         assert_eq!(b.counts(&votes, 1).answered(), 2);
         assert_eq!(votes.len(), 3, "history is kept");
+    }
+
+    #[test]
+    fn where_the_rule_makes_answers_final_the_first_one_stands() {
+        let mut b = ballot(3);
+        b.profile.vote_changes = rules::VoteChanges::Closed;
+        let votes = vec![
+            vote(1, Position::No, "2026-11-24T00:00:00Z", 2, 1),
+            vote(1, Position::Yes, "2026-11-23T00:00:00Z", 1, 1),
+            vote(1, Position::Abstain, "2026-11-25T00:00:00Z", 3, 1),
+        ];
+        assert_eq!(
+            b.positions(&votes, 1)[&OrgId::parse("org01").unwrap()],
+            Position::Yes
+        );
+        // A first answer the member disputed never stood: the next one does.
+        let mut disputed = votes.clone();
+        disputed[1].disputed = true;
+        assert_eq!(
+            b.positions(&disputed, 1)[&OrgId::parse("org01").unwrap()],
+            Position::No
+        );
+    }
+
+    #[test]
+    fn a_re_ballot_is_open_at_least_the_minimum_period_of_its_rule() {
+        let mut b = ballot(17);
+        // A stored profile whose re-ballot deadline falls short of its minimum.
+        b.profile.reballot_deadline = "1d@09:00".parse().unwrap();
+        b.profile.min_open_hours = 48;
+        // Closed Sun 11/29 17:00:05 JST: 1d@09:00 would be Mon 09:00, 16 hours.
+        let closed = utc("2026-11-29T08:00:05Z");
+        let c = b
+            .close_round(&[], closed, TOKYO, &Calendar::default())
+            .unwrap();
+        let Next::Reballot { deadline, .. } = c.next else {
+            panic!("{:?}", c.next)
+        };
+        assert_eq!(deadline, closed + chrono::Duration::hours(48));
+        assert_eq!(b.current_round().deadline, deadline);
     }
 
     #[test]

@@ -217,10 +217,25 @@ pub enum Tie {
 pub enum EarlyClose {
     /// Only at the deadline: members may change their answer until then.
     Never,
-    /// When every eligible organisation has answered.
+    /// When every eligible organisation has answered (needs `VoteChanges::Closed`:
+    /// otherwise an answer could still change before the deadline).
     AllAnswered,
-    /// When no further answer could change the outcome.
+    /// When no further answer, and no change of an answer already given, could
+    /// change the outcome.
     Decided,
+}
+
+/// Whether a member may change an answer once given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VoteChanges {
+    /// Until the deadline; the latest answer stands (ISOG-J: members may change
+    /// their answer until the deadline).
+    UntilDeadline,
+    /// The first counted answer of each organisation is final; later ones are
+    /// recorded and not counted. Only then can a round close early on answers
+    /// given so far.
+    Closed,
 }
 
 /// A named rule: what makes a deliberation valid and a motion approved.
@@ -260,6 +275,11 @@ pub struct Profile {
     pub min_open_hours: u32,
     #[serde(default = "default_early_close")]
     pub early_close: EarlyClose,
+    /// Whether an answer may be changed until the deadline (the default) or the
+    /// first one is final. Ballots stored before this key existed read as
+    /// `until_deadline`, which is what they did.
+    #[serde(default = "default_vote_changes")]
+    pub vote_changes: VoteChanges,
 }
 
 fn default_true() -> bool {
@@ -279,6 +299,9 @@ fn default_reballot() -> DeadlineSpec {
 }
 fn default_early_close() -> EarlyClose {
     EarlyClose::Never
+}
+fn default_vote_changes() -> VoteChanges {
+    VoteChanges::UntilDeadline
 }
 
 impl Profile {
@@ -305,6 +328,38 @@ impl Profile {
                 self.name
             ));
         }
+        // The minimum open period binds every round, so a re-ballot's deadline
+        // must never resolve to less (a re-ballot opens at any time of day).
+        if self.rounds > 1 {
+            if let Some(shortest) = self.reballot_deadline.shortest() {
+                let min = chrono::Duration::hours(i64::from(self.min_open_hours));
+                if shortest < min {
+                    return Err(format!(
+                        "profile `{}`: reballot_deadline = \"{}\" can leave a re-ballot open as little as {} hours, less than its min_open_hours = {}",
+                        self.name,
+                        self.reballot_deadline,
+                        shortest.num_hours(),
+                        self.min_open_hours
+                    ));
+                }
+            }
+        }
+        match (self.early_close, self.vote_changes) {
+            (EarlyClose::Never, _) | (_, VoteChanges::Closed) => {}
+            (early, VoteChanges::UntilDeadline) => {
+                return Err(format!(
+                    "profile `{}`: early_close = \"{}\" needs vote_changes = \"closed\", because while members may change their answer until the deadline no answer given so far is final",
+                    self.name,
+                    if early == EarlyClose::AllAnswered { "all_answered" } else { "decided" }
+                ));
+            }
+        }
+        if self.early_close == EarlyClose::Decided && self.tie == Tie::Chair {
+            return Err(format!(
+                "profile `{}`: early_close = \"decided\" cannot foresee a tie that the chair breaks (tie = \"chair\"), so use early_close = \"all_answered\" or \"never\"",
+                self.name
+            ));
+        }
         Ok(())
     }
 
@@ -324,6 +379,9 @@ impl Profile {
         }
         if self.tie == Tie::Chair {
             s.push_str("賛否同数の場合は委員長の決定に従います。");
+        }
+        if self.vote_changes == VoteChanges::Closed {
+            s.push_str("最初の回答が最終で、変更はできません。");
         }
         if self.rounds > 1 {
             s.push_str("成立しなかった場合は再審要請を行います。");
@@ -347,6 +405,9 @@ impl Profile {
         }
         if self.tie == Tie::Chair {
             s.push_str(" On a tie the chair decides.");
+        }
+        if self.vote_changes == VoteChanges::Closed {
+            s.push_str(" The first answer is final and cannot be changed.");
         }
         if self.rounds > 1 {
             s.push_str(" If not valid, the question is sent again.");
@@ -613,29 +674,48 @@ pub fn tally_for_ballot(
 
 /// The outcome no further answer could change, if there is one: every way the
 /// organisations that have not answered could still answer (or not) leads to
-/// the same outcome. Used for an early close where a profile allows it; answers
-/// already given are taken as final, which is what closing the round makes them.
+/// the same outcome. Used for an early close where a profile allows it.
 ///
-/// Instead of every split of the remaining answers, it tries, for each number
-/// `t` of further answers, the corners "all yes", "all no", "all abstain" and
-/// "all delegate": with `t` fixed the quorum is fixed, and approval only grows
-/// with each further yes (or delegation counted in favour or out of the base)
-/// and only shrinks with each further no or abstention, so the corners bound
-/// every split. A tie the chair breaks is not monotone, so such a profile is
-/// never settled early. The unit tests check this against brute force.
+/// Answers already given are fixed only where the profile closes vote changes
+/// (`VoteChanges::Closed`: the first answer is final). Otherwise every member
+/// who answered may still answer anything until the deadline, so only the
+/// number who answered is known (nobody can take an answer back): `counts`
+/// then stands for that many free answers.
+///
+/// Instead of every split of the open answers, it tries, for each number `t`
+/// of answers still to come or change, the corners "all yes", "all no", "all
+/// abstain" and "all delegate": with the number of replies fixed the quorum is
+/// fixed, and approval only grows with each further yes (or delegation counted
+/// in favour or out of the base) and only shrinks with each further no or
+/// abstention, so the corners bound every split. A tie the chair breaks is not
+/// monotone, so such a profile is never settled early. The unit tests check
+/// this against brute force, both with vote changes closed and open.
 pub fn settled(profile: &Profile, counts: Counts, chair: Option<Position>) -> Option<Outcome> {
     if profile.tie == Tie::Chair {
         return None;
     }
-    let remaining = counts.eligible.checked_sub(counts.answered())?;
+    let answered = counts.answered();
+    let silent = counts.eligible.checked_sub(answered)?;
+    // (answers fixed, fewest open answers, most open answers)
+    let (fixed, fewest, most) = match profile.vote_changes {
+        VoteChanges::Closed => (counts, 0, silent),
+        VoteChanges::UntilDeadline => (
+            Counts {
+                eligible: counts.eligible,
+                ..Counts::default()
+            },
+            answered,
+            counts.eligible,
+        ),
+    };
     let mut outcome = None;
     let mut corners = vec![Position::Yes, Position::No, Position::Abstain];
     if profile.delegation != Delegation::NotAccepted {
         corners.push(Position::Delegate);
     }
-    for t in 0..=remaining {
+    for t in fewest..=most {
         for p in &corners {
-            let mut c = counts;
+            let mut c = fixed;
             for _ in 0..t {
                 c.add(*p);
             }
@@ -718,6 +798,7 @@ pub fn shipped() -> Vec<Profile> {
             carry_over: false,
             min_open_hours: 24,
             early_close: EarlyClose::Never,
+            vote_changes: VoteChanges::UntilDeadline,
         },
         // ISOG-J 運営規約 5 (2): 運営委員会は全運営委員数の 1/2 以上の出席（委任状を含む）
         // において成立する。委任状は、運営委員会の総意に同意する意思を明確にし、
@@ -736,6 +817,7 @@ pub fn shipped() -> Vec<Profile> {
             carry_over: false,
             min_open_hours: 0,
             early_close: EarlyClose::Never,
+            vote_changes: VoteChanges::UntilDeadline,
         },
         // NCA 運営規約 6 (1): 総会は…全会員数の半数以上の会員の代表の出席（委任状の提出に
         // よる場合を含む）をもって…開催する。…委任状を含む出席者の過半数以上の賛成を
@@ -755,6 +837,7 @@ pub fn shipped() -> Vec<Profile> {
             carry_over: false,
             min_open_hours: 24,
             early_close: EarlyClose::Never,
+            vote_changes: VoteChanges::UntilDeadline,
         },
         // NCA 運営規約 6 (2): 運営委員会における決議は、全運営委員の 2/3 以上の出席に
         // おいて、1/2 以上の賛成をもって決議する。 (1/2 以上 is inclusive.)
@@ -771,6 +854,7 @@ pub fn shipped() -> Vec<Profile> {
             carry_over: false,
             min_open_hours: 24,
             early_close: EarlyClose::Never,
+            vote_changes: VoteChanges::UntilDeadline,
         },
         // NCA 運営規約 4 (1) 6): 運営委員の 2/3 以上の議決をもって当該会員の退会を勧告
         // することができる。 Two thirds of ALL committee members, not of those present.
@@ -787,6 +871,7 @@ pub fn shipped() -> Vec<Profile> {
             carry_over: false,
             min_open_hours: 24,
             early_close: EarlyClose::Never,
+            vote_changes: VoteChanges::UntilDeadline,
         },
     ]
 }
@@ -1102,21 +1187,38 @@ mod tests {
         assert!(!t.valid);
     }
 
+    /// Every final split the round could still end with: the answers given stay
+    /// where vote changes are closed, or become free (but stay answers: nobody
+    /// can take an answer back) where members may change them; the silent may
+    /// answer anything or stay silent.
     fn brute_settled(p: &Profile, c: Counts) -> Option<Outcome> {
-        let remaining = c.eligible - c.answered();
         let delegates = p.delegation != Delegation::NotAccepted;
+        let (fixed, fewest) = match p.vote_changes {
+            VoteChanges::Closed => (c, 0),
+            VoteChanges::UntilDeadline => (
+                Counts {
+                    eligible: c.eligible,
+                    ..Counts::default()
+                },
+                c.answered(),
+            ),
+        };
+        let open = c.eligible - fixed.answered();
         let mut seen = None;
-        for y in 0..=remaining {
-            for no in 0..=(remaining - y) {
-                for a in 0..=(remaining - y - no) {
-                    let dmax = if delegates { remaining - y - no - a } else { 0 };
+        for y in 0..=open {
+            for no in 0..=(open - y) {
+                for a in 0..=(open - y - no) {
+                    let dmax = if delegates { open - y - no - a } else { 0 };
                     for d in 0..=dmax {
+                        if y + no + a + d < fewest {
+                            continue;
+                        }
                         let more = Counts {
                             eligible: c.eligible,
-                            yes: c.yes + y,
-                            no: c.no + no,
-                            abstain: c.abstain + a,
-                            delegate: c.delegate + d,
+                            yes: fixed.yes + y,
+                            no: fixed.no + no,
+                            abstain: fixed.abstain + a,
+                            delegate: fixed.delegate + d,
                         };
                         let o = tally(p, more, None).unwrap().outcome;
                         if seen.is_some_and(|s| s != o) {
@@ -1132,24 +1234,40 @@ mod tests {
 
     #[test]
     fn an_outcome_is_settled_exactly_when_brute_force_says_no_answer_could_change_it() {
-        for p in shipped().into_iter().filter(|p| p.tie != Tie::Chair) {
-            let delegates = p.delegation != Delegation::NotAccepted;
-            for n in 1..=9 {
-                for c in splits(n, delegates) {
-                    assert_eq!(
-                        settled(&p, c, None),
-                        brute_settled(&p, c),
-                        "{} {c:?}",
-                        p.name
-                    );
+        for changes in [VoteChanges::Closed, VoteChanges::UntilDeadline] {
+            for mut p in shipped().into_iter().filter(|p| p.tie != Tie::Chair) {
+                p.vote_changes = changes;
+                let delegates = p.delegation != Delegation::NotAccepted;
+                for n in 1..=9 {
+                    for c in splits(n, delegates) {
+                        assert_eq!(
+                            settled(&p, c, None),
+                            brute_settled(&p, c),
+                            "{} {changes:?} {c:?}",
+                            p.name
+                        );
+                    }
                 }
             }
         }
     }
 
     #[test]
-    fn a_majority_already_in_favour_is_settled_before_the_deadline() {
-        let p = profile("isogj-email");
+    fn while_members_may_change_their_answer_three_yes_of_four_settle_nothing() {
+        // One of the three switching to 反対 gives 2-2, a tie: rejected.
+        let mut p = profile("isogj-email");
+        let c = counts(4, 3, 0, 0);
+        assert_eq!(p.vote_changes, VoteChanges::UntilDeadline);
+        assert_eq!(settled(&p, c, None), None);
+        assert_eq!(settled(&p, counts(4, 4, 0, 0), None), None);
+        p.vote_changes = VoteChanges::Closed;
+        assert_eq!(settled(&p, c, None), Some(Outcome::Approved));
+    }
+
+    #[test]
+    fn a_majority_already_in_favour_is_settled_before_the_deadline_when_answers_are_final() {
+        let mut p = profile("isogj-email");
+        p.vote_changes = VoteChanges::Closed;
         // 9 of 17 said yes: valid whatever the others do, and 9 > half of at most 17.
         let c = Counts {
             eligible: 17,
@@ -1197,6 +1315,65 @@ mod tests {
             p.validate().unwrap();
             assert!(!p.clause.is_empty(), "{}", p.name);
         }
+    }
+
+    fn refused(p: &Profile) -> String {
+        let e = p.validate().unwrap_err();
+        assert!(!e.contains('\n'), "one sentence: {e}");
+        assert!(e.starts_with(&format!("profile `{}`", p.name)), "{e}");
+        e
+    }
+
+    #[test]
+    fn an_early_close_needs_answers_that_cannot_change_any_more() {
+        let mut p = isogj();
+        for early in [EarlyClose::AllAnswered, EarlyClose::Decided] {
+            p.early_close = early;
+            p.vote_changes = VoteChanges::UntilDeadline;
+            let e = refused(&p);
+            assert!(e.contains("vote_changes = \"closed\""), "{e}");
+            p.vote_changes = VoteChanges::Closed;
+            p.validate().unwrap();
+        }
+    }
+
+    #[test]
+    fn an_early_close_on_a_decided_outcome_cannot_foresee_a_tie_the_chair_breaks() {
+        let mut p = profile("isogj-meeting");
+        p.vote_changes = VoteChanges::Closed;
+        p.early_close = EarlyClose::Decided;
+        assert!(refused(&p).contains("tie = \"chair\""));
+        p.early_close = EarlyClose::AllAnswered;
+        p.validate().unwrap();
+    }
+
+    #[test]
+    fn a_re_ballot_deadline_shorter_than_the_minimum_open_period_is_refused() {
+        let mut p = isogj();
+        p.min_open_hours = 48;
+        p.reballot_deadline = "2d@17:00".parse().unwrap(); // as little as 41 h
+        let e = refused(&p);
+        assert!(
+            e.contains("41 hours") && e.contains("min_open_hours = 48"),
+            "{e}"
+        );
+        p.reballot_deadline = "48h".parse().unwrap();
+        p.validate().unwrap();
+        p.reballot_deadline = "3d@00:00".parse().unwrap(); // at least 48 h
+        p.validate().unwrap();
+        // A single round never re-ballots.
+        p.reballot_deadline = "1d@09:00".parse().unwrap();
+        p.rounds = 1;
+        p.validate().unwrap();
+    }
+
+    #[test]
+    fn a_rule_with_final_answers_says_so_in_both_languages() {
+        let mut p = isogj();
+        p.vote_changes = VoteChanges::Closed;
+        assert!(p.describe_ja().contains("最初の回答が最終"));
+        assert!(p.describe_en().contains("first answer is final"));
+        assert!(!isogj().describe_en().contains("final"));
     }
 
     #[test]

@@ -741,8 +741,8 @@ fn rules(
                     }
                 );
                 println!(
-                    "  quorum: {}; threshold: {}; delegation: {:?}; tie: {:?}; rounds: {}; early close: {:?}",
-                    p.quorum, p.threshold, p.delegation, p.tie, p.rounds, p.early_close
+                    "  quorum: {}; threshold: {}; delegation: {:?}; tie: {:?}; rounds: {}; vote changes: {:?}; early close: {:?}",
+                    p.quorum, p.threshold, p.delegation, p.tie, p.rounds, p.vote_changes, p.early_close
                 );
                 println!("  {}", p.describe_en());
                 println!("  {}", p.describe_ja());
@@ -777,12 +777,36 @@ fn rules(
                 abstain: *abstain,
                 delegate: *delegate,
             };
-            let t = tally(p, counts, chair).map_err(|e| match e {
-                crate::ballot::rules::TallyError::ChairNeeded(_) => {
-                    anyhow!("{e} with --chair yes or --chair no")
+            let t = match tally(p, counts, chair) {
+                Ok(t) => t,
+                Err(e) => {
+                    let message = match &e {
+                        crate::ballot::rules::TallyError::ChairNeeded(_) => {
+                            format!("{e} with --chair yes or --chair no")
+                        }
+                        e => e.to_string(),
+                    };
+                    if *json {
+                        // A tie only needs the chair once the deliberation is
+                        // valid; otherwise validity is unknown with the numbers.
+                        let valid = matches!(e, crate::ballot::rules::TallyError::ChairNeeded(_))
+                            .then_some(true);
+                        println!(
+                            "{}",
+                            serde_json::json!({
+                                "profile": p.name,
+                                "clause": p.clause,
+                                "valid": valid,
+                                "approved": null,
+                                "outcome": null,
+                                "counts": counts,
+                                "error": message,
+                            })
+                        );
+                    }
+                    return Err(anyhow!(message));
                 }
-                e => anyhow!("{e}"),
-            })?;
+            };
             if *json {
                 println!(
                     "{}",

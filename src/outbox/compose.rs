@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use super::templates::{TemplateError, Templates};
 use super::{message_id, AutoSubmitted, Mail};
 use crate::ballot::deadline::format_deadline;
-use crate::ballot::rules::Outcome;
+use crate::ballot::rules::{Outcome, VoteChanges};
 use crate::ballot::{Ballot, RoundClosed, VoteRecord};
 use crate::config::{Config, Language};
 use crate::domain::{Address, BallotRef, Position};
@@ -145,6 +145,7 @@ impl<'a> Composer<'a> {
             "clause": b.profile.clause,
             "rule": match self.lang() { Language::Ja => b.profile.describe_ja(), Language::En => b.profile.describe_en() },
             "carry_over": b.profile.carry_over,
+            "vote_changes": match b.profile.vote_changes { VoteChanges::UntilDeadline => "until_deadline", VoteChanges::Closed => "closed" },
             "round": round.number,
             "deadline": self.when(round.deadline),
             "opened": self.when(b.opened_at),
@@ -330,6 +331,8 @@ impl<'a> Composer<'a> {
                 "received_at": self.when(answer.received_at),
                 "evidence": answer.evidence,
                 "superseded": answer.superseded.map(|p| self.position_label(p)),
+                // Where the first answer is final, a later one is recorded only.
+                "kept": answer.superseded.filter(|_| b.profile.vote_changes == VoteChanges::Closed).map(|p| self.position_label(p)),
             })),
         )?;
         self.personal(b, "receipt", r.subject, r.body, member, answering)
@@ -574,9 +577,28 @@ impl<'a> Composer<'a> {
         }
     }
 
-    /// One pending resolution as the digest shows it.
+    /// A meeting's date as the digest and its confirmation show it: with the
+    /// Japanese era when configured (令和8年12月1日(火)), else 2026年12月1日(火)
+    /// or `Tue 1 Dec 2026`.
+    pub fn meeting_date(&self, d: NaiveDate) -> String {
+        use chrono::Datelike;
+        match self.lang() {
+            Language::Ja if self.config.schedule.era_dates => crate::ballot::calendar::era_date(d),
+            Language::Ja => format!(
+                "{}年{}月{}日({})",
+                d.year(),
+                d.month(),
+                d.day(),
+                crate::ballot::calendar::weekday_ja(d.weekday())
+            ),
+            Language::En => d.format("%a %-d %b %Y").to_string(),
+        }
+    }
+
+    /// One pending resolution as the digest shows it: every round with its
+    /// dates (and when it closed, so an early close shows), its counts and
+    /// outcome, and who answered what and when in that round.
     pub fn digest_item(&self, b: &Ballot, votes: &[VoteRecord]) -> Value {
-        let last = b.current_round().number;
         let rounds: Vec<Value> = b
             .rounds
             .iter()
@@ -587,6 +609,7 @@ impl<'a> Composer<'a> {
                     "opened": self.digest_when(r.opened_at),
                     "deadline": self.digest_when(r.deadline),
                     "closed": r.closed_at.map(|c| self.digest_when(c)),
+                    "early": r.closed_at.is_some_and(|c| c < r.deadline),
                     "eligible": t.map(|t| t.counts.eligible).unwrap_or(b.roster.eligible()),
                     "present": t.map(|t| t.present).unwrap_or(0),
                     "yes": t.map(|t| t.counts.yes).unwrap_or(0),
@@ -595,21 +618,27 @@ impl<'a> Composer<'a> {
                     "delegate": t.map(|t| t.counts.delegate).unwrap_or(0),
                     "outcome": t.map(|t| t.outcome.as_str()),
                     "outcome_label": t.map(|t| self.outcome_label(t.outcome)).unwrap_or("-"),
+                    "table": self.answer_table_with(b, votes, r.number, |t| self.digest_when(t)),
                 })
             })
             .collect();
+        // 一任 is shown where the rule counts it, or where one was counted.
+        let delegations = b.profile.delegation != crate::ballot::rules::Delegation::NotAccepted
+            || b.rounds
+                .iter()
+                .any(|r| r.tally.as_ref().is_some_and(|t| t.counts.delegate > 0));
         json!({
             "ballot": self.ballot_view(b),
             "outcome": b.outcome.map(|o| o.as_str()),
             "outcome_label": b.outcome.map(|o| self.outcome_label(o)).unwrap_or("-"),
+            "delegations": delegations,
             "rounds": rounds,
-            "table": self.answer_table_with(b, votes, last, |t| self.digest_when(t)),
         })
     }
 
-    /// The digest as CSV, one row per organisation per resolution, for pasting
-    /// into the minutes. UTF-8 with a byte-order mark and CRLF line ends, which is
-    /// what Japanese Excel needs to open it without garbling.
+    /// The digest as CSV, one row per organisation per round per resolution,
+    /// for pasting into the minutes. UTF-8 with a byte-order mark and CRLF line
+    /// ends, which is what Japanese Excel needs to open it without garbling.
     pub fn digest_csv(&self, items: &[(Ballot, Vec<VoteRecord>)]) -> Vec<u8> {
         let header: &[&str] = match self.lang() {
             Language::Ja => &[
@@ -621,12 +650,14 @@ impl<'a> Composer<'a> {
                 "回",
                 "開始",
                 "期限",
+                "終了",
                 "全会員数",
                 "返信",
                 "賛成",
                 "反対",
                 "棄権",
                 "一任",
+                "回の結果",
                 "会員ID",
                 "会員名",
                 "回答",
@@ -641,12 +672,14 @@ impl<'a> Composer<'a> {
                 "round",
                 "opened",
                 "deadline",
+                "closed",
                 "members",
                 "replies",
                 "yes",
                 "no",
                 "abstain",
                 "delegate",
+                "round_outcome",
                 "member_id",
                 "member",
                 "answer",
@@ -670,36 +703,44 @@ impl<'a> Composer<'a> {
         );
         out.push_str("\r\n");
         for (b, votes) in items {
-            let last = b.current_round();
-            let t = last.tally.as_ref();
-            let counts = t.map(|t| t.counts).unwrap_or_default();
             let outcome = b.outcome.map(|o| self.outcome_label(o)).unwrap_or("-");
-            let counted = b.counted_votes(votes, last.number);
-            for o in b.roster.voters() {
-                let v = counted.get(&o.id);
-                let row = [
-                    b.reference.to_string(),
-                    b.title.clone(),
-                    b.kind.clone().unwrap_or_default(),
-                    b.profile.name.clone(),
-                    outcome.to_string(),
-                    last.number.to_string(),
-                    self.digest_when(last.opened_at),
-                    self.digest_when(last.deadline),
-                    counts.eligible.to_string(),
-                    t.map(|t| t.present).unwrap_or(0).to_string(),
-                    counts.yes.to_string(),
-                    counts.no.to_string(),
-                    counts.abstain.to_string(),
-                    counts.delegate.to_string(),
-                    o.id.to_string(),
-                    o.name.clone(),
-                    v.map(|v| self.position_label(v.position).to_string())
-                        .unwrap_or_default(),
-                    v.map(|v| self.digest_when(v.cast_at)).unwrap_or_default(),
-                ];
-                out.push_str(&row.iter().map(|f| field(f)).collect::<Vec<_>>().join(","));
-                out.push_str("\r\n");
+            for round in &b.rounds {
+                let t = round.tally.as_ref();
+                let counts = t.map(|t| t.counts).unwrap_or_default();
+                let counted = b.counted_votes(votes, round.number);
+                for o in b.roster.voters() {
+                    let v = counted.get(&o.id);
+                    let row = [
+                        b.reference.to_string(),
+                        b.title.clone(),
+                        b.kind.clone().unwrap_or_default(),
+                        b.profile.name.clone(),
+                        outcome.to_string(),
+                        round.number.to_string(),
+                        self.digest_when(round.opened_at),
+                        self.digest_when(round.deadline),
+                        round
+                            .closed_at
+                            .map(|c| self.digest_when(c))
+                            .unwrap_or_default(),
+                        counts.eligible.to_string(),
+                        t.map(|t| t.present).unwrap_or(0).to_string(),
+                        counts.yes.to_string(),
+                        counts.no.to_string(),
+                        counts.abstain.to_string(),
+                        counts.delegate.to_string(),
+                        t.map(|t| self.outcome_label(t.outcome))
+                            .unwrap_or("-")
+                            .to_string(),
+                        o.id.to_string(),
+                        o.name.clone(),
+                        v.map(|v| self.position_label(v.position).to_string())
+                            .unwrap_or_default(),
+                        v.map(|v| self.digest_when(v.cast_at)).unwrap_or_default(),
+                    ];
+                    out.push_str(&row.iter().map(|f| field(f)).collect::<Vec<_>>().join(","));
+                    out.push_str("\r\n");
+                }
             }
         }
         out.into_bytes()
@@ -715,10 +756,7 @@ impl<'a> Composer<'a> {
         let views: Vec<Value> = items.iter().map(|(b, v)| self.digest_item(b, v)).collect();
         let ctx = self.ctx(json!({
             "items": views,
-            "meeting": meeting.map(|m| match self.lang() {
-                Language::Ja => crate::ballot::calendar::era_date(m),
-                Language::En => m.format("%a %-d %b %Y").to_string(),
-            }),
+            "meeting": meeting.map(|m| self.meeting_date(m)),
             "generated": self.digest_when(now),
         }));
         let r = self.templates.render("digest", &ctx)?;
@@ -819,6 +857,8 @@ impl<'a> Composer<'a> {
                     "reference": b.reference.to_string(),
                     "title": b.title,
                     "outcome_label": b.outcome.map(|o| self.outcome_label(o)).unwrap_or("-"),
+                    "profile": b.profile.name,
+                    "clause": b.profile.clause,
                 })
             })
             .collect();
@@ -826,10 +866,7 @@ impl<'a> Composer<'a> {
             "ratified",
             self.ctx(json!({
                 "requester": requester.as_str(),
-                "meeting": meeting.map(|m| match self.lang() {
-                    Language::Ja => crate::ballot::calendar::era_date(m),
-                    Language::En => m.to_string(),
-                }),
+                "meeting": meeting.map(|m| self.meeting_date(m)),
                 "confirmed": confirmed,
                 "still_pending": still_pending.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
             })),
@@ -1104,6 +1141,20 @@ impl<'a> Composer<'a> {
                 ),
             ),
             (
+                "receipt (first answer final)",
+                self.receipt(
+                    &s.final_answers,
+                    member,
+                    Recorded {
+                        position: Position::No,
+                        received_at: now,
+                        evidence: "反対",
+                        superseded: Some(Position::Yes),
+                    },
+                    &answering,
+                ),
+            ),
+            (
                 "not_open",
                 self.not_open(&s.open, member, NotOpenWhy::Late, now, &answering),
             ),
@@ -1131,12 +1182,20 @@ impl<'a> Composer<'a> {
                 "result (not valid)",
                 self.result(&s.reballot, &s.reballot_round, &[]),
             ),
+            (
+                "result (not valid after the last round)",
+                self.result(&s.not_valid, &s.not_valid_round, &s.not_valid_votes),
+            ),
             ("extended", self.extended(&s.open, now)),
             ("cancelled", self.cancelled(&s.cancelled)),
             (
                 "digest",
                 self.digest(
-                    &[(s.closed.clone(), s.votes.clone())],
+                    &[
+                        (s.closed.clone(), s.votes.clone()),
+                        (s.not_valid.clone(), s.not_valid_votes.clone()),
+                        (s.delegated.clone(), s.delegated_votes.clone()),
+                    ],
                     now.date_naive().succ_opt(),
                     now,
                 ),
@@ -1191,6 +1250,35 @@ mod samples {
         pub reballot: Ballot,
         pub reballot_round: RoundClosed,
         pub cancelled: Ballot,
+        /// Two rounds, neither valid: ended as 不成立.
+        pub not_valid: Ballot,
+        pub not_valid_round: RoundClosed,
+        pub not_valid_votes: Vec<VoteRecord>,
+        /// A kind, a rule that counts 一任, closed before its deadline.
+        pub delegated: Ballot,
+        pub delegated_votes: Vec<VoteRecord>,
+        /// Open under a rule whose first answer is final.
+        pub final_answers: Ballot,
+    }
+
+    fn answer(
+        o: &Organisation,
+        p: Position,
+        at: DateTime<Utc>,
+        seq: i64,
+        round: u32,
+    ) -> VoteRecord {
+        VoteRecord {
+            org: o.id.clone(),
+            position: p,
+            cast_at: at,
+            seq,
+            round,
+            status: VoteStatus::Valid,
+            voter: o.representative.to_string(),
+            message_id: None,
+            disputed: false,
+        }
     }
 
     impl Sample {
@@ -1249,6 +1337,103 @@ mod samples {
             cancelled
                 .cancel("議案の取り下げ", now)
                 .expect("sample ballot cancels");
+
+            // One answer in each of two rounds: too few either time (on a roster
+            // of three or more), so the deliberation ends as 不成立.
+            let voters: Vec<&Organisation> = config.roster.voters().collect();
+            let mut o = opening(11);
+            o.title = "ワーキンググループの設置".into();
+            o.motion = "脆弱性情報共有ワーキンググループを設置する。".into();
+            o.profile.rounds = o.profile.rounds.max(2);
+            let mut not_valid = Ballot::open(o, now).expect("sample ballot opens");
+            let mut not_valid_votes = Vec::new();
+            if voters.len() >= 3 {
+                not_valid_votes.push(answer(
+                    voters[0],
+                    Position::Yes,
+                    now + chrono::Duration::hours(2),
+                    1,
+                    1,
+                ));
+            }
+            let mut not_valid_round = not_valid
+                .close_round(&not_valid_votes, now + chrono::Duration::days(7), tz, &cal)
+                .expect("sample ballot closes");
+            if not_valid.state == crate::ballot::State::Open {
+                let second = not_valid.current_round().opened_at;
+                if voters.len() >= 3 {
+                    not_valid_votes.push(answer(
+                        voters[1],
+                        Position::No,
+                        second + chrono::Duration::hours(3),
+                        2,
+                        2,
+                    ));
+                }
+                let deadline = not_valid.current_round().deadline;
+                not_valid_round = not_valid
+                    .close_round(&not_valid_votes, deadline, tz, &cal)
+                    .expect("sample ballot closes");
+            }
+
+            // Under a rule that counts 一任 (a shipped one, unless the
+            // configuration replaced them all; one the chair need not decide
+            // first), with a kind, closed early.
+            let counts_delegations = |p: &&crate::ballot::rules::Profile| {
+                p.delegation != crate::ballot::rules::Delegation::NotAccepted
+            };
+            let delegating = config
+                .profiles
+                .all()
+                .iter()
+                .filter(counts_delegations)
+                .find(|p| p.tie != crate::ballot::rules::Tie::Chair)
+                .or_else(|| config.profiles.all().iter().find(counts_delegations))
+                .cloned()
+                .unwrap_or_else(|| {
+                    let mut p = profile.clone();
+                    p.delegation = crate::ballot::rules::Delegation::InFavour;
+                    p
+                });
+            let mut o = opening(12);
+            o.title = "令和9年度予算の承認".into();
+            o.motion = "令和9年度予算案を原案のとおり承認する。".into();
+            o.kind = Some(
+                config
+                    .ballots
+                    .kinds
+                    .iter()
+                    .find(|k| k.profile == delegating.name)
+                    .map(|k| k.name.clone())
+                    .unwrap_or_else(|| "予算承認".into()),
+            );
+            o.profile = delegating;
+            o.profile.min_open_hours = 0;
+            let mut delegated = Ballot::open(o, now).expect("sample ballot opens");
+            let delegated_votes: Vec<VoteRecord> = voters
+                .iter()
+                .enumerate()
+                .map(|(i, o)| {
+                    let p = match i % 3 {
+                        0 => Position::Yes,
+                        1 => Position::Delegate,
+                        _ => Position::No,
+                    };
+                    answer(
+                        o,
+                        p,
+                        now + chrono::Duration::hours(i as i64 + 1),
+                        i as i64,
+                        1,
+                    )
+                })
+                .collect();
+            delegated
+                .close_round(&delegated_votes, now + chrono::Duration::days(3), tz, &cal)
+                .expect("sample ballot closes");
+
+            let mut final_answers = open.clone();
+            final_answers.profile.vote_changes = crate::ballot::rules::VoteChanges::Closed;
             Sample {
                 open,
                 closed,
@@ -1257,6 +1442,12 @@ mod samples {
                 reballot,
                 reballot_round,
                 cancelled,
+                not_valid,
+                not_valid_round,
+                not_valid_votes,
+                delegated,
+                delegated_votes,
+                final_answers,
             }
         }
 
@@ -1344,5 +1535,101 @@ mod golden {
     #[test]
     fn the_shipped_english_templates_match_their_golden_files() {
         check(Language::En);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::{at, config};
+
+    fn digest_of(extra: &str, lang: Language) -> (Mail, samples::Sample) {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path(), 4, extra);
+        let t = Templates::load(None, lang).unwrap();
+        let composer = Composer::new(&cfg, &t);
+        let now = at("2026-11-24T01:00:00Z");
+        let s = samples::Sample::new(&cfg, now);
+        let mail = composer
+            .digest(
+                &[(s.not_valid.clone(), s.not_valid_votes.clone())],
+                chrono::NaiveDate::from_ymd_opt(2026, 12, 1),
+                now,
+            )
+            .unwrap();
+        (mail, s)
+    }
+
+    #[test]
+    fn without_era_dates_the_japanese_digest_writes_the_meeting_in_the_western_calendar() {
+        let (mail, _) = digest_of("[digest]\nera_dates = false\n", Language::Ja);
+        assert!(
+            mail.subject.contains("（2026年12月1日(火)）"),
+            "{}",
+            mail.subject
+        );
+        assert!(!mail.subject.contains("令和"), "{}", mail.subject);
+        assert!(!mail.body.contains("令和"), "{}", mail.body);
+        assert!(!mail.html.unwrap().contains("令和"));
+        let (mail, _) = digest_of("", Language::Ja);
+        assert!(
+            mail.subject.contains("（令和8年12月1日(火)）"),
+            "{}",
+            mail.subject
+        );
+    }
+
+    #[test]
+    fn a_re_ballot_keeps_every_rounds_answers_in_the_digest_and_its_csv() {
+        let (mail, s) = digest_of("", Language::Ja);
+        assert_eq!(s.not_valid.rounds.len(), 2);
+        // Round 1's only answer (org01, 賛成) and round 2's (org02, 反対), each
+        // under its own round.
+        let (r1, r2) = mail.body.split_once("第2回の回答:").unwrap();
+        assert!(
+            r1.contains("第1回の回答:\n       会員1株式会社: 賛成"),
+            "{}",
+            mail.body
+        );
+        assert!(r2.contains("会員1株式会社: 未回答"), "{}", mail.body);
+        assert!(r2.contains("会員2株式会社: 反対"), "{}", mail.body);
+        let csv = String::from_utf8(mail.attachments[0].bytes.clone()).unwrap();
+        let rows: Vec<&str> = csv.lines().skip(1).collect();
+        assert_eq!(rows.len(), 2 * 4, "one row per round per organisation");
+        assert!(rows[0].contains(",1,") && rows[0].contains("org01,会員1株式会社,賛成"));
+        assert!(rows[5].contains(",2,") && rows[5].contains("org02,会員2株式会社,反対"));
+    }
+
+    #[test]
+    fn the_digest_shows_delegations_and_a_round_closed_before_its_deadline() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path(), 4, "");
+        let t = Templates::load(None, Language::Ja).unwrap();
+        let composer = Composer::new(&cfg, &t);
+        let now = at("2026-11-24T01:00:00Z");
+        let s = samples::Sample::new(&cfg, now);
+        let mail = composer
+            .digest(
+                &[
+                    (s.closed.clone(), s.votes.clone()),
+                    (s.delegated.clone(), s.delegated_votes.clone()),
+                ],
+                None,
+                now,
+            )
+            .unwrap();
+        let (plain, delegated) = mail.body.split_once("[B-2026-012]").unwrap();
+        assert!(
+            !plain.contains("一任"),
+            "not where the rule has no 一任: {plain}"
+        );
+        assert!(!plain.contains("期限前に終了"));
+        assert!(delegated.contains("棄権0 一任1）→ 承認"), "{delegated}");
+        assert!(
+            delegated.contains("（終了 令和8年11月27日(金) 10:00、期限前に終了）"),
+            "{delegated}"
+        );
+        let html = mail.html.unwrap();
+        assert!(html.contains("<th>一任</th>") && html.contains("（期限前に終了）"));
     }
 }

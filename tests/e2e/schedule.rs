@@ -72,6 +72,29 @@ async fn a_friday_ballot_skips_the_holiday_reminds_the_silent_and_is_confirmed_b
         assert!(subject_of(&m).contains("リマインド"), "{}", subject_of(&m));
         assert_eq!(m.header("To").as_deref(), Some(member(i).as_str()));
     }
+    // A wrong reminder could still be on its way: let Postfix deliver
+    // everything it holds before looking for what did not arrive.
+    c.stack.wait_for_empty_queue(WAIT).await;
+    let mut reminded: Vec<Vec<String>> = c.show(r)["outbox"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["kind"] == "reminder")
+        .map(|m| {
+            m["recipients"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap().to_string())
+                .collect()
+        })
+        .collect();
+    reminded.sort();
+    assert_eq!(
+        reminded,
+        [vec![member(3)], vec![member(4)]],
+        "the bot queued reminders for 3 and 4 only"
+    );
     for i in [1, 2] {
         let got = c.stack.messages(&member(i)).await;
         assert!(
