@@ -1723,8 +1723,7 @@ mod tests {
                 accept: accept.to_vec(),
                 authserv_id: Some("mx.committee.example".into()),
                 token_secret_env: Some("UNUSED".into()),
-                trusted_list_headers: vec![],
-                require: true,
+                ..PolicyConfig::default()
             },
             token_key: Some(
                 crate::verify::token::TokenKey::new(b"0123456789abcdef0123456789abcdef".to_vec())
