@@ -363,7 +363,32 @@ async fn verify_sender(
         .store
         .recent_ballots(now - chrono::Duration::days(60))
         .await?;
-    Ok(Some(verify_message(v, &app.config, &candidates, raw).await))
+    let mut verification = verify_message(v, &app.config, &candidates, raw).await;
+    // Waiting for DNS stops the whole mailbox, so only mail that may count or act
+    // (a member's, an admin's, the secretariat's) is worth it; anyone else's is
+    // decided now, without DKIM.
+    if verification.retry_later() && !worth_waiting_for(app, &candidates, &verification) {
+        verification.not_waited = true;
+    }
+    Ok(Some(verification))
+}
+
+/// Whether the author of a message whose DKIM check met a silent DNS server is
+/// someone whose mail the ingest waits for: a voter of the roster (now, or of a
+/// recent ballot's copy), an admin or the secretariat.
+fn worth_waiting_for(
+    app: &App,
+    candidates: &[crate::ballot::Ballot],
+    v: &Verification,
+) -> bool {
+    let Some(a) = v.author.as_ref() else {
+        return false;
+    };
+    let voter = |m: Option<Membership<'_>>| matches!(m, Some(Membership::Voter(_)));
+    app.config.is_admin(a)
+        || app.config.is_secretariat(a)
+        || voter(app.config.roster.lookup(a))
+        || candidates.iter().any(|b| voter(b.roster.lookup(a)))
 }
 
 /// Sender verification of `raw` under the configured policy; a personal-ballot
@@ -2091,5 +2116,45 @@ mod tests {
         let p = feed(&t, "2", signed.into_bytes(), "2026-11-22T01:01:00Z").await;
         assert_eq!(p.disposition, Disposition::AdminOpened);
         assert_eq!(t.app.store.list_ballots().await.unwrap().len(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_strangers_silent_dns_is_not_waited_for_but_a_members_is() {
+        use crate::verify::policy::Method;
+        use crate::verify::testing::Signer;
+        let mut t = TestApp::new(3, "2026-11-22T01:00:00Z").await;
+        with_verifier(&mut t, &[Method::Dkim]);
+        let r = open_ballot(&t).await;
+        // Signed with keys no DNS answers for: the check can only say temperror.
+        let signed = |from: &str, domain: &str, id: &str| {
+            let raw = reply(from, &subject(r), "賛成\n", id, None);
+            Signer::ed25519(domain, "unpublished")
+                .sign(&String::from_utf8(raw).unwrap())
+                .into_bytes()
+        };
+        let stranger = signed("someone@elsewhere.example", "elsewhere.example", "s@x");
+        let p = feed(&t, "1", stranger, "2026-11-23T01:00:00Z").await;
+        assert_eq!(p.disposition, Disposition::Unverified, "decided at once");
+        let row = &t.app.store.messages_for(r).await.unwrap()[0];
+        let v: Verification =
+            serde_json::from_str(row.verification_json.as_deref().unwrap()).unwrap();
+        assert!(v.summary().contains("not waited for"), "{}", v.summary());
+
+        let member = signed("rep1@org1.example", "org1.example", "m@org1");
+        let e = process(
+            &t.app,
+            SRC,
+            &fetched("2", member, "2026-11-23T01:00:00Z"),
+            None,
+            t.app.now(),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(e, AppError::Deferred(_)), "{e}");
+        assert_eq!(
+            t.app.store.messages_for(r).await.unwrap().len(),
+            1,
+            "the member's message is read again later, not recorded now"
+        );
     }
 }

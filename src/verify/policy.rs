@@ -278,6 +278,11 @@ pub struct Verification {
     pub token: Option<TokenSubject>,
     /// Every method, in the order token, dkim, authres.
     pub checks: Vec<Check>,
+    /// DNS did not answer, but the author is nobody whose mail is worth waiting
+    /// for (not on the roster, not an admin or the secretariat): decided now,
+    /// without DKIM, so that a stranger's slow DNS cannot hold the mailbox up.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_waited: bool,
 }
 
 impl Verification {
@@ -292,6 +297,9 @@ impl Verification {
         let head = match (self.passed, self.retry_later()) {
             (true, _) => "passed (not enforced)",
             (false, true) => "failed for now (DNS did not answer)",
+            (false, false) if self.not_waited => {
+                "failed (DNS did not answer; not waited for, the author is not on the roster)"
+            }
             (false, false) => "failed",
         };
         let mut parts: Vec<String> = Vec::new();
@@ -316,6 +324,7 @@ impl Verification {
     /// check: the ingest should read it again later rather than reject it.
     pub fn retry_later(&self) -> bool {
         !self.passed
+            && !self.not_waited
             && self
                 .checks
                 .iter()
@@ -684,6 +693,7 @@ pub fn decide(
         list: who.list,
         token: subject,
         checks,
+        not_waited: false,
     }
 }
 
