@@ -130,6 +130,8 @@ struct Plan {
     incidents: Vec<Incident>,
     /// Votes (rows) this message disputes.
     disputes: Vec<i64>,
+    /// Further audit events, appended after the message's and its votes'.
+    events: Vec<Event>,
 }
 
 impl Plan {
@@ -146,6 +148,7 @@ impl Plan {
             mails: vec![],
             incidents: vec![],
             disputes: vec![],
+            events: vec![],
         }
     }
 }
@@ -224,9 +227,9 @@ async fn process_inner(
     // An admin's request opens its ballot, and the secretariat's answer to a
     // digest records the meeting's confirmation, inside this same transaction.
     if plan.disposition == Disposition::AdminOpened {
-        plan = admin_open(app, &mut tx, &reading, &answering, now).await?;
+        plan = admin_open(app, &mut tx, &reading, verification.as_ref(), &answering, now).await?;
     } else if plan.disposition == Disposition::Ratification {
-        plan = ratification(app, &mut tx, &reading, f, &answering, now).await?;
+        plan = ratification(app, &mut tx, &reading, verification.as_ref(), f, &answering, now).await?;
     }
 
     // A flood from one sender is reported once, when it crosses the limit.
@@ -284,6 +287,7 @@ async fn process_inner(
             serde_json::json!({
                 "message": row,
                 "message_id": reading.message_id,
+                "content_hash": hash,
                 "internal_date": f.internal_date,
                 "disposition": plan.disposition,
                 "reason": plan.reason,
@@ -306,6 +310,9 @@ async fn process_inner(
             ),
         )
         .await?;
+    }
+    for e in &plan.events {
+        events::append(&mut tx, now, e).await?;
     }
     for m in &plan.mails {
         app.enqueue(&mut tx, m, "daemon", now).await?;
@@ -488,13 +495,10 @@ async fn plan(
                 .unwrap_or_else(|| "automated mail is never counted or answered".into()),
         ));
     }
-    let author = match verification {
-        Some(v) if v.enforced && !v.passed => {
-            return unverified(app, tx, reading, f, v, answering).await
-        }
-        Some(v) => v.author.clone().or_else(|| reading.from.clone()),
-        None => reading.from.clone(),
-    };
+    if let Some(v) = verification.filter(|v| v.enforced && !v.passed) {
+        return unverified(app, tx, reading, f, v, answering).await;
+    }
+    let author = author_of(reading, verification);
     let Some(from) = author.as_ref() else {
         return Ok(Plan::only(
             Disposition::Malformed,
@@ -522,7 +526,7 @@ async fn plan(
             "the secretariat answered a digest",
         ));
     }
-    if let Some(p) = dispute(app, tx, reading, from, f, answering).await? {
+    if let Some(p) = dispute(app, tx, reading, from, f, answering, verification).await? {
         return Ok(p);
     }
     if !reading.answers.is_empty() {
@@ -540,6 +544,7 @@ async fn plan(
                     None
                 },
                 token: token_subject(verification),
+                verification,
             };
             let part = answer(
                 app,
@@ -562,6 +567,13 @@ async fn plan(
             ));
             merged.votes.extend(part.votes);
             merged.mails.extend(part.mails);
+            merged.events.extend(part.events);
+            // One incident of a kind per message, however many answers it holds.
+            for i in part.incidents {
+                if !merged.incidents.iter().any(|x| x.kind == i.kind) {
+                    merged.incidents.push(i);
+                }
+            }
         }
         merged.reason = reasons.join("; ");
         return Ok(merged);
@@ -576,6 +588,7 @@ async fn plan(
             let named = Named {
                 round: reading.round,
                 token: token_subject(verification),
+                verification,
             };
             answer(
                 app,
@@ -595,8 +608,9 @@ async fn plan(
 }
 
 /// A message that failed sender verification: recorded, not counted; the
-/// member it claims to be from is told at their registered addresses, and the
-/// security contact receives an incident report.
+/// member it claims to be from is told at their registered addresses (once an
+/// hour at most: a flood of forgeries is one warning), and the security contact
+/// receives an incident report (merged in a flood, see `security`).
 async fn unverified(
     app: &App,
     tx: &mut SqliteConnection,
@@ -635,14 +649,24 @@ async fn unverified(
         return Ok(p);
     }
     if let Some(org) = member {
-        p.mails.push(app.composer().unverified(
-            org,
-            ballot.as_ref(),
-            &claimed,
-            &v.summary(),
-            f.internal_date,
-            answering,
-        )?);
+        let to: Vec<String> = org.addresses().map(|a| a.to_string()).collect();
+        let since = app.now() - chrono::Duration::hours(1);
+        if Store::queued_to_since(tx, "unverified", &to, since).await? {
+            p.reason.push_str("; the organisation was already told within the hour");
+        } else {
+            let mail = app.composer().unverified(
+                org,
+                ballot.as_ref(),
+                &claimed,
+                &v.summary(),
+                f.internal_date,
+                answering,
+            )?;
+            p.mails.push(match &ballot {
+                Some(b) => with_personal_reply_to(app, b, org, mail),
+                None => mail,
+            });
+        }
     }
     p.incidents.push(Incident {
         kind: security::Kind::VerificationFailed,
@@ -662,6 +686,76 @@ async fn unverified(
 struct Named<'a> {
     round: Option<u32>,
     token: Option<&'a TokenSubject>,
+    /// For the evidence of an incident.
+    verification: Option<&'a Verification>,
+}
+
+/// Whom a message is from: the author verification settled on (the list's
+/// rewritten From resolved through a trusted header), else the From header. The
+/// same address decides who may act and is answered.
+fn author_of(reading: &Reading, verification: Option<&Verification>) -> Option<Address> {
+    verification
+        .and_then(|v| v.author.clone())
+        .or_else(|| reading.from.clone())
+}
+
+/// `vote_superseded` when `new` (not yet stored) changes which answer of its
+/// organisation counts in its round: the one counted until now stops counting,
+/// or, when `new` is dated before it, `new` itself never counts. Either way one
+/// answer gives way to another, and the trail says which (`message` null: the
+/// message being recorded).
+fn superseded_event(
+    b: &crate::ballot::Ballot,
+    votes: &[VoteRecord],
+    new: &VoteRecord,
+) -> Option<Event> {
+    let before = b.counted_votes(votes, new.round).get(&new.org).copied()?;
+    // Arrival order: the new message gets a row after every stored one.
+    let incoming = VoteRecord {
+        seq: i64::MAX,
+        ..new.clone()
+    };
+    let mut all = votes.to_vec();
+    all.push(incoming);
+    let wins = b
+        .counted_votes(&all, new.round)
+        .get(&new.org)
+        .is_some_and(|v| v.seq == i64::MAX);
+    let side = |v: &VoteRecord, stored: bool| {
+        serde_json::json!({
+            "message": stored.then_some(v.seq),
+            "message_id": v.message_id,
+            "position": v.position,
+            "cast_at": v.cast_at,
+        })
+    };
+    let (superseded, by) = if wins {
+        (side(before, true), side(new, false))
+    } else {
+        (side(new, false), side(before, true))
+    };
+    Some(Event::new(
+        "vote_superseded",
+        Some(b.reference),
+        "daemon",
+        serde_json::json!({ "round": new.round, "org": new.org, "superseded": superseded, "by": by }),
+    ))
+}
+
+/// A personal mail about `b` for `org`, with the organisation's `bot+TOKEN@`
+/// Reply-To when the policy uses tokens: an answer to a receipt, a reminder or a
+/// notice then proves itself like one to the personal ballot, and a dispute
+/// (身に覚えがない) of a receipt can verify under a token-only policy.
+fn with_personal_reply_to(
+    app: &App,
+    b: &crate::ballot::Ballot,
+    org: &crate::roster::Organisation,
+    mut mail: Mail,
+) -> Mail {
+    if let Some(a) = app.personal_reply_to(b, org) {
+        mail.reply_to = Some(a);
+    }
+    mail
 }
 
 fn token_subject(v: Option<&Verification>) -> Option<&TokenSubject> {
@@ -742,7 +836,9 @@ pub fn says_not_mine(own_words: &str) -> bool {
 /// the vote is disputed, stops counting until an admin decides, the
 /// organisation is told at its registered addresses and the security contact
 /// receives an incident report. Only a registered address of the organisation
-/// whose vote it is may dispute it; anything else is read as usual.
+/// whose vote it is may dispute it, and a dispute verified by a personal reply
+/// address must use one of that ballot (the receipt's own, under a token-only
+/// policy); anything else is read as usual.
 async fn dispute(
     app: &App,
     tx: &mut SqliteConnection,
@@ -750,6 +846,7 @@ async fn dispute(
     from: &Address,
     f: &Fetched,
     answering: &Answering<'_>,
+    verification: Option<&Verification>,
 ) -> Result<Option<Plan>, AppError> {
     let suffix = format!("@{}", app.config.message_id_domain());
     let receipt = reading
@@ -776,16 +873,19 @@ async fn dispute(
     if !org.addresses().any(|a| a == from) {
         return Ok(None);
     }
+    if token_subject(verification).is_some_and(|t| t.ballot != r || t.org != org.id) {
+        return Ok(None);
+    }
     let mut p = Plan::only(
         Disposition::Dispute,
         Some(r),
         format!("the organisation says its vote in round {round} was not its own; the vote is suspended until an admin decides"),
     );
     p.disputes.push(vote);
-    p.mails.push(
-        app.composer()
-            .disputed(&b, org, round, position, f.internal_date, answering)?,
-    );
+    let ack = app
+        .composer()
+        .disputed(&b, org, round, position, f.internal_date, answering)?;
+    p.mails.push(with_personal_reply_to(app, &b, org, ack));
     p.incidents.push(Incident {
         kind: security::Kind::Dispute,
         ballot: Some(r),
@@ -793,7 +893,7 @@ async fn dispute(
         evidence: serde_json::json!({
             "org": org.id,
             "receipt": receipt,
-            "dispute": evidence(reading, f, None),
+            "dispute": evidence(reading, f, verification),
         }),
     });
     Ok(Some(p))
@@ -869,14 +969,15 @@ async fn answer(
             let mut p = Plan::only(Disposition::Unclear, Some(r), reason.clone());
             if b.state == State::Open {
                 let member = Member { org, voter: from };
-                p.mails.push(composer.unclear(
+                let mail = composer.unclear(
                     &b,
                     member,
                     &reading.own_words,
                     &reason,
                     delegation,
                     answering,
-                )?);
+                )?;
+                p.mails.push(with_personal_reply_to(app, &b, org, mail));
             }
             return Ok(p);
         }
@@ -906,13 +1007,28 @@ async fn answer(
         if let Some(m) = answers_elsewhere(named.round, named.token, r, round) {
             let mut p = Plan::only(Disposition::NotCounted, Some(r), m.reason(round));
             if let Mismatch::Round(n) = m {
-                p.mails.push(composer.not_open(
+                let mail = composer.not_open(
                     &b,
                     member,
                     NotOpenWhy::OtherRound(n),
                     f.internal_date,
                     answering,
-                )?);
+                )?;
+                p.mails.push(with_personal_reply_to(app, &b, org, mail));
+            }
+            // A personal reply address is a credential for one ballot and round:
+            // used for another, it is being replayed (or an old mail answered),
+            // which the security contact hears of.
+            if let Some(t) = named.token.filter(|t| t.ballot != r || t.round != round) {
+                p.incidents.push(Incident {
+                    kind: security::Kind::Replay,
+                    ballot: Some(r),
+                    summary: format!(
+                        "the personal reply address of {} round {} was used to answer {r} round {round}",
+                        t.ballot, t.round
+                    ),
+                    evidence: self::evidence(reading, f, named.verification),
+                });
             }
             return Ok(p);
         }
@@ -934,11 +1050,11 @@ async fn answer(
                 superseded: previous,
             };
             let receipt = composer.receipt(&b, member, recorded, answering)?;
-            p.votes.push((
-                r,
-                record(round, VoteStatus::Valid),
-                Some(receipt.message_id.clone()),
-            ));
+            let new = record(round, VoteStatus::Valid);
+            if let Some(e) = superseded_event(&b, &votes, &new) {
+                p.events.push(e);
+            }
+            p.votes.push((r, new, Some(receipt.message_id.clone())));
             p.mails.push(receipt);
             p
         }
@@ -989,18 +1105,29 @@ async fn answer(
             p
         }
     };
+    // The receipt and every notice are personal mails: each carries the
+    // organisation's reply address.
+    p.mails = p
+        .mails
+        .into_iter()
+        .map(|m| with_personal_reply_to(app, &b, org, m))
+        .collect();
     p.ballot = Some(r);
     Ok(p)
 }
 
+/// An admin's request to open a ballot. The admin answered is the author that
+/// verification settled on (plan() checked it is an admin), never the raw From,
+/// which a list that rewrites From would have turned into the list itself.
 async fn admin_open(
     app: &App,
     tx: &mut SqliteConnection,
     reading: &Reading,
+    verification: Option<&Verification>,
     answering: &Answering<'_>,
     now: DateTime<Utc>,
 ) -> Result<Plan, AppError> {
-    let from = reading.from.as_ref().expect("checked by plan()");
+    let from = &author_of(reading, verification).expect("checked by plan()");
     let subject = reading.subject.as_deref().unwrap_or("").trim();
     let prefix_len = app.config.ballots.open_subject_prefix.len();
     // The prefix matched case-insensitively on an ASCII-lower-cased copy; slicing by its
@@ -1093,15 +1220,18 @@ pub fn confirmed_by(own_words: &str, listed: &[BallotRef]) -> Option<Vec<BallotR
     all.then(|| listed.to_vec())
 }
 
+/// The secretariat's answer to a digest; answered, like admin mail, at the
+/// verified author's address.
 async fn ratification(
     app: &App,
     tx: &mut SqliteConnection,
     reading: &Reading,
+    verification: Option<&Verification>,
     f: &Fetched,
     answering: &Answering<'_>,
     now: DateTime<Utc>,
 ) -> Result<Plan, AppError> {
-    let from = reading.from.as_ref().expect("checked by plan()");
+    let from = &author_of(reading, verification).expect("checked by plan()");
     let digest = answered_digest(tx, reading, app.config.message_id_domain())
         .await?
         .expect("checked by plan()");
@@ -1190,7 +1320,7 @@ async fn record_failure(
             "message_failed",
             None,
             "daemon",
-            serde_json::json!({ "message": row, "error": why }),
+            serde_json::json!({ "message": row, "content_hash": hash, "error": why }),
         ),
     )
     .await?;
