@@ -309,7 +309,9 @@ pub struct AuditReport {
 impl AuditReport {
     /// True when the chain holds, ends at its head, and every row matches.
     pub fn intact(&self) -> bool {
-        self.chain.first_broken.is_none() && self.chain.truncated.is_none() && self.problems.is_empty()
+        self.chain.first_broken.is_none()
+            && self.chain.truncated.is_none()
+            && self.problems.is_empty()
     }
 }
 
@@ -367,7 +369,10 @@ async fn check_messages(
     rep: &mut AuditReport,
 ) -> Result<(), StoreError> {
     let mut recorded: HashMap<i64, &Ev> = HashMap::new();
-    for e in kind("message_received").iter().chain(kind("message_failed")) {
+    for e in kind("message_received")
+        .iter()
+        .chain(kind("message_failed"))
+    {
         if let Some(m) = e.int("message") {
             recorded.insert(m, e);
         }
@@ -407,26 +412,42 @@ async fn check_messages(
             if e.detail.get("disposition").is_some() && e.str("disposition") != Some(&disposition) {
                 p.push(format!("messages row #{id}: its disposition is `{disposition}`, but event {} recorded `{}`", e.id, e.str("disposition").unwrap_or("")));
             }
-            if e.detail.get("message_id").is_some() && e.str("message_id") != message_id.as_deref() {
-                p.push(format!("messages row #{id}: its Message-ID differs from the one event {} recorded", e.id));
+            if e.detail.get("message_id").is_some() && e.str("message_id") != message_id.as_deref()
+            {
+                p.push(format!(
+                    "messages row #{id}: its Message-ID differs from the one event {} recorded",
+                    e.id
+                ));
             }
         }
     }
     rep.rows.insert("messages", seen.len());
-    let mut gone: Vec<(&i64, &&Ev)> = recorded.iter().filter(|(m, _)| !seen.contains(*m)).collect();
+    let mut gone: Vec<(&i64, &&Ev)> = recorded
+        .iter()
+        .filter(|(m, _)| !seen.contains(*m))
+        .collect();
     gone.sort_by_key(|(m, _)| **m);
     for (m, e) in gone {
-        rep.problems.push(format!("event {} recorded message #{m}, which the messages table no longer holds", e.id));
+        rep.problems.push(format!(
+            "event {} recorded message #{m}, which the messages table no longer holds",
+            e.id
+        ));
     }
     Ok(())
 }
 
-async fn check_votes(store: &Store, kind: &Kinds<'_>, rep: &mut AuditReport) -> Result<(), StoreError> {
+async fn check_votes(
+    store: &Store,
+    kind: &Kinds<'_>,
+    rep: &mut AuditReport,
+) -> Result<(), StoreError> {
     // (ballot, message row, organisation, round) names one recorded answer.
     type Key = (String, i64, String, i64);
     let mut recorded: HashMap<Key, &Ev> = HashMap::new();
     for e in kind("vote_recorded") {
-        if let (Some(b), Some(m), Some(o), Some(r)) = (&e.ballot, e.int("message"), e.str("org"), e.int("round")) {
+        if let (Some(b), Some(m), Some(o), Some(r)) =
+            (&e.ballot, e.int("message"), e.str("org"), e.int("round"))
+        {
             recorded.insert((b.clone(), m, o.to_string(), r), e);
         }
     }
@@ -442,27 +463,46 @@ async fn check_votes(store: &Store, kind: &Kinds<'_>, rep: &mut AuditReport) -> 
         let key: Key = (r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?);
         let what = format!("votes row #{id} ({} round {}, {})", key.0, key.3, key.2);
         let Some(e) = recorded.get(&key) else {
-            rep.problems.push(format!("{what} has no vote_recorded event (it was added or moved behind the trail's back)"));
+            rep.problems.push(format!(
+                "{what} has no vote_recorded event (it was added or moved behind the trail's back)"
+            ));
             continue;
         };
         matched.insert(key.clone());
-        for (col, have) in [("position", r.try_get::<String, _>(5)?), ("status", r.try_get::<String, _>(6)?)] {
+        for (col, have) in [
+            ("position", r.try_get::<String, _>(5)?),
+            ("status", r.try_get::<String, _>(6)?),
+        ] {
             let want = e.str(col).unwrap_or("");
             if want != have {
-                rep.problems.push(format!("{what}: its {col} is `{have}`, but event {} recorded `{want}`", e.id));
+                rep.problems.push(format!(
+                    "{what}: its {col} is `{have}`, but event {} recorded `{want}`",
+                    e.id
+                ));
             }
         }
         let cast_at = parse_ts(&r.try_get::<String, _>(7)?)?;
-        let recorded_at = e.str("cast_at").and_then(|t| DateTime::parse_from_rfc3339(t).ok());
+        let recorded_at = e
+            .str("cast_at")
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok());
         if recorded_at.map(|t| t.with_timezone(&Utc)) != Some(cast_at) {
-            rep.problems.push(format!("{what}: its time differs from the one event {} recorded", e.id));
+            rep.problems.push(format!(
+                "{what}: its time differs from the one event {} recorded",
+                e.id
+            ));
         }
     }
     rep.rows.insert("votes", rows.len());
-    let mut gone: Vec<(&Key, &&Ev)> = recorded.iter().filter(|(k, _)| !matched.contains(*k)).collect();
+    let mut gone: Vec<(&Key, &&Ev)> = recorded
+        .iter()
+        .filter(|(k, _)| !matched.contains(*k))
+        .collect();
     gone.sort_by_key(|(_, e)| e.id);
     for ((b, _, o, r), e) in gone {
-        rep.problems.push(format!("event {} recorded a vote ({b} round {r}, {o}) that the votes table no longer holds", e.id));
+        rep.problems.push(format!(
+            "event {} recorded a vote ({b} round {r}, {o}) that the votes table no longer holds",
+            e.id
+        ));
     }
     Ok(())
 }
@@ -473,8 +513,14 @@ async fn check_outbox(
     checks_from: i64,
     rep: &mut AuditReport,
 ) -> Result<(), StoreError> {
-    let queued: HashMap<&str, &Ev> = kind("mail_queued").iter().filter_map(|e| Some((e.str("message_id")?, e))).collect();
-    let sent: HashMap<i64, &Ev> = kind("mail_sent").iter().filter_map(|e| Some((e.int("outbox")?, e))).collect();
+    let queued: HashMap<&str, &Ev> = kind("mail_queued")
+        .iter()
+        .filter_map(|e| Some((e.str("message_id")?, e)))
+        .collect();
+    let sent: HashMap<i64, &Ev> = kind("mail_sent")
+        .iter()
+        .filter_map(|e| Some((e.int("outbox")?, e)))
+        .collect();
     let mut after = 0i64;
     let mut n = 0;
     let mut sent_rows = HashSet::new();
@@ -503,35 +549,58 @@ async fn check_outbox(
                 continue;
             };
             if e.str("kind") != Some(&k) {
-                p.push(format!("outbox row #{id}: its kind is `{k}`, but event {} recorded `{}`", e.id, e.str("kind").unwrap_or("")));
+                p.push(format!(
+                    "outbox row #{id}: its kind is `{k}`, but event {} recorded `{}`",
+                    e.id,
+                    e.str("kind").unwrap_or("")
+                ));
             }
-            if e.str("content_hash").is_some_and(|h| h != content_hash(&raw)) {
+            if e.str("content_hash")
+                .is_some_and(|h| h != content_hash(&raw))
+            {
                 p.push(format!("outbox row #{id} ({k}): its bytes differ from those event {} recorded when it was queued", e.id));
             }
             if sent_at.is_some() {
                 sent_rows.insert(id);
                 if !sent.contains_key(&id) && e.id > checks_from {
-                    p.push(format!("outbox row #{id} ({k}) is marked sent, but no mail_sent event records it"));
+                    p.push(format!(
+                        "outbox row #{id} ({k}) is marked sent, but no mail_sent event records it"
+                    ));
                 }
             }
         }
     }
     rep.rows.insert("outbox", n);
-    let mut wrong: Vec<(&i64, &&Ev)> = sent.iter().filter(|(o, _)| !sent_rows.contains(*o)).collect();
+    let mut wrong: Vec<(&i64, &&Ev)> = sent
+        .iter()
+        .filter(|(o, _)| !sent_rows.contains(*o))
+        .collect();
     wrong.sort_by_key(|(o, _)| **o);
     for (o, e) in wrong {
-        rep.problems.push(format!("event {} recorded outbox row #{o} as sent, but the row says it was not", e.id));
+        rep.problems.push(format!(
+            "event {} recorded outbox row #{o} as sent, but the row says it was not",
+            e.id
+        ));
     }
     Ok(())
 }
 
-async fn check_ballots(store: &Store, kind: &Kinds<'_>, rep: &mut AuditReport) -> Result<(), StoreError> {
+async fn check_ballots(
+    store: &Store,
+    kind: &Kinds<'_>,
+    rep: &mut AuditReport,
+) -> Result<(), StoreError> {
     let for_ballot = |k: &str, b: &str| -> Vec<&Ev> {
-        kind(k).iter().filter(|e| e.ballot.as_deref() == Some(b)).collect()
+        kind(k)
+            .iter()
+            .filter(|e| e.ballot.as_deref() == Some(b))
+            .collect()
     };
-    let rows = sqlx::query("SELECT reference, title, state, outcome, ratification_json FROM ballots ORDER BY id")
-        .fetch_all(store.pool())
-        .await?;
+    let rows = sqlx::query(
+        "SELECT reference, title, state, outcome, ratification_json FROM ballots ORDER BY id",
+    )
+    .fetch_all(store.pool())
+    .await?;
     for r in &rows {
         let b: String = r.try_get(0)?;
         let title: String = r.try_get(1)?;
@@ -540,16 +609,19 @@ async fn check_ballots(store: &Store, kind: &Kinds<'_>, rep: &mut AuditReport) -
         let p = &mut rep.problems;
         match for_ballot("ballot_opened", &b).first() {
             None => p.push(format!("ballots row {b} has no ballot_opened event")),
-            Some(e) if e.str("title") != Some(&title) => {
-                p.push(format!("ballots row {b}: its title differs from the one event {} recorded", e.id))
-            }
+            Some(e) if e.str("title") != Some(&title) => p.push(format!(
+                "ballots row {b}: its title differs from the one event {} recorded",
+                e.id
+            )),
             Some(_) => {}
         }
         let closed = for_ballot("ballot_closed", &b);
         let cancelled = for_ballot("ballot_cancelled", &b);
         match state.as_str() {
             "closed" => match closed.last() {
-                None => p.push(format!("ballots row {b} is closed, but no ballot_closed event records it")),
+                None => p.push(format!(
+                    "ballots row {b} is closed, but no ballot_closed event records it"
+                )),
                 Some(e) if e.str("outcome") != outcome.as_deref() => p.push(format!(
                     "ballots row {b}: its outcome is `{}`, but event {} recorded `{}`",
                     outcome.as_deref().unwrap_or("none"),
@@ -558,12 +630,12 @@ async fn check_ballots(store: &Store, kind: &Kinds<'_>, rep: &mut AuditReport) -
                 )),
                 Some(_) => {}
             },
-            "cancelled" if cancelled.is_empty() => {
-                p.push(format!("ballots row {b} is cancelled, but no ballot_cancelled event records it"))
-            }
-            "open" if !closed.is_empty() || !cancelled.is_empty() => {
-                p.push(format!("ballots row {b} is open, but the trail records it closed or cancelled"))
-            }
+            "cancelled" if cancelled.is_empty() => p.push(format!(
+                "ballots row {b} is cancelled, but no ballot_cancelled event records it"
+            )),
+            "open" if !closed.is_empty() || !cancelled.is_empty() => p.push(format!(
+                "ballots row {b} is open, but the trail records it closed or cancelled"
+            )),
             _ => {}
         }
         let ratification: serde_json::Value =
@@ -590,9 +662,13 @@ async fn check_ballots(store: &Store, kind: &Kinds<'_>, rep: &mut AuditReport) -
         let n: i64 = r.try_get(1)?;
         let tally: serde_json::Value =
             serde_json::from_str(&r.try_get::<String, _>(2)?).unwrap_or_default();
-        let closing = for_ballot("round_closed", &b).into_iter().rfind(|e| e.int("round") == Some(n));
+        let closing = for_ballot("round_closed", &b)
+            .into_iter()
+            .rfind(|e| e.int("round") == Some(n));
         match closing {
-            None => rep.problems.push(format!("rounds row {b} round {n} has a result, but no round_closed event records it")),
+            None => rep.problems.push(format!(
+                "rounds row {b} round {n} has a result, but no round_closed event records it"
+            )),
             Some(e) if e.detail.get("tally") != Some(&tally) => rep.problems.push(format!(
                 "rounds row {b} round {n}: its result differs from the one event {} recorded",
                 e.id
@@ -604,7 +680,11 @@ async fn check_ballots(store: &Store, kind: &Kinds<'_>, rep: &mut AuditReport) -
     Ok(())
 }
 
-async fn check_disputes(store: &Store, kind: &Kinds<'_>, rep: &mut AuditReport) -> Result<(), StoreError> {
+async fn check_disputes(
+    store: &Store,
+    kind: &Kinds<'_>,
+    rep: &mut AuditReport,
+) -> Result<(), StoreError> {
     let rows = sqlx::query(
         "SELECT d.id, d.vote_id, d.state, b.reference, v.org_id FROM disputes d
          JOIN votes v ON v.id = d.vote_id JOIN ballots b ON b.id = d.ballot_id ORDER BY d.id",
@@ -617,8 +697,12 @@ async fn check_disputes(store: &Store, kind: &Kinds<'_>, rep: &mut AuditReport) 
         let state: String = r.try_get(2)?;
         let b: String = r.try_get(3)?;
         let org: String = r.try_get(4)?;
-        let Some(opened) = kind("vote_disputed").iter().find(|e| e.int("vote") == Some(vote)) else {
-            rep.problems.push(format!("disputes row #{id} has no vote_disputed event"));
+        let Some(opened) = kind("vote_disputed")
+            .iter()
+            .find(|e| e.int("vote") == Some(vote))
+        else {
+            rep.problems
+                .push(format!("disputes row #{id} has no vote_disputed event"));
             continue;
         };
         let resolved = kind("dispute_resolved").iter().find(|e| {
@@ -747,11 +831,18 @@ mod tests {
         let (t, r) = ballot_with_votes().await;
         let all = t.app.store.outbox(None).await.unwrap();
         let last = all.last().unwrap().id;
-        t.app.store.defer(last, t.app.now() + chrono::Duration::days(1)).await.unwrap();
+        t.app
+            .store
+            .defer(last, t.app.now() + chrono::Duration::days(1))
+            .await
+            .unwrap();
         let transport = MemoryTransport::default();
         let opts = StepOptions::new(1000, None);
-        step(&t.app.store, &transport, t.app.now(), &opts).await.unwrap();
-        *transport.fail.lock().unwrap() = Some(TransportError::Permanent("550 no such user".into()));
+        step(&t.app.store, &transport, t.app.now(), &opts)
+            .await
+            .unwrap();
+        *transport.fail.lock().unwrap() =
+            Some(TransportError::Permanent("550 no such user".into()));
         let later = t.app.now() + chrono::Duration::days(2);
         step(&t.app.store, &transport, later, &opts).await.unwrap();
         (t, r)
@@ -786,17 +877,20 @@ mod tests {
         ] {
             assert!(kinds.iter().any(|x| x == k), "no {k} in {kinds:?}");
         }
-        let superseded: String = sqlx::query_scalar(
-            "SELECT detail_json FROM events WHERE kind = 'vote_superseded'",
-        )
-        .fetch_one(t.app.store.pool())
-        .await
-        .unwrap();
+        let superseded: String =
+            sqlx::query_scalar("SELECT detail_json FROM events WHERE kind = 'vote_superseded'")
+                .fetch_one(t.app.store.pool())
+                .await
+                .unwrap();
         let d: serde_json::Value = serde_json::from_str(&superseded).unwrap();
         assert_eq!(d["org"], "org02");
         assert_eq!(d["superseded"]["position"], "no");
         assert_eq!(d["by"]["position"], "yes");
-        assert_eq!(d["by"]["message"], serde_json::Value::Null, "the message being recorded");
+        assert_eq!(
+            d["by"]["message"],
+            serde_json::Value::Null,
+            "the message being recorded"
+        );
     }
 
     /// `audit verify` after `sql` (run on a fresh copy of the record).
@@ -821,23 +915,40 @@ mod tests {
         let rep = verify_after("UPDATE events SET actor = 'someone' WHERE id = 3").await;
         assert_eq!(rep.chain.first_broken.map(|(id, _)| id), Some(3));
         // events cut from the end: the head says so.
-        let rep = verify_after("DELETE FROM events WHERE id > (SELECT MAX(id) - 2 FROM events)").await;
+        let rep =
+            verify_after("DELETE FROM events WHERE id > (SELECT MAX(id) - 2 FROM events)").await;
         assert_eq!(rep.chain.first_broken, None);
-        assert!(rep.chain.truncated.as_deref().unwrap().contains("were removed"), "{rep:?}");
+        assert!(
+            rep.chain
+                .truncated
+                .as_deref()
+                .unwrap()
+                .contains("were removed"),
+            "{rep:?}"
+        );
         assert!(!rep.intact());
         // messages: the stored bytes, alone or with their hash.
         names(
             &verify_after("UPDATE messages SET raw = CAST(replace(CAST(raw AS TEXT), '賛成', '反対') AS BLOB) WHERE id = 1").await,
             "messages row #1: its raw bytes no longer hash",
         );
-        let forged = reply("rep1@org1.example", "Re: [B-2026-001]", "反対", "m0@x", None);
+        let forged = reply(
+            "rep1@org1.example",
+            "Re: [B-2026-001]",
+            "反対",
+            "m0@x",
+            None,
+        );
         let rep = verify_after(&format!(
             "UPDATE messages SET raw = X'{}', content_hash = '{}' WHERE id = 1",
             hex::encode(&forged),
             content_hash(&forged)
         ))
         .await;
-        names(&rep, "messages row #1: its content hash differs from the one event");
+        names(
+            &rep,
+            "messages row #1: its content hash differs from the one event",
+        );
         names(
             &verify_after("UPDATE messages SET disposition = 'automated' WHERE id = 2").await,
             "messages row #2: its disposition is `automated`",

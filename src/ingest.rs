@@ -227,9 +227,26 @@ async fn process_inner(
     // An admin's request opens its ballot, and the secretariat's answer to a
     // digest records the meeting's confirmation, inside this same transaction.
     if plan.disposition == Disposition::AdminOpened {
-        plan = admin_open(app, &mut tx, &reading, verification.as_ref(), &answering, now).await?;
+        plan = admin_open(
+            app,
+            &mut tx,
+            &reading,
+            verification.as_ref(),
+            &answering,
+            now,
+        )
+        .await?;
     } else if plan.disposition == Disposition::Ratification {
-        plan = ratification(app, &mut tx, &reading, verification.as_ref(), f, &answering, now).await?;
+        plan = ratification(
+            app,
+            &mut tx,
+            &reading,
+            verification.as_ref(),
+            f,
+            &answering,
+            now,
+        )
+        .await?;
     }
 
     // A flood from one sender is reported once, when it crosses the limit.
@@ -383,11 +400,7 @@ async fn verify_sender(
 /// Whether the author of a message whose DKIM check met a silent DNS server is
 /// someone whose mail the ingest waits for: a voter of the roster (now, or of a
 /// recent ballot's copy), an admin or the secretariat.
-fn worth_waiting_for(
-    app: &App,
-    candidates: &[crate::ballot::Ballot],
-    v: &Verification,
-) -> bool {
+fn worth_waiting_for(app: &App, candidates: &[crate::ballot::Ballot], v: &Verification) -> bool {
     let Some(a) = v.author.as_ref() else {
         return false;
     };
@@ -652,7 +665,8 @@ async fn unverified(
         let to: Vec<String> = org.addresses().map(|a| a.to_string()).collect();
         let since = app.now() - chrono::Duration::hours(1);
         if Store::queued_to_since(tx, "unverified", &to, since).await? {
-            p.reason.push_str("; the organisation was already told within the hour");
+            p.reason
+                .push_str("; the organisation was already told within the hour");
         } else {
             let mail = app.composer().unverified(
                 org,
@@ -2286,5 +2300,200 @@ mod tests {
             1,
             "the member's message is read again later, not recorded now"
         );
+    }
+
+    fn reply_to_of(m: &crate::store::OutboxMail) -> Option<String> {
+        let parsed = mail_parser::MessageParser::default().parse(&m.raw).unwrap();
+        parsed
+            .reply_to()
+            .and_then(|a| a.first())
+            .and_then(|a| a.address())
+            .map(str::to_string)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn under_a_token_policy_a_receipt_carries_the_token_and_a_dispute_of_it_verifies() {
+        use crate::verify::policy::Method;
+        let mut t = TestApp::new(3, "2026-11-22T01:00:00Z").await;
+        t.app.config.addresses.security_contact =
+            vec![Address::parse("csirt@committee.example").unwrap()];
+        with_verifier(&mut t, &[Method::Token]);
+        let r = open_ballot(&t).await;
+        let personal = token_address(&t, r, 1, "org01");
+        // Someone who saw org01's personal reply address votes with it.
+        let leaked = to(
+            reply("alt1@org1.example", &subject(r), "賛成\n", "leak@x", None),
+            &personal,
+        );
+        assert_eq!(
+            feed(&t, "1", leaked, "2026-11-23T01:00:00Z")
+                .await
+                .disposition,
+            Disposition::Vote
+        );
+        let receipt = mails(&t, "receipt").await.pop().unwrap();
+        assert_eq!(reply_to_of(&receipt).as_deref(), Some(personal.as_str()));
+
+        // The representative's 身に覚えがない to the bot's plain address proves nothing…
+        let plain = reply(
+            "rep1@org1.example",
+            "Re: 回答を受け付けました",
+            "身に覚えがありません。\n",
+            "d1@org1",
+            Some(&receipt.message_id),
+        );
+        assert_eq!(
+            feed(&t, "2", plain.clone(), "2026-11-23T02:00:00Z")
+                .await
+                .disposition,
+            Disposition::Unverified
+        );
+        // …but answering the receipt (its Reply-To) does: the vote is disputed.
+        let answered = String::from_utf8(plain)
+            .unwrap()
+            .replace("<d1@org1>", "<d2@org1>")
+            .into_bytes();
+        let p = feed(&t, "3", to(answered, &personal), "2026-11-23T02:05:00Z").await;
+        assert_eq!(p.disposition, Disposition::Dispute);
+        let b = t.app.store.load_ballot(r).await.unwrap().unwrap();
+        assert_eq!(b.counts(&t.app.store.votes(r).await.unwrap(), 1).yes, 0);
+        let ack = mails(&t, "disputed").await.pop().unwrap();
+        assert_eq!(reply_to_of(&ack).as_deref(), Some(personal.as_str()));
+        // The notices and the unverified warning carry it too.
+        let told = mails(&t, "unverified").await.pop().unwrap();
+        assert_eq!(reply_to_of(&told).as_deref(), Some(personal.as_str()));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_token_of_another_round_is_reported_as_a_replay_once_per_message() {
+        use crate::verify::policy::Method;
+        let mut t = TestApp::new(4, "2026-11-22T01:00:00Z").await;
+        t.app.config.addresses.security_contact =
+            vec![Address::parse("csirt@committee.example").unwrap()];
+        with_verifier(&mut t, &[Method::Token]);
+        let r = open_ballot(&t).await;
+        t.set_now("2026-11-29T08:01:00Z");
+        let (b, _) = admin::close(&t.app, r, "cli", t.app.now()).await.unwrap();
+        assert_eq!(b.current_round().number, 2);
+        // org01's reply to its round-1 personal mail, sent during round 2.
+        let old = to(
+            reply("rep1@org1.example", &subject(r), "賛成\n", "old@org1", None),
+            &token_address(&t, r, 1, "org01"),
+        );
+        let p = feed(&t, "1", old, "2026-11-29T09:00:00Z").await;
+        assert_eq!(p.disposition, Disposition::NotCounted);
+        assert!(t.app.store.votes(r).await.unwrap().is_empty());
+        let incidents = t.app.store.incidents().await.unwrap();
+        assert_eq!(incidents.len(), 1, "{incidents:?}");
+        assert_eq!(incidents[0].2, "replay");
+        assert!(
+            incidents[0].4.contains("round 1 was used to answer"),
+            "{}",
+            incidents[0].4
+        );
+        assert_eq!(mails(&t, "incident").await.len(), 1);
+        // The member is asked to answer round 2, at its round-2 reply address.
+        let asked = mails(&t, "not_open").await.pop().unwrap();
+        assert_eq!(
+            reply_to_of(&asked).as_deref(),
+            Some(token_address(&t, r, 2, "org01").as_str())
+        );
+        // A reply through the round-2 address counts, with no incident.
+        let new = to(
+            reply("rep1@org1.example", &subject(r), "賛成\n", "new@org1", None),
+            &token_address(&t, r, 2, "org01"),
+        );
+        assert_eq!(
+            feed(&t, "2", new, "2026-11-29T09:05:00Z").await.disposition,
+            Disposition::Vote
+        );
+        assert_eq!(t.app.store.incidents().await.unwrap().len(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn admin_mail_through_a_list_that_rewrites_from_is_answered_at_the_admins_address() {
+        use crate::verify::policy::Method;
+        let mut t = TestApp::new(3, "2026-11-22T01:00:00Z").await;
+        with_verifier(&mut t, &[Method::Authres]);
+        t.app.verifier.as_mut().unwrap().policy.trusted_list_headers =
+            vec!["X-Original-From".into()];
+        let raw = String::from_utf8(reply(
+            "steering@committee.example",
+            "[ballot:open] 令和9年度予算の承認",
+            "締切: 2026-12-04 17:00\n\n令和9年度予算案を承認する。\n",
+            "open@committee",
+            None,
+        ))
+        .unwrap()
+        .replace("From: Member <steering@committee.example>", "From: \"Chair via Steering\" <steering@committee.example>\r\nX-Original-From: chair@committee.example");
+        let raw = format!("Authentication-Results: mx.committee.example; dkim=pass header.d=committee.example\r\nReceived: from lists.committee.example by mx.committee.example\r\n{raw}");
+        let p = feed(&t, "1", raw.into_bytes(), "2026-11-22T01:00:00Z").await;
+        assert_eq!(p.disposition, Disposition::AdminOpened);
+        let opened = mails(&t, "opened").await;
+        assert_eq!(opened[0].recipients, ["chair@committee.example"]);
+        let events = crate::store::events::for_ballot(&t.app.store, p.ballot.unwrap())
+            .await
+            .unwrap();
+        assert_eq!(events[0].actor, "mail:chair@committee.example");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flood_of_forgeries_warns_the_member_once_an_hour_and_mails_the_contact_a_few_times()
+    {
+        use crate::verify::policy::Method;
+        let mut t = TestApp::new(3, "2026-11-22T01:00:00Z").await;
+        t.app.config.addresses.security_contact =
+            vec![Address::parse("csirt@committee.example").unwrap()];
+        t.app.config.limits.messages_per_sender_per_hour = 3;
+        with_verifier(&mut t, &[Method::Dkim]);
+        let r = open_ballot(&t).await;
+        t.set_now("2026-11-23T01:00:00Z");
+        for i in 0..10 {
+            let forged = reply(
+                "rep1@org1.example",
+                &subject(r),
+                "賛成\n",
+                &format!("forged{i}@x"),
+                None,
+            );
+            let p = feed(&t, &i.to_string(), forged, "2026-11-23T01:00:00Z").await;
+            assert_eq!(p.disposition, Disposition::Unverified);
+        }
+        assert_eq!(
+            t.app.store.messages_for(r).await.unwrap().len(),
+            10,
+            "every message recorded"
+        );
+        assert_eq!(
+            mails(&t, "unverified").await.len(),
+            1,
+            "one warning per hour"
+        );
+        let incidents = t.app.store.incidents().await.unwrap();
+        let failed: Vec<_> = incidents
+            .iter()
+            .filter(|i| i.2 == "verification_failed")
+            .collect();
+        assert_eq!(failed.len(), 10, "every message is an incident on record");
+        let merged = failed
+            .iter()
+            .filter(|i| i.4.contains("merged into #"))
+            .count();
+        assert_eq!(merged, 7);
+        assert!(incidents.iter().any(|i| i.2 == "burst"));
+        // Three verification failures and the burst are mailed; the rest are not.
+        assert_eq!(mails(&t, "incident").await.len(), 4);
+        // An hour later the member is warned again.
+        t.set_now("2026-11-23T02:30:00Z");
+        let again = reply(
+            "rep1@org1.example",
+            &subject(r),
+            "賛成\n",
+            "forged-late@x",
+            None,
+        );
+        feed(&t, "late", again, "2026-11-23T02:30:00Z").await;
+        assert_eq!(mails(&t, "unverified").await.len(), 2);
+        assert_eq!(mails(&t, "incident").await.len(), 5);
     }
 }

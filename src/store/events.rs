@@ -324,10 +324,7 @@ mod tests {
         .unwrap();
         tx.commit().await.unwrap();
         let v = verify(&s).await.unwrap();
-        assert_eq!(
-            v.first_broken,
-            Some((6, "event 4 is missing".to_string()))
-        );
+        assert_eq!(v.first_broken, Some((6, "event 4 is missing".to_string())));
     }
 
     #[tokio::test]

@@ -549,14 +549,14 @@ mod tests {
     #[test]
     fn our_instance_above_the_first_outside_hop_is_trusted() {
         let s = pick(&[
-                ("return-path", "<taro@acme.co.jp>"),
-                (
-                    "received",
-                    "from mx.committee.example by imap.committee.example with LMTP",
-                ),
-                ("authentication-results", OURS),
-                ("received", "from mail.acme.co.jp by mx.committee.example"),
-                ("from", "taro@acme.co.jp"),
+            ("return-path", "<taro@acme.co.jp>"),
+            (
+                "received",
+                "from mx.committee.example by imap.committee.example with LMTP",
+            ),
+            ("authentication-results", OURS),
+            ("received", "from mail.acme.co.jp by mx.committee.example"),
+            ("from", "taro@acme.co.jp"),
         ]);
         assert_eq!(s.trusted.len(), 1);
         assert_eq!(s.ignored, 0);
@@ -565,13 +565,13 @@ mod tests {
     #[test]
     fn a_forged_instance_with_our_id_below_a_received_header_is_ignored() {
         let s = pick(&[
-                (
-                    "authentication-results",
-                    "mx.committee.example; dmarc=none header.from=victim.co.jp",
-                ),
-                ("received", "from evil.example by mx.committee.example"),
-                ("authentication-results", FORGED),
-                ("from", "someone@victim.co.jp"),
+            (
+                "authentication-results",
+                "mx.committee.example; dmarc=none header.from=victim.co.jp",
+            ),
+            ("received", "from evil.example by mx.committee.example"),
+            ("authentication-results", FORGED),
+            ("from", "someone@victim.co.jp"),
         ]);
         assert_eq!(s.trusted.len(), 1);
         assert_eq!(s.ignored, 1);
@@ -582,12 +582,12 @@ mod tests {
     #[test]
     fn instances_with_another_authserv_id_are_ignored_even_at_the_top() {
         let s = pick(&[
-                (
-                    "authentication-results",
-                    "spamfilter.example; dmarc=pass header.from=acme.co.jp",
-                ),
-                ("authentication-results", OURS),
-                ("received", "from mail.acme.co.jp by mx.committee.example"),
+            (
+                "authentication-results",
+                "spamfilter.example; dmarc=pass header.from=acme.co.jp",
+            ),
+            ("authentication-results", OURS),
+            ("received", "from mail.acme.co.jp by mx.committee.example"),
         ]);
         assert_eq!(s.trusted.len(), 1);
         assert_eq!(s.trusted[0].authserv_id, "mx.committee.example");
@@ -713,10 +713,11 @@ mod tests {
         ];
         assert!(findings(&trusted, "victim.co.jp").proof().is_none());
         // Our result about another domain (a list's broken signature) contradicts nothing.
-        let trusted = vec![parse(
-            "mx; dkim=fail header.d=lists.example.org; dkim=pass header.d=acme.co.jp",
-        )
-        .unwrap()];
+        let trusted =
+            vec![
+                parse("mx; dkim=fail header.d=lists.example.org; dkim=pass header.d=acme.co.jp")
+                    .unwrap(),
+            ];
         assert!(findings(&trusted, "acme.co.jp").proof().is_some());
     }
 
@@ -724,7 +725,10 @@ mod tests {
     fn without_a_received_header_of_our_mx_nothing_is_trusted() {
         let s = pick(&[
             ("authentication-results", OURS),
-            ("received", "from mail.acme.co.jp by relay.elsewhere.example"),
+            (
+                "received",
+                "from mail.acme.co.jp by relay.elsewhere.example",
+            ),
         ]);
         assert!(s.trusted.is_empty());
         assert_eq!(s.entry, None);
@@ -742,7 +746,10 @@ mod tests {
             ("received", "from mail.victim.co.jp by mx.committee.example"),
         ]);
         assert_eq!(s.trusted.len(), 1);
-        assert_eq!(s.trusted[0].results[0].property("header.d"), Some("acme.co.jp"));
+        assert_eq!(
+            s.trusted[0].results[0].property("header.d"),
+            Some("acme.co.jp")
+        );
         assert_eq!(s.ignored, 1);
     }
 
@@ -756,7 +763,10 @@ mod tests {
         };
         let s = select(
             fields(&[
-                ("authentication-results", "committee.example; dkim=pass header.d=acme.co.jp"),
+                (
+                    "authentication-results",
+                    "committee.example; dkim=pass header.d=acme.co.jp",
+                ),
                 ("received", "from mail.acme.co.jp by mx1.committee.example"),
             ]),
             &t,

@@ -141,7 +141,11 @@ impl PolicyConfig {
         }
         for h in &self.mx_hosts {
             let h2 = h.trim();
-            if h2.is_empty() || !h2.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)) {
+            if h2.is_empty()
+                || !h2
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+            {
                 return Err(PolicyError::BadMxHost(h.clone()));
             }
         }
@@ -951,7 +955,9 @@ mod tests {
         assert!(!v.passed, "{v:?}");
         assert_eq!(result(&v, Method::Authres), CheckResult::Fail);
         assert!(
-            v.checks[2].detail.contains("contradict a pass for dkim, dmarc"),
+            v.checks[2]
+                .detail
+                .contains("contradict a pass for dkim, dmarc"),
             "{}",
             v.checks[2].detail
         );

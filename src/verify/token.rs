@@ -356,7 +356,6 @@ mod tests {
         assert_eq!(format!("{:?}", Some(&t)), "Some(Token([redacted]))");
     }
 
-
     #[test]
     fn malformed_tokens_do_not_parse() {
         assert!(Token::parse("").is_none());
