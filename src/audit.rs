@@ -79,6 +79,85 @@ fn read_all(page: &[Stored], opts: &ReadOptions) -> Vec<Reading> {
     })
 }
 
+/// The order in which messages and ballot changes happened, from the trail.
+/// Replay needs the ballot as it stood when each message was processed; times
+/// can tie (a poll and a tick in the same second, or under a fixed clock), the
+/// order of the events cannot.
+#[derive(Default)]
+struct Order {
+    /// The event that recorded each message row.
+    message: HashMap<i64, i64>,
+    /// Per ballot: (round, event id) of rounds opened after the first, and closed.
+    opened: HashMap<String, Vec<(u32, i64)>>,
+    closed: HashMap<String, Vec<(u32, i64)>>,
+    /// Per ballot: the event that closed or cancelled it.
+    ended: HashMap<String, i64>,
+}
+
+impl Order {
+    async fn load(store: &Store) -> Result<Order, StoreError> {
+        let mut o = Order::default();
+        let rows = sqlx::query(
+            "SELECT id, kind, ballot, detail_json FROM events WHERE kind IN
+             ('message_received', 'message_failed', 'round_opened', 'round_closed', 'ballot_closed', 'ballot_cancelled')
+             ORDER BY id",
+        )
+        .fetch_all(store.pool())
+        .await?;
+        for r in rows {
+            let id: i64 = r.try_get(0)?;
+            let kind: String = r.try_get(1)?;
+            let ballot: Option<String> = r.try_get(2)?;
+            let d: serde_json::Value =
+                serde_json::from_str(&r.try_get::<String, _>(3)?).unwrap_or_default();
+            let round = d.get("round").and_then(|v| v.as_u64()).map(|n| n as u32);
+            match (kind.as_str(), ballot, round) {
+                ("message_received" | "message_failed", _, _) => {
+                    if let Some(m) = d.get("message").and_then(|v| v.as_i64()) {
+                        o.message.insert(m, id);
+                    }
+                }
+                ("round_opened", Some(b), Some(n)) => o.opened.entry(b).or_default().push((n, id)),
+                ("round_closed", Some(b), Some(n)) => o.closed.entry(b).or_default().push((n, id)),
+                ("ballot_closed" | "ballot_cancelled", Some(b), _) => {
+                    o.ended.entry(b).or_insert(id);
+                }
+                _ => {}
+            }
+        }
+        Ok(o)
+    }
+
+    /// `b` as it stood when message row `message` was recorded: what happened
+    /// after it in the trail is undone. Without its event (a record older than
+    /// the trail), by time.
+    fn as_at(&self, b: &Ballot, message: i64, processed_at: DateTime<Utc>) -> Ballot {
+        let Some(&at) = self.message.get(&message) else {
+            return b.as_of(processed_at);
+        };
+        let key = b.reference.to_string();
+        let after = |list: Option<&Vec<(u32, i64)>>, n: u32| {
+            list.into_iter().flatten().any(|(r, e)| *r == n && *e > at)
+        };
+        let mut then = b.clone();
+        then.rounds
+            .retain(|r| r.number == 1 || !after(self.opened.get(&key), r.number));
+        for r in &mut then.rounds {
+            if after(self.closed.get(&key), r.number) {
+                r.closed_at = None;
+                r.tally = None;
+            }
+        }
+        if self.ended.get(&key).is_some_and(|e| *e > at) {
+            then.state = crate::ballot::State::Open;
+            then.outcome = None;
+            then.closed_at = None;
+            then.cancel_reason = None;
+        }
+        then
+    }
+}
+
 /// Recomputes every tally from the stored raw messages and compares.
 pub async fn replay(
     store: &Store,
@@ -93,6 +172,7 @@ pub async fn replay(
         }
     }
     report.ballots = ballots.len();
+    let order = Order::load(store).await?;
     let mut recomputed: HashMap<BallotRef, Vec<VoteRecord>> = HashMap::new();
     let mut seen_ids: HashSet<String> = HashSet::new();
     let mut seen_hashes: HashSet<String> = HashSet::new();
@@ -186,7 +266,7 @@ pub async fn replay(
             };
             for (r, vote) in answers {
                 let Some(b) = ballots.get(&r) else { continue };
-                let then = b.as_of(m.processed_at);
+                let then = order.as_at(b, m.id, m.processed_at);
                 if let Answer::Position {
                     org,
                     position,
@@ -822,6 +902,45 @@ mod tests {
             "{:?}",
             rep.differences
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_vote_read_in_the_same_instant_the_round_closed_is_replayed_in_the_order_it_happened()
+    {
+        // A fixed clock (or a poll and a tick in the same second): the reply was
+        // read, then the round closed, at one and the same time.
+        let t = TestApp::new(3, "2026-11-22T01:00:00Z").await;
+        let req = OpenRequest {
+            title: "予算".into(),
+            motion: "予算案".into(),
+            kind: None,
+            deadline: Some("2026-11-29 17:00".parse().unwrap()),
+        };
+        let r = admin::open(&t.app, &req, "cli", t.app.now())
+            .await
+            .unwrap()
+            .reference;
+        t.set_now("2026-11-29T09:00:00Z");
+        let src = t.app.source_name();
+        for (i, org) in [1, 2].into_iter().enumerate() {
+            let raw = reply(
+                &format!("rep{org}@org{org}.example"),
+                &format!("Re: [{r}]"),
+                "賛成",
+                &format!("s{i}@x"),
+                None,
+            );
+            let f = fetched(&format!("s{i}"), raw, "2026-11-28T00:00:00Z");
+            process(&t.app, &src, &f, None, t.app.now()).await.unwrap();
+        }
+        t.app.store.mark_synced(&src, t.app.now()).await.unwrap();
+        crate::scheduler::tick(&t.app, None).await.unwrap();
+        let b = t.app.store.load_ballot(r).await.unwrap().unwrap();
+        assert_eq!(b.rounds[0].tally.as_ref().unwrap().counts.yes, 2);
+        let rep = replay(&t.app.store, &t.app.config, &t.app.read_options)
+            .await
+            .unwrap();
+        assert_eq!(rep.differences, Vec::<String>::new());
     }
 
     /// The ballot above, with every mail sent but the last, which the server refuses.
