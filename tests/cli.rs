@@ -623,3 +623,28 @@ fn inspect_with_a_configuration_reports_the_sender_verification_the_daemon_would
         stdout(&o)
     );
 }
+
+#[test]
+fn the_annotated_verification_table_uncommented_is_a_working_policy() {
+    let shipped = std::fs::read_to_string(repo().join("config/mail-ballot.toml")).unwrap();
+    let table: String = shipped
+        .lines()
+        .skip_while(|l| *l != "# [verification]")
+        .take_while(|l| l.starts_with('#'))
+        .map(|l| format!("{}\n", l.strip_prefix("# ").unwrap_or(l)))
+        .collect();
+    assert!(table.contains("mx_hosts"), "{table}");
+    let dir = shipped_with(&table);
+    let o = bin()
+        .args(["check-config"])
+        .current_dir(dir.path())
+        .env("MAIL_BALLOT_TOKEN_KEY", "00112233445566778899aabbccddeeff")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("verification: token, dkim, authres (required)"),
+        "{}",
+        stdout(&o)
+    );
+}
