@@ -229,7 +229,8 @@ impl App {
             .map_err(AppError::Refused)
     }
 
-    /// Queues `mail` inside `tx` and records it in the audit trail.
+    /// Queues `mail` inside `tx` and records it in the audit trail, with the hash
+    /// of the bytes queued (`audit verify` checks the outbox row against it).
     pub async fn enqueue(
         &self,
         conn: &mut sqlx::SqliteConnection,
@@ -250,7 +251,7 @@ impl App {
                     "mail_queued",
                     mail.ballot,
                     actor,
-                    serde_json::json!({ "kind": mail.kind, "message_id": mail.message_id, "recipients": row.recipients.len() }),
+                    serde_json::json!({ "kind": mail.kind, "message_id": mail.message_id, "recipients": row.recipients.len(), "content_hash": crate::ingest::content_hash(&row.raw) }),
                 ),
             )
             .await?;

@@ -1,5 +1,16 @@
-//! Checking the record: the hash chain of events (`audit verify`), and every
-//! tally recomputed from the raw messages kept in the database (`replay`).
+//! Checking the record: the hash chain of events and the tables against it
+//! (`audit verify`), and every tally recomputed from the raw messages kept in the
+//! database (`replay`).
+//!
+//! The chain proves the events were not edited, removed from the middle or (with
+//! the recorded head) cut from the end. The other tables are then held to the
+//! events that recorded their rows, so that an edit there shows too: a message
+//! whose raw bytes no longer hash to the hash recorded when it arrived, a vote
+//! row that differs from its `vote_recorded`, an outbox row from its
+//! `mail_queued` (content hash) or `mail_sent`, a round's result from its
+//! `round_closed`, a ballot's state from its `ballot_closed` or
+//! `ballot_cancelled`, a dispute from `vote_disputed` and `dispute_resolved`.
+//! Each difference names the table and the row.
 //!
 //! Replay does not trust the votes table: it reads every stored message again
 //! with the same reader, applies the same decisions (`Ballot::answer`, on the
@@ -18,6 +29,7 @@ use crate::config::Config;
 use crate::domain::{BallotRef, Position};
 use crate::ingest::content_hash;
 use crate::reading::{read_message, ReadOptions, Reading};
+use crate::store::events;
 use crate::store::{parse_ts, Store, StoreError};
 use crate::verify::policy::Verification;
 
@@ -67,6 +79,85 @@ fn read_all(page: &[Stored], opts: &ReadOptions) -> Vec<Reading> {
     })
 }
 
+/// The order in which messages and ballot changes happened, from the trail.
+/// Replay needs the ballot as it stood when each message was processed; times
+/// can tie (a poll and a tick in the same second, or under a fixed clock), the
+/// order of the events cannot.
+#[derive(Default)]
+struct Order {
+    /// The event that recorded each message row.
+    message: HashMap<i64, i64>,
+    /// Per ballot: (round, event id) of rounds opened after the first, and closed.
+    opened: HashMap<String, Vec<(u32, i64)>>,
+    closed: HashMap<String, Vec<(u32, i64)>>,
+    /// Per ballot: the event that closed or cancelled it.
+    ended: HashMap<String, i64>,
+}
+
+impl Order {
+    async fn load(store: &Store) -> Result<Order, StoreError> {
+        let mut o = Order::default();
+        let rows = sqlx::query(
+            "SELECT id, kind, ballot, detail_json FROM events WHERE kind IN
+             ('message_received', 'message_failed', 'round_opened', 'round_closed', 'ballot_closed', 'ballot_cancelled')
+             ORDER BY id",
+        )
+        .fetch_all(store.pool())
+        .await?;
+        for r in rows {
+            let id: i64 = r.try_get(0)?;
+            let kind: String = r.try_get(1)?;
+            let ballot: Option<String> = r.try_get(2)?;
+            let d: serde_json::Value =
+                serde_json::from_str(&r.try_get::<String, _>(3)?).unwrap_or_default();
+            let round = d.get("round").and_then(|v| v.as_u64()).map(|n| n as u32);
+            match (kind.as_str(), ballot, round) {
+                ("message_received" | "message_failed", _, _) => {
+                    if let Some(m) = d.get("message").and_then(|v| v.as_i64()) {
+                        o.message.insert(m, id);
+                    }
+                }
+                ("round_opened", Some(b), Some(n)) => o.opened.entry(b).or_default().push((n, id)),
+                ("round_closed", Some(b), Some(n)) => o.closed.entry(b).or_default().push((n, id)),
+                ("ballot_closed" | "ballot_cancelled", Some(b), _) => {
+                    o.ended.entry(b).or_insert(id);
+                }
+                _ => {}
+            }
+        }
+        Ok(o)
+    }
+
+    /// `b` as it stood when message row `message` was recorded: what happened
+    /// after it in the trail is undone. Without its event (a record older than
+    /// the trail), by time.
+    fn as_at(&self, b: &Ballot, message: i64, processed_at: DateTime<Utc>) -> Ballot {
+        let Some(&at) = self.message.get(&message) else {
+            return b.as_of(processed_at);
+        };
+        let key = b.reference.to_string();
+        let after = |list: Option<&Vec<(u32, i64)>>, n: u32| {
+            list.into_iter().flatten().any(|(r, e)| *r == n && *e > at)
+        };
+        let mut then = b.clone();
+        then.rounds
+            .retain(|r| r.number == 1 || !after(self.opened.get(&key), r.number));
+        for r in &mut then.rounds {
+            if after(self.closed.get(&key), r.number) {
+                r.closed_at = None;
+                r.tally = None;
+            }
+        }
+        if self.ended.get(&key).is_some_and(|e| *e > at) {
+            then.state = crate::ballot::State::Open;
+            then.outcome = None;
+            then.closed_at = None;
+            then.cancel_reason = None;
+        }
+        then
+    }
+}
+
 /// Recomputes every tally from the stored raw messages and compares.
 pub async fn replay(
     store: &Store,
@@ -81,6 +172,7 @@ pub async fn replay(
         }
     }
     report.ballots = ballots.len();
+    let order = Order::load(store).await?;
     let mut recomputed: HashMap<BallotRef, Vec<VoteRecord>> = HashMap::new();
     let mut seen_ids: HashSet<String> = HashSet::new();
     let mut seen_hashes: HashSet<String> = HashSet::new();
@@ -174,7 +266,7 @@ pub async fn replay(
             };
             for (r, vote) in answers {
                 let Some(b) = ballots.get(&r) else { continue };
-                let then = b.as_of(m.processed_at);
+                let then = order.as_at(b, m.id, m.processed_at);
                 if let Answer::Position {
                     org,
                     position,
@@ -284,6 +376,429 @@ fn name(p: Option<&Position>) -> &'static str {
     p.map(|p| p.as_str()).unwrap_or("no answer")
 }
 
+/// What `audit verify` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditReport {
+    pub chain: events::Verification,
+    /// Rows checked against the events, per table.
+    pub rows: BTreeMap<&'static str, usize>,
+    /// One sentence per row that does not match the trail, naming table and row.
+    pub problems: Vec<String>,
+}
+
+impl AuditReport {
+    /// True when the chain holds, ends at its head, and every row matches.
+    pub fn intact(&self) -> bool {
+        self.chain.first_broken.is_none()
+            && self.chain.truncated.is_none()
+            && self.problems.is_empty()
+    }
+}
+
+/// A recorded event, as the cross-checks read it.
+struct Ev {
+    id: i64,
+    ballot: Option<String>,
+    detail: serde_json::Value,
+}
+
+impl Ev {
+    fn str(&self, key: &str) -> Option<&str> {
+        self.detail.get(key).and_then(|v| v.as_str())
+    }
+    fn int(&self, key: &str) -> Option<i64> {
+        self.detail.get(key).and_then(|v| v.as_i64())
+    }
+}
+
+/// Walks the chain and holds every table to the events that recorded its rows.
+pub async fn verify(store: &Store) -> Result<AuditReport, StoreError> {
+    let chain = events::verify(store).await?;
+    let from = events::checks_from(store).await?;
+    let mut by_kind: HashMap<String, Vec<Ev>> = HashMap::new();
+    for r in sqlx::query("SELECT id, kind, ballot, detail_json FROM events ORDER BY id")
+        .fetch_all(store.pool())
+        .await?
+    {
+        let detail = serde_json::from_str(&r.try_get::<String, _>(3)?).unwrap_or_default();
+        by_kind.entry(r.try_get(1)?).or_default().push(Ev {
+            id: r.try_get(0)?,
+            ballot: r.try_get(2)?,
+            detail,
+        });
+    }
+    let kind = |k: &str| by_kind.get(k).map(Vec::as_slice).unwrap_or(&[]);
+    let mut rep = AuditReport {
+        chain,
+        rows: BTreeMap::new(),
+        problems: Vec::new(),
+    };
+    check_messages(store, &kind, &mut rep).await?;
+    check_votes(store, &kind, &mut rep).await?;
+    check_outbox(store, &kind, from, &mut rep).await?;
+    check_ballots(store, &kind, &mut rep).await?;
+    check_disputes(store, &kind, &mut rep).await?;
+    Ok(rep)
+}
+
+type Kinds<'a> = dyn Fn(&str) -> &'a [Ev] + 'a;
+
+async fn check_messages(
+    store: &Store,
+    kind: &Kinds<'_>,
+    rep: &mut AuditReport,
+) -> Result<(), StoreError> {
+    let mut recorded: HashMap<i64, &Ev> = HashMap::new();
+    for e in kind("message_received")
+        .iter()
+        .chain(kind("message_failed"))
+    {
+        if let Some(m) = e.int("message") {
+            recorded.insert(m, e);
+        }
+    }
+    let mut seen = HashSet::new();
+    let mut after = 0i64;
+    loop {
+        let rows = sqlx::query(
+            "SELECT id, content_hash, raw, message_id, disposition FROM messages WHERE id > ? ORDER BY id LIMIT ?",
+        )
+        .bind(after)
+        .bind(PAGE)
+        .fetch_all(store.pool())
+        .await?;
+        if rows.is_empty() {
+            break;
+        }
+        for r in &rows {
+            let id: i64 = r.try_get(0)?;
+            after = id;
+            seen.insert(id);
+            let hash: String = r.try_get(1)?;
+            let raw: Vec<u8> = r.try_get(2)?;
+            let message_id: Option<String> = r.try_get(3)?;
+            let disposition: String = r.try_get(4)?;
+            let p = &mut rep.problems;
+            if content_hash(&raw) != hash {
+                p.push(format!("messages row #{id}: its raw bytes no longer hash to its content hash (the stored message was edited)"));
+            }
+            let Some(e) = recorded.get(&id) else {
+                p.push(format!("messages row #{id} has no message_received event (it was added behind the trail's back)"));
+                continue;
+            };
+            if e.str("content_hash").is_some_and(|h| h != hash) {
+                p.push(format!("messages row #{id}: its content hash differs from the one event {} recorded when it arrived (the stored message was replaced)", e.id));
+            }
+            if e.detail.get("disposition").is_some() && e.str("disposition") != Some(&disposition) {
+                p.push(format!("messages row #{id}: its disposition is `{disposition}`, but event {} recorded `{}`", e.id, e.str("disposition").unwrap_or("")));
+            }
+            if e.detail.get("message_id").is_some() && e.str("message_id") != message_id.as_deref()
+            {
+                p.push(format!(
+                    "messages row #{id}: its Message-ID differs from the one event {} recorded",
+                    e.id
+                ));
+            }
+        }
+    }
+    rep.rows.insert("messages", seen.len());
+    let mut gone: Vec<(&i64, &&Ev)> = recorded
+        .iter()
+        .filter(|(m, _)| !seen.contains(*m))
+        .collect();
+    gone.sort_by_key(|(m, _)| **m);
+    for (m, e) in gone {
+        rep.problems.push(format!(
+            "event {} recorded message #{m}, which the messages table no longer holds",
+            e.id
+        ));
+    }
+    Ok(())
+}
+
+async fn check_votes(
+    store: &Store,
+    kind: &Kinds<'_>,
+    rep: &mut AuditReport,
+) -> Result<(), StoreError> {
+    // (ballot, message row, organisation, round) names one recorded answer.
+    type Key = (String, i64, String, i64);
+    let mut recorded: HashMap<Key, &Ev> = HashMap::new();
+    for e in kind("vote_recorded") {
+        if let (Some(b), Some(m), Some(o), Some(r)) =
+            (&e.ballot, e.int("message"), e.str("org"), e.int("round"))
+        {
+            recorded.insert((b.clone(), m, o.to_string(), r), e);
+        }
+    }
+    let rows = sqlx::query(
+        "SELECT v.id, b.reference, v.message_row, v.org_id, v.round, v.position, v.status, v.cast_at
+         FROM votes v JOIN ballots b ON b.id = v.ballot_id ORDER BY v.id",
+    )
+    .fetch_all(store.pool())
+    .await?;
+    let mut matched = HashSet::new();
+    for r in &rows {
+        let id: i64 = r.try_get(0)?;
+        let key: Key = (r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?);
+        let what = format!("votes row #{id} ({} round {}, {})", key.0, key.3, key.2);
+        let Some(e) = recorded.get(&key) else {
+            rep.problems.push(format!(
+                "{what} has no vote_recorded event (it was added or moved behind the trail's back)"
+            ));
+            continue;
+        };
+        matched.insert(key.clone());
+        for (col, have) in [
+            ("position", r.try_get::<String, _>(5)?),
+            ("status", r.try_get::<String, _>(6)?),
+        ] {
+            let want = e.str(col).unwrap_or("");
+            if want != have {
+                rep.problems.push(format!(
+                    "{what}: its {col} is `{have}`, but event {} recorded `{want}`",
+                    e.id
+                ));
+            }
+        }
+        let cast_at = parse_ts(&r.try_get::<String, _>(7)?)?;
+        let recorded_at = e
+            .str("cast_at")
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok());
+        if recorded_at.map(|t| t.with_timezone(&Utc)) != Some(cast_at) {
+            rep.problems.push(format!(
+                "{what}: its time differs from the one event {} recorded",
+                e.id
+            ));
+        }
+    }
+    rep.rows.insert("votes", rows.len());
+    let mut gone: Vec<(&Key, &&Ev)> = recorded
+        .iter()
+        .filter(|(k, _)| !matched.contains(*k))
+        .collect();
+    gone.sort_by_key(|(_, e)| e.id);
+    for ((b, _, o, r), e) in gone {
+        rep.problems.push(format!(
+            "event {} recorded a vote ({b} round {r}, {o}) that the votes table no longer holds",
+            e.id
+        ));
+    }
+    Ok(())
+}
+
+async fn check_outbox(
+    store: &Store,
+    kind: &Kinds<'_>,
+    checks_from: i64,
+    rep: &mut AuditReport,
+) -> Result<(), StoreError> {
+    let queued: HashMap<&str, &Ev> = kind("mail_queued")
+        .iter()
+        .filter_map(|e| Some((e.str("message_id")?, e)))
+        .collect();
+    let sent: HashMap<i64, &Ev> = kind("mail_sent")
+        .iter()
+        .filter_map(|e| Some((e.int("outbox")?, e)))
+        .collect();
+    let mut after = 0i64;
+    let mut n = 0;
+    let mut sent_rows = HashSet::new();
+    loop {
+        let rows = sqlx::query(
+            "SELECT id, message_id, kind, raw, sent_at FROM outbox WHERE id > ? ORDER BY id LIMIT ?",
+        )
+        .bind(after)
+        .bind(PAGE)
+        .fetch_all(store.pool())
+        .await?;
+        if rows.is_empty() {
+            break;
+        }
+        for r in &rows {
+            n += 1;
+            let id: i64 = r.try_get(0)?;
+            after = id;
+            let mid: String = r.try_get(1)?;
+            let k: String = r.try_get(2)?;
+            let raw: Vec<u8> = r.try_get(3)?;
+            let sent_at: Option<String> = r.try_get(4)?;
+            let p = &mut rep.problems;
+            let Some(e) = queued.get(mid.as_str()) else {
+                p.push(format!("outbox row #{id} ({k}) has no mail_queued event (it was added behind the trail's back)"));
+                continue;
+            };
+            if e.str("kind") != Some(&k) {
+                p.push(format!(
+                    "outbox row #{id}: its kind is `{k}`, but event {} recorded `{}`",
+                    e.id,
+                    e.str("kind").unwrap_or("")
+                ));
+            }
+            if e.str("content_hash")
+                .is_some_and(|h| h != content_hash(&raw))
+            {
+                p.push(format!("outbox row #{id} ({k}): its bytes differ from those event {} recorded when it was queued", e.id));
+            }
+            if sent_at.is_some() {
+                sent_rows.insert(id);
+                if !sent.contains_key(&id) && e.id > checks_from {
+                    p.push(format!(
+                        "outbox row #{id} ({k}) is marked sent, but no mail_sent event records it"
+                    ));
+                }
+            }
+        }
+    }
+    rep.rows.insert("outbox", n);
+    let mut wrong: Vec<(&i64, &&Ev)> = sent
+        .iter()
+        .filter(|(o, _)| !sent_rows.contains(*o))
+        .collect();
+    wrong.sort_by_key(|(o, _)| **o);
+    for (o, e) in wrong {
+        rep.problems.push(format!(
+            "event {} recorded outbox row #{o} as sent, but the row says it was not",
+            e.id
+        ));
+    }
+    Ok(())
+}
+
+async fn check_ballots(
+    store: &Store,
+    kind: &Kinds<'_>,
+    rep: &mut AuditReport,
+) -> Result<(), StoreError> {
+    let for_ballot = |k: &str, b: &str| -> Vec<&Ev> {
+        kind(k)
+            .iter()
+            .filter(|e| e.ballot.as_deref() == Some(b))
+            .collect()
+    };
+    let rows = sqlx::query(
+        "SELECT reference, title, state, outcome, ratification_json FROM ballots ORDER BY id",
+    )
+    .fetch_all(store.pool())
+    .await?;
+    for r in &rows {
+        let b: String = r.try_get(0)?;
+        let title: String = r.try_get(1)?;
+        let state: String = r.try_get(2)?;
+        let outcome: Option<String> = r.try_get(3)?;
+        let p = &mut rep.problems;
+        match for_ballot("ballot_opened", &b).first() {
+            None => p.push(format!("ballots row {b} has no ballot_opened event")),
+            Some(e) if e.str("title") != Some(&title) => p.push(format!(
+                "ballots row {b}: its title differs from the one event {} recorded",
+                e.id
+            )),
+            Some(_) => {}
+        }
+        let closed = for_ballot("ballot_closed", &b);
+        let cancelled = for_ballot("ballot_cancelled", &b);
+        match state.as_str() {
+            "closed" => match closed.last() {
+                None => p.push(format!(
+                    "ballots row {b} is closed, but no ballot_closed event records it"
+                )),
+                Some(e) if e.str("outcome") != outcome.as_deref() => p.push(format!(
+                    "ballots row {b}: its outcome is `{}`, but event {} recorded `{}`",
+                    outcome.as_deref().unwrap_or("none"),
+                    e.id,
+                    e.str("outcome").unwrap_or("none")
+                )),
+                Some(_) => {}
+            },
+            "cancelled" if cancelled.is_empty() => p.push(format!(
+                "ballots row {b} is cancelled, but no ballot_cancelled event records it"
+            )),
+            "open" if !closed.is_empty() || !cancelled.is_empty() => p.push(format!(
+                "ballots row {b} is open, but the trail records it closed or cancelled"
+            )),
+            _ => {}
+        }
+        let ratification: serde_json::Value =
+            serde_json::from_str(&r.try_get::<String, _>(4)?).unwrap_or_default();
+        let decided = ratification
+            .get("status")
+            .and_then(|s| s.as_str())
+            .is_some_and(|s| s != "pending");
+        let events = for_ballot("ratified", &b).len() + for_ballot("overturned", &b).len();
+        if decided != (events > 0) {
+            p.push(format!("ballots row {b}: its confirmation at a meeting does not match the trail's ratified/overturned events"));
+        }
+    }
+    rep.rows.insert("ballots", rows.len());
+
+    let rounds = sqlx::query(
+        "SELECT b.reference, r.number, r.tally_json FROM rounds r JOIN ballots b ON b.id = r.ballot_id
+         WHERE r.tally_json IS NOT NULL ORDER BY b.id, r.number",
+    )
+    .fetch_all(store.pool())
+    .await?;
+    for r in &rounds {
+        let b: String = r.try_get(0)?;
+        let n: i64 = r.try_get(1)?;
+        let tally: serde_json::Value =
+            serde_json::from_str(&r.try_get::<String, _>(2)?).unwrap_or_default();
+        let closing = for_ballot("round_closed", &b)
+            .into_iter()
+            .rfind(|e| e.int("round") == Some(n));
+        match closing {
+            None => rep.problems.push(format!(
+                "rounds row {b} round {n} has a result, but no round_closed event records it"
+            )),
+            Some(e) if e.detail.get("tally") != Some(&tally) => rep.problems.push(format!(
+                "rounds row {b} round {n}: its result differs from the one event {} recorded",
+                e.id
+            )),
+            Some(_) => {}
+        }
+    }
+    rep.rows.insert("rounds", rounds.len());
+    Ok(())
+}
+
+async fn check_disputes(
+    store: &Store,
+    kind: &Kinds<'_>,
+    rep: &mut AuditReport,
+) -> Result<(), StoreError> {
+    let rows = sqlx::query(
+        "SELECT d.id, d.vote_id, d.state, b.reference, v.org_id FROM disputes d
+         JOIN votes v ON v.id = d.vote_id JOIN ballots b ON b.id = d.ballot_id ORDER BY d.id",
+    )
+    .fetch_all(store.pool())
+    .await?;
+    for r in &rows {
+        let id: i64 = r.try_get(0)?;
+        let vote: i64 = r.try_get(1)?;
+        let state: String = r.try_get(2)?;
+        let b: String = r.try_get(3)?;
+        let org: String = r.try_get(4)?;
+        let Some(opened) = kind("vote_disputed")
+            .iter()
+            .find(|e| e.int("vote") == Some(vote))
+        else {
+            rep.problems
+                .push(format!("disputes row #{id} has no vote_disputed event"));
+            continue;
+        };
+        let resolved = kind("dispute_resolved").iter().find(|e| {
+            e.id > opened.id && e.ballot.as_deref() == Some(&b) && e.str("org") == Some(&org)
+        });
+        let recorded = resolved.and_then(|e| e.str("decision")).unwrap_or("open");
+        if recorded != state {
+            rep.problems.push(format!(
+                "disputes row #{id} ({b}, {org}): its state is `{state}`, but the trail says `{recorded}`"
+            ));
+        }
+    }
+    rep.rows.insert("disputes", rows.len());
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -386,6 +901,211 @@ mod tests {
                 .any(|d| d.contains("org03 is recorded as no answer but the messages say abstain")),
             "{:?}",
             rep.differences
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_vote_read_in_the_same_instant_the_round_closed_is_replayed_in_the_order_it_happened()
+    {
+        // A fixed clock (or a poll and a tick in the same second): the reply was
+        // read, then the round closed, at one and the same time.
+        let t = TestApp::new(3, "2026-11-22T01:00:00Z").await;
+        let req = OpenRequest {
+            title: "予算".into(),
+            motion: "予算案".into(),
+            kind: None,
+            deadline: Some("2026-11-29 17:00".parse().unwrap()),
+        };
+        let r = admin::open(&t.app, &req, "cli", t.app.now())
+            .await
+            .unwrap()
+            .reference;
+        t.set_now("2026-11-29T09:00:00Z");
+        let src = t.app.source_name();
+        for (i, org) in [1, 2].into_iter().enumerate() {
+            let raw = reply(
+                &format!("rep{org}@org{org}.example"),
+                &format!("Re: [{r}]"),
+                "賛成",
+                &format!("s{i}@x"),
+                None,
+            );
+            let f = fetched(&format!("s{i}"), raw, "2026-11-28T00:00:00Z");
+            process(&t.app, &src, &f, None, t.app.now()).await.unwrap();
+        }
+        t.app.store.mark_synced(&src, t.app.now()).await.unwrap();
+        crate::scheduler::tick(&t.app, None).await.unwrap();
+        let b = t.app.store.load_ballot(r).await.unwrap().unwrap();
+        assert_eq!(b.rounds[0].tally.as_ref().unwrap().counts.yes, 2);
+        let rep = replay(&t.app.store, &t.app.config, &t.app.read_options)
+            .await
+            .unwrap();
+        assert_eq!(rep.differences, Vec::<String>::new());
+    }
+
+    /// The ballot above, with every mail sent but the last, which the server refuses.
+    async fn record_with_mail_sent() -> (TestApp, BallotRef) {
+        use crate::outbox::transport::{MemoryTransport, TransportError};
+        use crate::outbox::worker::{step, StepOptions};
+        let (t, r) = ballot_with_votes().await;
+        let all = t.app.store.outbox(None).await.unwrap();
+        let last = all.last().unwrap().id;
+        t.app
+            .store
+            .defer(last, t.app.now() + chrono::Duration::days(1))
+            .await
+            .unwrap();
+        let transport = MemoryTransport::default();
+        let opts = StepOptions::new(1000, None);
+        step(&t.app.store, &transport, t.app.now(), &opts)
+            .await
+            .unwrap();
+        *transport.fail.lock().unwrap() =
+            Some(TransportError::Permanent("550 no such user".into()));
+        let later = t.app.now() + chrono::Duration::days(2);
+        step(&t.app.store, &transport, later, &opts).await.unwrap();
+        (t, r)
+    }
+
+    async fn kinds(t: &TestApp) -> Vec<String> {
+        sqlx::query_scalar("SELECT kind FROM events ORDER BY id")
+            .fetch_all(t.app.store.pool())
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_untouched_record_verifies_and_every_event_of_the_issue_is_in_the_trail() {
+        let (t, _) = record_with_mail_sent().await;
+        let rep = verify(&t.app.store).await.unwrap();
+        assert!(rep.intact(), "{rep:#?}");
+        assert_eq!(rep.rows["messages"], 5);
+        assert_eq!(rep.rows["votes"], 5);
+        assert_eq!(rep.rows["rounds"], 1);
+        let kinds = kinds(&t).await;
+        for k in [
+            "ballot_opened",
+            "message_received",
+            "vote_recorded",
+            "vote_superseded",
+            "mail_queued",
+            "mail_sent",
+            "mail_refused",
+            "round_closed",
+            "ballot_closed",
+        ] {
+            assert!(kinds.iter().any(|x| x == k), "no {k} in {kinds:?}");
+        }
+        let superseded: String =
+            sqlx::query_scalar("SELECT detail_json FROM events WHERE kind = 'vote_superseded'")
+                .fetch_one(t.app.store.pool())
+                .await
+                .unwrap();
+        let d: serde_json::Value = serde_json::from_str(&superseded).unwrap();
+        assert_eq!(d["org"], "org02");
+        assert_eq!(d["superseded"]["position"], "no");
+        assert_eq!(d["by"]["position"], "yes");
+        assert_eq!(
+            d["by"]["message"],
+            serde_json::Value::Null,
+            "the message being recorded"
+        );
+    }
+
+    /// `audit verify` after `sql` (run on a fresh copy of the record).
+    async fn verify_after(sql: &str) -> AuditReport {
+        let (t, _) = record_with_mail_sent().await;
+        sqlx::query(sql).execute(t.app.store.pool()).await.unwrap();
+        verify(&t.app.store).await.unwrap()
+    }
+
+    fn names(rep: &AuditReport, needle: &str) {
+        assert!(
+            rep.problems.iter().any(|p| p.contains(needle)),
+            "no problem naming `{needle}` in {:#?}",
+            rep.problems
+        );
+        assert!(!rep.intact());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_edited_row_in_each_table_is_named() {
+        // events: the chain breaks at the edited event.
+        let rep = verify_after("UPDATE events SET actor = 'someone' WHERE id = 3").await;
+        assert_eq!(rep.chain.first_broken.map(|(id, _)| id), Some(3));
+        // events cut from the end: the head says so.
+        let rep =
+            verify_after("DELETE FROM events WHERE id > (SELECT MAX(id) - 2 FROM events)").await;
+        assert_eq!(rep.chain.first_broken, None);
+        assert!(
+            rep.chain
+                .truncated
+                .as_deref()
+                .unwrap()
+                .contains("were removed"),
+            "{rep:?}"
+        );
+        assert!(!rep.intact());
+        // messages: the stored bytes, alone or with their hash.
+        names(
+            &verify_after("UPDATE messages SET raw = CAST(replace(CAST(raw AS TEXT), '賛成', '反対') AS BLOB) WHERE id = 1").await,
+            "messages row #1: its raw bytes no longer hash",
+        );
+        let forged = reply(
+            "rep1@org1.example",
+            "Re: [B-2026-001]",
+            "反対",
+            "m0@x",
+            None,
+        );
+        let rep = verify_after(&format!(
+            "UPDATE messages SET raw = X'{}', content_hash = '{}' WHERE id = 1",
+            hex::encode(&forged),
+            content_hash(&forged)
+        ))
+        .await;
+        names(
+            &rep,
+            "messages row #1: its content hash differs from the one event",
+        );
+        names(
+            &verify_after("UPDATE messages SET disposition = 'automated' WHERE id = 2").await,
+            "messages row #2: its disposition is `automated`",
+        );
+        // votes: edited, moved, removed.
+        names(
+            &verify_after("UPDATE votes SET position = 'no' WHERE org_id = 'org01'").await,
+            "(B-2026-001 round 1, org01): its position is `no`, but event",
+        );
+        names(
+            &verify_after("UPDATE votes SET org_id = 'org04' WHERE org_id = 'org03'").await,
+            "(B-2026-001 round 1, org04) has no vote_recorded event",
+        );
+        names(
+            &verify_after("DELETE FROM votes WHERE org_id = 'org03'").await,
+            "(B-2026-001 round 1, org03) that the votes table no longer holds",
+        );
+        // outbox: the bytes queued, and whether they went.
+        names(
+            &verify_after("UPDATE outbox SET raw = CAST('Subject: x' AS BLOB) WHERE id = 1").await,
+            "outbox row #1 (announce): its bytes differ",
+        );
+        names(
+            &verify_after("UPDATE outbox SET sent_at = NULL WHERE id = 1").await,
+            "recorded outbox row #1 as sent, but the row says it was not",
+        );
+        names(
+            &verify_after("UPDATE outbox SET sent_at = failed_at, failed_at = NULL WHERE failed_at IS NOT NULL").await,
+            "is marked sent, but no mail_sent event records it",
+        );
+        // rounds and ballots: the result and the outcome.
+        names(
+            &verify_after("UPDATE rounds SET tally_json = replace(tally_json, '\"approved\":true', '\"approved\":false')").await,
+            "rounds row B-2026-001 round 1: its result differs",
+        );
+        names(
+            &verify_after("UPDATE ballots SET outcome = 'rejected'").await,
+            "ballots row B-2026-001: its outcome is `rejected`",
         );
     }
 }

@@ -132,6 +132,8 @@ struct Plan {
     incidents: Vec<Incident>,
     /// Votes (rows) this message disputes.
     disputes: Vec<i64>,
+    /// Further audit events, appended after the message's and its votes'.
+    events: Vec<Event>,
 }
 
 impl Plan {
@@ -148,6 +150,7 @@ impl Plan {
             mails: vec![],
             incidents: vec![],
             disputes: vec![],
+            events: vec![],
         }
     }
 }
@@ -416,9 +419,9 @@ async fn record_one(
     // An admin's request opens its ballot, and the secretariat's answer to a
     // digest records the meeting's confirmation, inside this same transaction.
     if plan.disposition == Disposition::AdminOpened {
-        plan = admin_open(app, tx, reading, &answering, now).await?;
+        plan = admin_open(app, tx, reading, verification, &answering, now).await?;
     } else if plan.disposition == Disposition::Ratification {
-        plan = ratification(app, tx, reading, f, &answering, now).await?;
+        plan = ratification(app, tx, reading, verification, f, &answering, now).await?;
     }
     if !leaves_ballots_alone(plan.disposition) {
         tx.forget();
@@ -477,6 +480,7 @@ async fn record_one(
             serde_json::json!({
                 "message": row,
                 "message_id": reading.message_id,
+                "content_hash": hash,
                 "internal_date": f.internal_date,
                 "disposition": plan.disposition,
                 "reason": plan.reason,
@@ -499,6 +503,9 @@ async fn record_one(
             ),
         )
         .await?;
+    }
+    for e in &plan.events {
+        events::append(tx, now, e).await?;
     }
     for m in &plan.mails {
         app.enqueue(tx, m, "daemon", now).await?;
@@ -553,7 +560,27 @@ async fn verify_sender(
     if reading.automated || reading.malformed.is_some() {
         return None;
     }
-    Some(verify_message(v, &app.config, candidates, raw).await)
+    let mut verification = verify_message(v, &app.config, candidates, raw).await;
+    // Waiting for DNS stops the whole mailbox, so only mail that may count or act
+    // (a member's, an admin's, the secretariat's) is worth it; anyone else's is
+    // decided now, without DKIM.
+    if verification.retry_later() && !worth_waiting_for(app, candidates, &verification) {
+        verification.not_waited = true;
+    }
+    Some(verification)
+}
+/// Whether the author of a message whose DKIM check met a silent DNS server is
+/// someone whose mail the ingest waits for: a voter of the roster (now, or of a
+/// recent ballot's copy), an admin or the secretariat.
+fn worth_waiting_for(app: &App, candidates: &[crate::ballot::Ballot], v: &Verification) -> bool {
+    let Some(a) = v.author.as_ref() else {
+        return false;
+    };
+    let voter = |m: Option<Membership<'_>>| matches!(m, Some(Membership::Voter(_)));
+    app.config.is_admin(a)
+        || app.config.is_secretariat(a)
+        || voter(app.config.roster.lookup(a))
+        || candidates.iter().any(|b| voter(b.roster.lookup(a)))
 }
 
 /// Sender verification of `raw` under the configured policy; a personal-ballot
@@ -653,13 +680,10 @@ async fn plan(
                 .unwrap_or_else(|| "automated mail is never counted or answered".into()),
         ));
     }
-    let author = match verification {
-        Some(v) if v.enforced && !v.passed => {
-            return unverified(app, tx, reading, f, v, answering).await
-        }
-        Some(v) => v.author.clone().or_else(|| reading.from.clone()),
-        None => reading.from.clone(),
-    };
+    if let Some(v) = verification.filter(|v| v.enforced && !v.passed) {
+        return unverified(app, tx, reading, f, v, answering).await;
+    }
+    let author = author_of(reading, verification);
     let Some(from) = author.as_ref() else {
         return Ok(Plan::only(
             Disposition::Malformed,
@@ -687,7 +711,7 @@ async fn plan(
             "the secretariat answered a digest",
         ));
     }
-    if let Some(p) = dispute(app, tx, reading, from, f, answering).await? {
+    if let Some(p) = dispute(app, tx, reading, from, f, answering, verification).await? {
         return Ok(p);
     }
     if !reading.answers.is_empty() {
@@ -705,6 +729,7 @@ async fn plan(
                     None
                 },
                 token: token_subject(verification),
+                verification,
             };
             let part = answer(
                 app,
@@ -727,6 +752,13 @@ async fn plan(
             ));
             merged.votes.extend(part.votes);
             merged.mails.extend(part.mails);
+            merged.events.extend(part.events);
+            // One incident of a kind per message, however many answers it holds.
+            for i in part.incidents {
+                if !merged.incidents.iter().any(|x| x.kind == i.kind) {
+                    merged.incidents.push(i);
+                }
+            }
         }
         merged.reason = reasons.join("; ");
         return Ok(merged);
@@ -741,6 +773,7 @@ async fn plan(
             let named = Named {
                 round: reading.round,
                 token: token_subject(verification),
+                verification,
             };
             answer(
                 app,
@@ -760,8 +793,9 @@ async fn plan(
 }
 
 /// A message that failed sender verification: recorded, not counted; the
-/// member it claims to be from is told at their registered addresses, and the
-/// security contact receives an incident report.
+/// member it claims to be from is told at their registered addresses (once an
+/// hour at most: a flood of forgeries is one warning), and the security contact
+/// receives an incident report (merged in a flood, see `security`).
 async fn unverified(
     app: &App,
     tx: &mut Work<'_>,
@@ -800,14 +834,25 @@ async fn unverified(
         return Ok(p);
     }
     if let Some(org) = member {
-        p.mails.push(app.composer().unverified(
-            org,
-            ballot.as_deref(),
-            &claimed,
-            &v.summary(),
-            f.internal_date,
-            answering,
-        )?);
+        let to: Vec<String> = org.addresses().map(|a| a.to_string()).collect();
+        let since = app.now() - chrono::Duration::hours(1);
+        if Store::queued_to_since(tx, "unverified", &to, since).await? {
+            p.reason
+                .push_str("; the organisation was already told within the hour");
+        } else {
+            let mail = app.composer().unverified(
+                org,
+                ballot.as_deref(),
+                &claimed,
+                &v.summary(),
+                f.internal_date,
+                answering,
+            )?;
+            p.mails.push(match &ballot {
+                Some(b) => with_personal_reply_to(app, b, org, mail),
+                None => mail,
+            });
+        }
     }
     p.incidents.push(Incident {
         kind: security::Kind::VerificationFailed,
@@ -827,6 +872,76 @@ async fn unverified(
 struct Named<'a> {
     round: Option<u32>,
     token: Option<&'a TokenSubject>,
+    /// For the evidence of an incident.
+    verification: Option<&'a Verification>,
+}
+
+/// Whom a message is from: the author verification settled on (the list's
+/// rewritten From resolved through a trusted header), else the From header. The
+/// same address decides who may act and is answered.
+fn author_of(reading: &Reading, verification: Option<&Verification>) -> Option<Address> {
+    verification
+        .and_then(|v| v.author.clone())
+        .or_else(|| reading.from.clone())
+}
+
+/// `vote_superseded` when `new` (not yet stored) changes which answer of its
+/// organisation counts in its round: the one counted until now stops counting,
+/// or, when `new` is dated before it, `new` itself never counts. Either way one
+/// answer gives way to another, and the trail says which (`message` null: the
+/// message being recorded).
+fn superseded_event(
+    b: &crate::ballot::Ballot,
+    votes: &[VoteRecord],
+    new: &VoteRecord,
+) -> Option<Event> {
+    let before = b.counted_votes(votes, new.round).get(&new.org).copied()?;
+    // Arrival order: the new message gets a row after every stored one.
+    let incoming = VoteRecord {
+        seq: i64::MAX,
+        ..new.clone()
+    };
+    let mut all = votes.to_vec();
+    all.push(incoming);
+    let wins = b
+        .counted_votes(&all, new.round)
+        .get(&new.org)
+        .is_some_and(|v| v.seq == i64::MAX);
+    let side = |v: &VoteRecord, stored: bool| {
+        serde_json::json!({
+            "message": stored.then_some(v.seq),
+            "message_id": v.message_id,
+            "position": v.position,
+            "cast_at": v.cast_at,
+        })
+    };
+    let (superseded, by) = if wins {
+        (side(before, true), side(new, false))
+    } else {
+        (side(new, false), side(before, true))
+    };
+    Some(Event::new(
+        "vote_superseded",
+        Some(b.reference),
+        "daemon",
+        serde_json::json!({ "round": new.round, "org": new.org, "superseded": superseded, "by": by }),
+    ))
+}
+
+/// A personal mail about `b` for `org`, with the organisation's `bot+TOKEN@`
+/// Reply-To when the policy uses tokens: an answer to a receipt, a reminder or a
+/// notice then proves itself like one to the personal ballot, and a dispute
+/// (身に覚えがない) of a receipt can verify under a token-only policy.
+fn with_personal_reply_to(
+    app: &App,
+    b: &crate::ballot::Ballot,
+    org: &crate::roster::Organisation,
+    mut mail: Mail,
+) -> Mail {
+    if let Some(a) = app.personal_reply_to(b, org) {
+        mail.reply_to = Some(a);
+    }
+    mail
 }
 
 fn token_subject(v: Option<&Verification>) -> Option<&TokenSubject> {
@@ -907,7 +1022,9 @@ pub fn says_not_mine(own_words: &str) -> bool {
 /// the vote is disputed, stops counting until an admin decides, the
 /// organisation is told at its registered addresses and the security contact
 /// receives an incident report. Only a registered address of the organisation
-/// whose vote it is may dispute it; anything else is read as usual.
+/// whose vote it is may dispute it, and a dispute verified by a personal reply
+/// address must use one of that ballot (the receipt's own, under a token-only
+/// policy); anything else is read as usual.
 async fn dispute(
     app: &App,
     tx: &mut Work<'_>,
@@ -915,6 +1032,7 @@ async fn dispute(
     from: &Address,
     f: &Fetched,
     answering: &Answering<'_>,
+    verification: Option<&Verification>,
 ) -> Result<Option<Plan>, AppError> {
     let suffix = format!("@{}", app.config.message_id_domain());
     let receipt = reading
@@ -941,16 +1059,19 @@ async fn dispute(
     if !org.addresses().any(|a| a == from) {
         return Ok(None);
     }
+    if token_subject(verification).is_some_and(|t| t.ballot != r || t.org != org.id) {
+        return Ok(None);
+    }
     let mut p = Plan::only(
         Disposition::Dispute,
         Some(r),
         format!("the organisation says its vote in round {round} was not its own; the vote is suspended until an admin decides"),
     );
     p.disputes.push(vote);
-    p.mails.push(
-        app.composer()
-            .disputed(&b, org, round, position, f.internal_date, answering)?,
-    );
+    let ack = app
+        .composer()
+        .disputed(&b, org, round, position, f.internal_date, answering)?;
+    p.mails.push(with_personal_reply_to(app, &b, org, ack));
     p.incidents.push(Incident {
         kind: security::Kind::Dispute,
         ballot: Some(r),
@@ -958,7 +1079,7 @@ async fn dispute(
         evidence: serde_json::json!({
             "org": org.id,
             "receipt": receipt,
-            "dispute": evidence(reading, f, None),
+            "dispute": evidence(reading, f, verification),
         }),
     });
     Ok(Some(p))
@@ -1034,14 +1155,15 @@ async fn answer(
             let mut p = Plan::only(Disposition::Unclear, Some(r), reason.clone());
             if b.state == State::Open {
                 let member = Member { org, voter: from };
-                p.mails.push(composer.unclear(
+                let mail = composer.unclear(
                     &b,
                     member,
                     &reading.own_words,
                     &reason,
                     delegation,
                     answering,
-                )?);
+                )?;
+                p.mails.push(with_personal_reply_to(app, &b, org, mail));
             }
             return Ok(p);
         }
@@ -1071,13 +1193,28 @@ async fn answer(
         if let Some(m) = answers_elsewhere(named.round, named.token, r, round) {
             let mut p = Plan::only(Disposition::NotCounted, Some(r), m.reason(round));
             if let Mismatch::Round(n) = m {
-                p.mails.push(composer.not_open(
+                let mail = composer.not_open(
                     &b,
                     member,
                     NotOpenWhy::OtherRound(n),
                     f.internal_date,
                     answering,
-                )?);
+                )?;
+                p.mails.push(with_personal_reply_to(app, &b, org, mail));
+            }
+            // A personal reply address is a credential for one ballot and round:
+            // used for another, it is being replayed (or an old mail answered),
+            // which the security contact hears of.
+            if let Some(t) = named.token.filter(|t| t.ballot != r || t.round != round) {
+                p.incidents.push(Incident {
+                    kind: security::Kind::Replay,
+                    ballot: Some(r),
+                    summary: format!(
+                        "the personal reply address of {} round {} was used to answer {r} round {round}",
+                        t.ballot, t.round
+                    ),
+                    evidence: self::evidence(reading, f, named.verification),
+                });
             }
             return Ok(p);
         }
@@ -1101,11 +1238,11 @@ async fn answer(
                 superseded: previous,
             };
             let receipt = composer.receipt(&b, member, recorded, answering)?;
-            p.votes.push((
-                r,
-                record(round, VoteStatus::Valid),
-                Some(receipt.message_id.clone()),
-            ));
+            let new = record(round, VoteStatus::Valid);
+            if let Some(e) = superseded_event(&b, &votes, &new) {
+                p.events.push(e);
+            }
+            p.votes.push((r, new, Some(receipt.message_id.clone())));
             p.mails.push(receipt);
             p
         }
@@ -1156,18 +1293,29 @@ async fn answer(
             p
         }
     };
+    // The receipt and every notice are personal mails: each carries the
+    // organisation's reply address.
+    p.mails = p
+        .mails
+        .into_iter()
+        .map(|m| with_personal_reply_to(app, &b, org, m))
+        .collect();
     p.ballot = Some(r);
     Ok(p)
 }
 
+/// An admin's request to open a ballot. The admin answered is the author that
+/// verification settled on (plan() checked it is an admin), never the raw From,
+/// which a list that rewrites From would have turned into the list itself.
 async fn admin_open(
     app: &App,
     tx: &mut SqliteConnection,
     reading: &Reading,
+    verification: Option<&Verification>,
     answering: &Answering<'_>,
     now: DateTime<Utc>,
 ) -> Result<Plan, AppError> {
-    let from = reading.from.as_ref().expect("checked by plan()");
+    let from = &author_of(reading, verification).expect("checked by plan()");
     let subject = reading.subject.as_deref().unwrap_or("").trim();
     let prefix_len = app.config.ballots.open_subject_prefix.len();
     // The prefix matched case-insensitively on an ASCII-lower-cased copy; slicing by its
@@ -1325,15 +1473,18 @@ pub fn confirmed_by(own_words: &str, listed: &[BallotRef]) -> Option<Vec<BallotR
     (!confirmed.is_empty()).then_some(confirmed)
 }
 
+/// The secretariat's answer to a digest; answered, like admin mail, at the
+/// verified author's address.
 async fn ratification(
     app: &App,
     tx: &mut SqliteConnection,
     reading: &Reading,
+    verification: Option<&Verification>,
     f: &Fetched,
     answering: &Answering<'_>,
     now: DateTime<Utc>,
 ) -> Result<Plan, AppError> {
-    let from = reading.from.as_ref().expect("checked by plan()");
+    let from = &author_of(reading, verification).expect("checked by plan()");
     let digest = answered_digest(tx, reading, app.config.message_id_domain())
         .await?
         .expect("checked by plan()");
@@ -1422,7 +1573,7 @@ async fn record_failure(
             "message_failed",
             None,
             "daemon",
-            serde_json::json!({ "message": row, "error": why }),
+            serde_json::json!({ "message": row, "content_hash": hash, "error": why }),
         ),
     )
     .await?;
@@ -2081,8 +2232,7 @@ mod tests {
                 accept: accept.to_vec(),
                 authserv_id: Some("mx.committee.example".into()),
                 token_secret_env: Some("UNUSED".into()),
-                trusted_list_headers: vec![],
-                require: true,
+                ..PolicyConfig::default()
             },
             token_key: Some(
                 crate::verify::token::TokenKey::new(b"0123456789abcdef0123456789abcdef".to_vec())
@@ -2450,5 +2600,240 @@ mod tests {
         let p = feed(&t, "2", signed.into_bytes(), "2026-11-22T01:01:00Z").await;
         assert_eq!(p.disposition, Disposition::AdminOpened);
         assert_eq!(t.app.store.list_ballots().await.unwrap().len(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_strangers_silent_dns_is_not_waited_for_but_a_members_is() {
+        use crate::verify::policy::Method;
+        use crate::verify::testing::Signer;
+        let mut t = TestApp::new(3, "2026-11-22T01:00:00Z").await;
+        with_verifier(&mut t, &[Method::Dkim]);
+        let r = open_ballot(&t).await;
+        // Signed with keys no DNS answers for: the check can only say temperror.
+        let signed = |from: &str, domain: &str, id: &str| {
+            let raw = reply(from, &subject(r), "賛成\n", id, None);
+            Signer::ed25519(domain, "unpublished")
+                .sign(&String::from_utf8(raw).unwrap())
+                .into_bytes()
+        };
+        let stranger = signed("someone@elsewhere.example", "elsewhere.example", "s@x");
+        let p = feed(&t, "1", stranger, "2026-11-23T01:00:00Z").await;
+        assert_eq!(p.disposition, Disposition::Unverified, "decided at once");
+        let row = &t.app.store.messages_for(r).await.unwrap()[0];
+        let v: Verification =
+            serde_json::from_str(row.verification_json.as_deref().unwrap()).unwrap();
+        assert!(v.summary().contains("not waited for"), "{}", v.summary());
+
+        let member = signed("rep1@org1.example", "org1.example", "m@org1");
+        let e = process(
+            &t.app,
+            SRC,
+            &fetched("2", member, "2026-11-23T01:00:00Z"),
+            None,
+            t.app.now(),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(e, AppError::Deferred(_)), "{e}");
+        assert_eq!(
+            t.app.store.messages_for(r).await.unwrap().len(),
+            1,
+            "the member's message is read again later, not recorded now"
+        );
+    }
+
+    fn reply_to_of(m: &crate::store::OutboxMail) -> Option<String> {
+        let parsed = mail_parser::MessageParser::default().parse(&m.raw).unwrap();
+        parsed
+            .reply_to()
+            .and_then(|a| a.first())
+            .and_then(|a| a.address())
+            .map(str::to_string)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn under_a_token_policy_a_receipt_carries_the_token_and_a_dispute_of_it_verifies() {
+        use crate::verify::policy::Method;
+        let mut t = TestApp::new(3, "2026-11-22T01:00:00Z").await;
+        t.app.config.addresses.security_contact =
+            vec![Address::parse("csirt@committee.example").unwrap()];
+        with_verifier(&mut t, &[Method::Token]);
+        let r = open_ballot(&t).await;
+        let personal = token_address(&t, r, 1, "org01");
+        // Someone who saw org01's personal reply address votes with it.
+        let leaked = to(
+            reply("alt1@org1.example", &subject(r), "賛成\n", "leak@x", None),
+            &personal,
+        );
+        assert_eq!(
+            feed(&t, "1", leaked, "2026-11-23T01:00:00Z")
+                .await
+                .disposition,
+            Disposition::Vote
+        );
+        let receipt = mails(&t, "receipt").await.pop().unwrap();
+        assert_eq!(reply_to_of(&receipt).as_deref(), Some(personal.as_str()));
+
+        // The representative's 身に覚えがない to the bot's plain address proves nothing…
+        let plain = reply(
+            "rep1@org1.example",
+            "Re: 回答を受け付けました",
+            "身に覚えがありません。\n",
+            "d1@org1",
+            Some(&receipt.message_id),
+        );
+        assert_eq!(
+            feed(&t, "2", plain.clone(), "2026-11-23T02:00:00Z")
+                .await
+                .disposition,
+            Disposition::Unverified
+        );
+        // …but answering the receipt (its Reply-To) does: the vote is disputed.
+        let answered = String::from_utf8(plain)
+            .unwrap()
+            .replace("<d1@org1>", "<d2@org1>")
+            .into_bytes();
+        let p = feed(&t, "3", to(answered, &personal), "2026-11-23T02:05:00Z").await;
+        assert_eq!(p.disposition, Disposition::Dispute);
+        let b = t.app.store.load_ballot(r).await.unwrap().unwrap();
+        assert_eq!(b.counts(&t.app.store.votes(r).await.unwrap(), 1).yes, 0);
+        let ack = mails(&t, "disputed").await.pop().unwrap();
+        assert_eq!(reply_to_of(&ack).as_deref(), Some(personal.as_str()));
+        // The notices and the unverified warning carry it too.
+        let told = mails(&t, "unverified").await.pop().unwrap();
+        assert_eq!(reply_to_of(&told).as_deref(), Some(personal.as_str()));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_token_of_another_round_is_reported_as_a_replay_once_per_message() {
+        use crate::verify::policy::Method;
+        let mut t = TestApp::new(4, "2026-11-22T01:00:00Z").await;
+        t.app.config.addresses.security_contact =
+            vec![Address::parse("csirt@committee.example").unwrap()];
+        with_verifier(&mut t, &[Method::Token]);
+        let r = open_ballot(&t).await;
+        t.set_now("2026-11-29T08:01:00Z");
+        let (b, _) = admin::close(&t.app, r, "cli", t.app.now()).await.unwrap();
+        assert_eq!(b.current_round().number, 2);
+        // org01's reply to its round-1 personal mail, sent during round 2.
+        let old = to(
+            reply("rep1@org1.example", &subject(r), "賛成\n", "old@org1", None),
+            &token_address(&t, r, 1, "org01"),
+        );
+        let p = feed(&t, "1", old, "2026-11-29T09:00:00Z").await;
+        assert_eq!(p.disposition, Disposition::NotCounted);
+        assert!(t.app.store.votes(r).await.unwrap().is_empty());
+        let incidents = t.app.store.incidents().await.unwrap();
+        assert_eq!(incidents.len(), 1, "{incidents:?}");
+        assert_eq!(incidents[0].2, "replay");
+        assert!(
+            incidents[0].4.contains("round 1 was used to answer"),
+            "{}",
+            incidents[0].4
+        );
+        assert_eq!(mails(&t, "incident").await.len(), 1);
+        // The member is asked to answer round 2, at its round-2 reply address.
+        let asked = mails(&t, "not_open").await.pop().unwrap();
+        assert_eq!(
+            reply_to_of(&asked).as_deref(),
+            Some(token_address(&t, r, 2, "org01").as_str())
+        );
+        // A reply through the round-2 address counts, with no incident.
+        let new = to(
+            reply("rep1@org1.example", &subject(r), "賛成\n", "new@org1", None),
+            &token_address(&t, r, 2, "org01"),
+        );
+        assert_eq!(
+            feed(&t, "2", new, "2026-11-29T09:05:00Z").await.disposition,
+            Disposition::Vote
+        );
+        assert_eq!(t.app.store.incidents().await.unwrap().len(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn admin_mail_through_a_list_that_rewrites_from_is_answered_at_the_admins_address() {
+        use crate::verify::policy::Method;
+        let mut t = TestApp::new(3, "2026-11-22T01:00:00Z").await;
+        with_verifier(&mut t, &[Method::Authres]);
+        t.app.verifier.as_mut().unwrap().policy.trusted_list_headers =
+            vec!["X-Original-From".into()];
+        let raw = String::from_utf8(reply(
+            "steering@committee.example",
+            "[ballot:open] 令和9年度予算の承認",
+            "締切: 2026-12-04 17:00\n\n令和9年度予算案を承認する。\n",
+            "open@committee",
+            None,
+        ))
+        .unwrap()
+        .replace("From: Member <steering@committee.example>", "From: \"Chair via Steering\" <steering@committee.example>\r\nX-Original-From: chair@committee.example");
+        let raw = format!("Authentication-Results: mx.committee.example; dkim=pass header.d=committee.example\r\nReceived: from lists.committee.example by mx.committee.example\r\n{raw}");
+        let p = feed(&t, "1", raw.into_bytes(), "2026-11-22T01:00:00Z").await;
+        assert_eq!(p.disposition, Disposition::AdminOpened);
+        let opened = mails(&t, "opened").await;
+        assert_eq!(opened[0].recipients, ["chair@committee.example"]);
+        let events = crate::store::events::for_ballot(&t.app.store, p.ballot.unwrap())
+            .await
+            .unwrap();
+        assert_eq!(events[0].actor, "mail:chair@committee.example");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flood_of_forgeries_warns_the_member_once_an_hour_and_mails_the_contact_a_few_times()
+    {
+        use crate::verify::policy::Method;
+        let mut t = TestApp::new(3, "2026-11-22T01:00:00Z").await;
+        t.app.config.addresses.security_contact =
+            vec![Address::parse("csirt@committee.example").unwrap()];
+        t.app.config.limits.messages_per_sender_per_hour = 3;
+        with_verifier(&mut t, &[Method::Dkim]);
+        let r = open_ballot(&t).await;
+        t.set_now("2026-11-23T01:00:00Z");
+        for i in 0..10 {
+            let forged = reply(
+                "rep1@org1.example",
+                &subject(r),
+                "賛成\n",
+                &format!("forged{i}@x"),
+                None,
+            );
+            let p = feed(&t, &i.to_string(), forged, "2026-11-23T01:00:00Z").await;
+            assert_eq!(p.disposition, Disposition::Unverified);
+        }
+        assert_eq!(
+            t.app.store.messages_for(r).await.unwrap().len(),
+            10,
+            "every message recorded"
+        );
+        assert_eq!(
+            mails(&t, "unverified").await.len(),
+            1,
+            "one warning per hour"
+        );
+        let incidents = t.app.store.incidents().await.unwrap();
+        let failed: Vec<_> = incidents
+            .iter()
+            .filter(|i| i.2 == "verification_failed")
+            .collect();
+        assert_eq!(failed.len(), 10, "every message is an incident on record");
+        let merged = failed
+            .iter()
+            .filter(|i| i.4.contains("merged into #"))
+            .count();
+        assert_eq!(merged, 7);
+        assert!(incidents.iter().any(|i| i.2 == "burst"));
+        // Three verification failures and the burst are mailed; the rest are not.
+        assert_eq!(mails(&t, "incident").await.len(), 4);
+        // An hour later the member is warned again.
+        t.set_now("2026-11-23T02:30:00Z");
+        let again = reply(
+            "rep1@org1.example",
+            &subject(r),
+            "賛成\n",
+            "forged-late@x",
+            None,
+        );
+        feed(&t, "late", again, "2026-11-23T02:30:00Z").await;
+        assert_eq!(mails(&t, "unverified").await.len(), 2);
+        assert_eq!(mails(&t, "incident").await.len(), 5);
     }
 }

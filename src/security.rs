@@ -4,6 +4,12 @@
 //! delay and keep the record), each is recorded in the database and the audit
 //! trail and mailed at once to the configured security contact, with the
 //! evidence, in the same transaction as the message that raised it.
+//!
+//! A flood (a forger sending hundreds of messages) must not become a flood of
+//! reports: once more incidents of one kind than the burst threshold
+//! (`[limits] messages_per_sender_per_hour`) were mailed within the hour, each
+//! further one is still recorded, with its message, but merged into the latest
+//! reported one instead of being mailed again.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -48,7 +54,8 @@ pub struct Incident {
     pub evidence: serde_json::Value,
 }
 
-/// Records `incident` and queues its report, inside the caller's transaction.
+/// Records `incident` and queues its report, inside the caller's transaction,
+/// unless it is merged into a recent one (see the module header).
 /// `message_row` is the message that raised it, already inserted.
 pub async fn report_in(
     app: &App,
@@ -62,6 +69,13 @@ pub async fn report_in(
         ballot = incident.ballot.map(|b| b.to_string()),
         "security incident"
     );
+    let merged_into = Store::incident_to_merge_into(
+        conn,
+        incident.kind.as_str(),
+        now - chrono::Duration::hours(1),
+        app.config.limits.messages_per_sender_per_hour,
+    )
+    .await?;
     let id = Store::insert_incident(
         conn,
         now,
@@ -70,6 +84,7 @@ pub async fn report_in(
         message_row,
         &incident.summary,
         &incident.evidence,
+        merged_into,
     )
     .await?;
     events::append(
@@ -79,11 +94,11 @@ pub async fn report_in(
             "incident",
             incident.ballot,
             "daemon",
-            serde_json::json!({ "incident": id, "kind": incident.kind, "summary": incident.summary }),
+            serde_json::json!({ "incident": id, "kind": incident.kind, "summary": incident.summary, "message": message_row, "merged_into": merged_into }),
         ),
     )
     .await?;
-    if !app.config.addresses.security_contact.is_empty() {
+    if merged_into.is_none() && !app.config.addresses.security_contact.is_empty() {
         let mail = app.composer().incident(id, incident, now)?;
         app.enqueue(conn, &mail, "daemon", now).await?;
     }

@@ -672,3 +672,135 @@ fn check_config_warns_when_anyone_could_vote_in_a_members_name() {
         stdout(&o)
     );
 }
+
+/// The shipped configuration with `table` put before `[mailbox]`.
+fn shipped_with(table: &str) -> tempfile::TempDir {
+    let dir = shipped_copy();
+    let p = dir.path().join("config/mail-ballot.toml");
+    let text = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("[mailbox]\n", &format!("{table}\n[mailbox]\n"));
+    std::fs::write(&p, text).unwrap();
+    dir
+}
+
+#[test]
+fn check_config_warns_that_admin_mail_cannot_verify_under_tokens_alone() {
+    let dir = shipped_with(
+        "[verification]\naccept = [\"token\"]\ntoken_secret_env = \"MAIL_BALLOT_TEST_KEY\"\n",
+    );
+    let o = bin()
+        .args(["check-config"])
+        .current_dir(dir.path())
+        .env("MAIL_BALLOT_TEST_KEY", "00112233445566778899aabbccddeeff")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("warning: [verification] accepts only \"token\", which admins and the secretariat never receive"),
+        "{}",
+        stdout(&o)
+    );
+    let dir = shipped_with(
+        "[verification]\naccept = [\"token\", \"authres\"]\nauthserv_id = \"mx.isog-j.example\"\ntoken_secret_env = \"MAIL_BALLOT_TEST_KEY\"\n",
+    );
+    let o = bin()
+        .args(["check-config"])
+        .current_dir(dir.path())
+        .env("MAIL_BALLOT_TEST_KEY", "00112233445566778899aabbccddeeff")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("accepts only"), "{}", stdout(&o));
+}
+
+#[test]
+fn inspect_with_a_configuration_reports_the_sender_verification_the_daemon_would_make() {
+    let dir = shipped_with(
+        "[verification]\naccept = [\"authres\"]\nauthserv_id = \"mx.isog-j.example\"\n",
+    );
+    let body = "From: Taro <rep@member01.example>\r\nTo: ballot@isog-j.example\r\nSubject: Re: [B-2026-001] vote\r\nMessage-ID: <v1@member01.example>\r\n\r\n賛成します。\r\n";
+    let ours = format!(
+        "Received: from mx.isog-j.example by imap.isog-j.example with LMTP\r\nAuthentication-Results: mx.isog-j.example; dkim=pass header.d=member01.example\r\nReceived: from mail.member01.example (mail.member01.example [192.0.2.1]) by mx.isog-j.example (Postfix) with ESMTPS\r\n{body}"
+    );
+    // The same result written by the sender, under our MX's Received header.
+    let forged = format!(
+        "Received: from evil.example (evil.example [203.0.113.5]) by mx.isog-j.example (Postfix) with ESMTP\r\nAuthentication-Results: mx.isog-j.example; dkim=pass header.d=member01.example\r\n{body}"
+    );
+    std::fs::write(dir.path().join("ours.eml"), ours).unwrap();
+    std::fs::write(dir.path().join("forged.eml"), forged).unwrap();
+    let o = run(
+        &[
+            "--config",
+            "config/mail-ballot.toml",
+            "inspect",
+            "--json",
+            "ours.eml",
+            "forged.eml",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["member"]["organisation"], "member01");
+    assert_eq!(
+        lines[0]["verified"],
+        "passed: Authentication-Results pass (dkim=pass header.d=member01.example)"
+    );
+    assert_eq!(lines[0]["verification"]["checks"][2]["result"], "pass");
+    assert_eq!(
+        lines[1]["verified"],
+        "failed: no trusted Authentication-Results"
+    );
+    assert!(
+        lines[1]["verification"]["checks"][2]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("1 other instance ignored"),
+        "{}",
+        lines[1]
+    );
+    // The text form says the same, for a person checking a doubtful vote.
+    let o = run(
+        &[
+            "--config",
+            "config/mail-ballot.toml",
+            "inspect",
+            "forged.eml",
+        ],
+        dir.path(),
+    );
+    assert!(
+        stdout(&o).contains("verified:  \"failed: no trusted Authentication-Results\""),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn the_annotated_verification_table_uncommented_is_a_working_policy() {
+    let shipped = std::fs::read_to_string(repo().join("config/mail-ballot.toml")).unwrap();
+    let table: String = shipped
+        .lines()
+        .skip_while(|l| *l != "# [verification]")
+        .take_while(|l| l.starts_with('#'))
+        .map(|l| format!("{}\n", l.strip_prefix("# ").unwrap_or(l)))
+        .collect();
+    assert!(table.contains("mx_hosts"), "{table}");
+    let dir = shipped_with(&table);
+    let o = bin()
+        .args(["check-config"])
+        .current_dir(dir.path())
+        .env("MAIL_BALLOT_TOKEN_KEY", "00112233445566778899aabbccddeeff")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("verification: token, dkim, authres (required)"),
+        "{}",
+        stdout(&o)
+    );
+}

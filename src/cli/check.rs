@@ -50,6 +50,24 @@ fn problems_in_templates(config: &Config, now: DateTime<Utc>) -> Vec<String> {
     problems
 }
 
+/// What a working `[verification]` policy still leaves open, one sentence each.
+pub fn verification_warnings(v: &crate::verify::PolicyConfig, config: &Config) -> Vec<String> {
+    use crate::verify::Method;
+    let mut out = Vec::new();
+    let officials = !config.addresses.admins.is_empty() || !config.addresses.secretariat.is_empty();
+    // Tokens come only with personal ballot mail, which admins and the
+    // secretariat never receive: under token alone their mail cannot verify.
+    if v.require && officials && !v.accepts(Method::Dkim) && !v.accepts(Method::Authres) {
+        out.push("[verification] accepts only \"token\", which admins and the secretariat never receive: their mail (opening a ballot, confirming a digest) will be refused as unverified; accept \"dkim\" or \"authres\" too".to_string());
+    }
+    if v.accepts(Method::Authres)
+        && v.authres_placement == crate::verify::authres::Placement::BelowReceived
+    {
+        out.push("[verification] authres_placement = \"below_received\" is safe only if your mail server removes incoming Authentication-Results carrying its authserv-id".to_string());
+    }
+    out
+}
+
 /// Checks the configuration at `path` and prints what it found.
 pub fn run(path: &Path, now: DateTime<Utc>) -> anyhow::Result<()> {
     let config = Config::load(path).map_err(|e| anyhow!("{e}"))?;
@@ -110,6 +128,9 @@ pub fn run(path: &Path, now: DateTime<Utc>) -> anyhow::Result<()> {
             );
             if let Err(e) = crate::app::Verifier::from_config(&config) {
                 problems.push(e.to_string());
+            }
+            for w in verification_warnings(v, &config) {
+                println!("  warning: {w}");
             }
         }
     }

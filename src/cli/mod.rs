@@ -609,15 +609,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit {
             command: AuditCommand::Verify,
         } => {
-            let v = crate::store::events::verify(&app.store).await?;
-            match v.first_broken {
-                None => println!("audit trail intact: {} events, every link holds", v.events),
-                Some((id, why)) => {
+            let rep = crate::audit::verify(&app.store).await?;
+            for p in &rep.problems {
+                println!("difference: {p}");
+            }
+            let rows: Vec<String> = rep.rows.iter().map(|(t, n)| format!("{n} {t}")).collect();
+            match (&rep.chain.first_broken, &rep.chain.truncated) {
+                (Some((id, why)), _) => {
                     return Err(anyhow!(
                         "the audit trail is broken at event {id} of {}: {why}",
-                        v.events
+                        rep.chain.events
                     ))
                 }
+                (None, Some(why)) => return Err(anyhow!("the audit trail was cut: {why}")),
+                (None, None) if !rep.problems.is_empty() => {
+                    return Err(anyhow!(
+                        "the audit trail links, but {} row(s) differ from what it recorded",
+                        rep.problems.len()
+                    ))
+                }
+                (None, None) => println!(
+                    "audit trail intact: {} events, every link holds; {} match the trail",
+                    rep.chain.events,
+                    rows.join(", ")
+                ),
             }
         }
         Command::Replay => {

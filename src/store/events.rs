@@ -4,6 +4,12 @@
 //! editing, deleting or reordering any row breaks every later link; `verify`
 //! walks the chain and names the first broken one. Events are appended in the
 //! same transaction as the change they describe.
+//!
+//! A chain cut at its end still links, so the last event is also kept in
+//! `audit_head`, written with every append: a head naming an event that is gone
+//! shows the cut, and an event appended after a cut leaves a gap in the ids.
+//! (Whoever can write the database can rewrite the head too; `audit verify`
+//! therefore also checks the other tables against the events that recorded them.)
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -87,9 +93,19 @@ pub async fn append(
     at: DateTime<Utc>,
     e: &Event,
 ) -> Result<(), StoreError> {
-    let last = sqlx::query("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1")
+    // The head first: after events were cut from the end, the next one still
+    // follows the last that was recorded, so the gap shows.
+    let last = match sqlx::query("SELECT last_id, last_hash FROM audit_head WHERE one = 1")
         .fetch_optional(&mut *conn)
-        .await?;
+        .await?
+    {
+        Some(r) => Some(r),
+        None => {
+            sqlx::query("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1")
+                .fetch_optional(&mut *conn)
+                .await?
+        }
+    };
     let (prev_id, prev_hash) = match last {
         Some(r) => (r.try_get::<i64, _>(0)?, r.try_get::<String, _>(1)?),
         None => (0, GENESIS.to_string()),
@@ -120,7 +136,26 @@ pub async fn append(
     .bind(&hash)
     .execute(&mut *conn)
     .await?;
+    sqlx::query(
+        "INSERT INTO audit_head (one, last_id, last_hash, checks_from) VALUES (1, ?1, ?2, 0)
+         ON CONFLICT (one) DO UPDATE SET last_id = ?1, last_hash = ?2",
+    )
+    .bind(id)
+    .bind(&hash)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
+}
+
+/// The last event id before the events that carry the newer evidence (content
+/// hashes, mail_sent): 0 for a database created with them.
+pub async fn checks_from(store: &Store) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT checks_from FROM audit_head WHERE one = 1")
+            .fetch_optional(store.pool())
+            .await?
+            .unwrap_or(0),
+    )
 }
 
 /// The result of walking the chain.
@@ -129,31 +164,68 @@ pub struct Verification {
     pub events: i64,
     /// The first event whose link does not hold, and why.
     pub first_broken: Option<(i64, String)>,
+    /// Set when the recorded head is not the last event: the end of the chain was cut.
+    pub truncated: Option<String>,
 }
 
-/// Walks the whole chain.
+/// Walks the whole chain, then compares its end with the recorded head.
 pub async fn verify(store: &Store) -> Result<Verification, StoreError> {
+    let (events, first_broken, last) = walk(store).await?;
+    let head = sqlx::query("SELECT last_id, last_hash FROM audit_head WHERE one = 1")
+        .fetch_optional(store.pool())
+        .await?
+        .map(|r| Ok::<_, StoreError>((r.try_get::<i64, _>(0)?, r.try_get::<String, _>(1)?)))
+        .transpose()?;
+    let truncated = match (head, last) {
+        (None, None) => None,
+        (None, Some((id, _))) => Some(format!(
+            "no head is recorded, yet the trail holds events up to {id}"
+        )),
+        (Some((hid, _)), None) => Some(format!(
+            "the head names event {hid}, but the trail is empty: every event was removed"
+        )),
+        (Some((hid, hhash)), Some((id, hash))) if hid != id || hhash != hash => {
+            Some(if hid > id {
+                format!("the head names event {hid}, but the trail ends at event {id}: the events after it were removed")
+            } else {
+                format!("the trail ends at event {id}, but the head names event {hid} with another hash")
+            })
+        }
+        _ => None,
+    };
+    Ok(Verification {
+        events,
+        first_broken,
+        truncated,
+    })
+}
+
+/// The link check, and the last event's (id, hash).
+#[allow(clippy::type_complexity)]
+async fn walk(
+    store: &Store,
+) -> Result<(i64, Option<(i64, String)>, Option<(i64, String)>), StoreError> {
     let rows = sqlx::query(
         "SELECT id, at, kind, ballot, actor, detail_json, prev_hash, hash FROM events ORDER BY id",
     )
     .fetch_all(store.pool())
     .await?;
+    let n = rows.len() as i64;
+    let last = rows
+        .last()
+        .map(|r| Ok::<_, StoreError>((r.try_get::<i64, _>(0)?, r.try_get::<String, _>(7)?)))
+        .transpose()?;
     let mut prev = GENESIS.to_string();
     for (expected_id, r) in (1i64..).zip(rows.iter()) {
         let id: i64 = r.try_get(0)?;
         let stored_prev: String = r.try_get(6)?;
         let stored_hash: String = r.try_get(7)?;
+        let broken = |why: String| Ok((n, Some((id, why)), last.clone()));
         if id != expected_id {
-            return Ok(Verification {
-                events: rows.len() as i64,
-                first_broken: Some((id, format!("event {expected_id} is missing"))),
-            });
+            return broken(format!("event {expected_id} is missing"));
         }
         if stored_prev != prev {
-            return Ok(Verification {
-                events: rows.len() as i64,
-                first_broken: Some((id, "its link to the previous event does not match".into())),
-            });
+            return broken("its link to the previous event does not match".into());
         }
         let h = link(
             &prev,
@@ -165,20 +237,11 @@ pub async fn verify(store: &Store) -> Result<Verification, StoreError> {
             &r.try_get::<String, _>(5)?,
         );
         if h != stored_hash {
-            return Ok(Verification {
-                events: rows.len() as i64,
-                first_broken: Some((
-                    id,
-                    "its content does not match its hash (the row was edited)".into(),
-                )),
-            });
+            return broken("its content does not match its hash (the row was edited)".into());
         }
         prev = stored_hash;
     }
-    Ok(Verification {
-        events: rows.len() as i64,
-        first_broken: None,
-    })
+    Ok((n, None, last))
 }
 
 /// The events about one ballot, oldest first.
@@ -231,9 +294,37 @@ mod tests {
             verify(&s).await.unwrap(),
             Verification {
                 events: 5,
-                first_broken: None
+                first_broken: None,
+                truncated: None,
             }
         );
+    }
+
+    #[tokio::test]
+    async fn events_cut_from_the_end_are_reported_by_the_head() {
+        let s = store_with_events(5).await;
+        sqlx::query("DELETE FROM events WHERE id > 3")
+            .execute(s.pool())
+            .await
+            .unwrap();
+        let v = verify(&s).await.unwrap();
+        assert_eq!(v.first_broken, None, "what is left still links");
+        assert_eq!(
+            v.truncated.as_deref(),
+            Some("the head names event 5, but the trail ends at event 3: the events after it were removed")
+        );
+        // An event appended after the cut follows the head, so the gap shows too.
+        let mut tx = s.begin().await.unwrap();
+        append(
+            &mut tx,
+            utc("2026-11-22T00:00:00Z"),
+            &Event::new("test", None, "cli", serde_json::json!({})),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        let v = verify(&s).await.unwrap();
+        assert_eq!(v.first_broken, Some((6, "event 4 is missing".to_string())));
     }
 
     #[tokio::test]

@@ -520,7 +520,27 @@ impl Store {
         .await?)
     }
 
-    /// Records a security incident; returns its id.
+    /// The incident a new one of `kind` is merged into: the latest one mailed
+    /// since `since`, when at least `burst` were mailed since then.
+    pub async fn incident_to_merge_into(
+        conn: &mut SqliteConnection,
+        kind: &str,
+        since: DateTime<Utc>,
+        burst: u32,
+    ) -> Result<Option<i64>, StoreError> {
+        let (n, latest): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT COUNT(*), MAX(id) FROM incidents WHERE kind = ? AND at >= ? AND merged_into IS NULL",
+        )
+        .bind(kind)
+        .bind(ts(since))
+        .fetch_one(&mut *conn)
+        .await?;
+        Ok(latest.filter(|_| n >= i64::from(burst)))
+    }
+
+    /// Records a security incident; returns its id. `merged_into` is the incident
+    /// whose report covers this one (it is then not mailed).
+    #[allow(clippy::too_many_arguments)]
     pub async fn insert_incident(
         conn: &mut SqliteConnection,
         at: DateTime<Utc>,
@@ -529,6 +549,7 @@ impl Store {
         message_row: Option<i64>,
         summary: &str,
         detail: &serde_json::Value,
+        merged_into: Option<i64>,
     ) -> Result<i64, StoreError> {
         let ballot_id = match ballot {
             Some(r) => {
@@ -540,7 +561,7 @@ impl Store {
             None => None,
         };
         let row = sqlx::query(
-            "INSERT INTO incidents (at, kind, ballot_id, message_row, summary, detail_json) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO incidents (at, kind, ballot_id, message_row, summary, detail_json, merged_into) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(ts(at))
         .bind(kind)
@@ -548,17 +569,22 @@ impl Store {
         .bind(message_row)
         .bind(summary)
         .bind(serde_json::to_string(detail)?)
+        .bind(merged_into)
         .fetch_one(&mut *conn)
         .await?;
         Ok(row.try_get(0)?)
     }
 
-    /// Every incident, newest first: (id, at, kind, ballot, summary).
+    /// Every incident, newest first: (id, at, kind, ballot, summary); the summary of
+    /// one merged into another says so.
     pub async fn incidents(
         &self,
     ) -> Result<Vec<(i64, DateTime<Utc>, String, Option<String>, String)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT i.id, i.at, i.kind, b.reference, i.summary FROM incidents i LEFT JOIN ballots b ON b.id = i.ballot_id ORDER BY i.id DESC",
+            "SELECT i.id, i.at, i.kind, b.reference,
+                    i.summary || CASE WHEN i.merged_into IS NULL THEN ''
+                        ELSE ' (merged into #' || i.merged_into || ', not mailed again)' END
+             FROM incidents i LEFT JOIN ballots b ON b.id = i.ballot_id ORDER BY i.id DESC",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -986,32 +1012,104 @@ impl Store {
         Ok(out)
     }
 
-    /// Marks a mail sent.
+    /// Marks a mail sent, and records `mail_sent` in the audit trail in the same
+    /// transaction (the worker only calls this; the trail is the store's business).
+    /// A mail already marked is left as it is.
     pub async fn mark_sent(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
-        sqlx::query("UPDATE outbox SET sent_at = ?, attempts = attempts + 1, last_error = NULL WHERE id = ?")
-            .bind(ts(now))
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "UPDATE outbox SET sent_at = ?, attempts = attempts + 1, last_error = NULL WHERE id = ? AND sent_at IS NULL",
+        )
+        .bind(ts(now))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 1 {
+            Self::append_mail_event(&mut tx, "mail_sent", id, None, now).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
-    /// Records that the server refused a mail for good; it is kept, not retried.
+    /// Records that the server refused a mail for good; it is kept, not retried,
+    /// and `mail_refused` goes into the audit trail with the server's answer.
     pub async fn mark_refused(
         &self,
         id: i64,
         error: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE outbox SET attempts = attempts + 1, last_error = ?, failed_at = ? WHERE id = ?",
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?, failed_at = ? WHERE id = ? AND failed_at IS NULL AND sent_at IS NULL",
         )
         .bind(error)
         .bind(ts(now))
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        if done.rows_affected() == 1 {
+            Self::append_mail_event(&mut tx, "mail_refused", id, Some(error), now).await?;
+        }
+        tx.commit().await?;
         Ok(())
+    }
+
+    async fn append_mail_event(
+        conn: &mut SqliteConnection,
+        kind: &'static str,
+        id: i64,
+        error: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let r = sqlx::query(
+            "SELECT o.message_id, o.kind, o.recipients_json, b.reference FROM outbox o
+             LEFT JOIN ballots b ON b.id = o.ballot_id WHERE o.id = ?",
+        )
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await?;
+        let recipients: Vec<String> = serde_json::from_str(&r.try_get::<String, _>(2)?)?;
+        let ballot = r
+            .try_get::<Option<String>, _>(3)?
+            .map(|b| b.parse::<BallotRef>().map_err(StoreError::Corrupt))
+            .transpose()?;
+        events::append(
+            conn,
+            now,
+            &events::Event::new(
+                kind,
+                ballot,
+                "outbox",
+                serde_json::json!({
+                    "outbox": id,
+                    "message_id": r.try_get::<String, _>(0)?,
+                    "kind": r.try_get::<String, _>(1)?,
+                    "recipients": recipients.len(),
+                    "error": error,
+                }),
+            ),
+        )
+        .await
+    }
+
+    /// True when a mail of `kind` to exactly `recipients` was queued since `since`
+    /// (a notice already sent within the hour).
+    pub async fn queued_to_since(
+        conn: &mut SqliteConnection,
+        kind: &str,
+        recipients: &[String],
+        since: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE kind = ? AND recipients_json = ? AND created_at >= ?",
+        )
+        .bind(kind)
+        .bind(serde_json::to_string(recipients)?)
+        .bind(ts(since))
+        .fetch_one(&mut *conn)
+        .await?;
+        Ok(n > 0)
     }
 
     /// Records a failed attempt and when to try again.

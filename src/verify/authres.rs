@@ -2,29 +2,32 @@
 //! what they say about the author's domain.
 //!
 //! Anyone can write an Authentication-Results header, with any authserv-id, into the
-//! mail they send. Only the instances our server added can be believed, and the
-//! rule that picks them relies on position, because a server adds its headers on
-//! top of what it received:
+//! mail they send, and any Received header too (`Received: from x by mx.ours`). What
+//! the sender cannot do is write *above* the Received header our MX adds when it
+//! accepts the message from outside: every header above it was added by our own
+//! servers afterwards. So the trust is anchored there:
 //!
-//! 1. Reading from the top, Received headers before the first
-//!    Authentication-Results are the operator's own internal hops (LMTP, a content
-//!    filter) and are passed over.
-//! 2. The first Authentication-Results opens the trusted zone; the next Received
-//!    header closes it. Everything below that Received was already in the message
-//!    when that hop received it, so it may have been written by the sender.
-//! 3. In the zone, instances whose authserv-id is the configured one are trusted;
-//!    every other instance, anywhere, is ignored (and counted, for the report).
-//! 4. When trusted instances contradict each other about the same method and
-//!    domain (one says pass, another fail), nothing they say about it counts.
+//! 1. The *entry* is the first Received header, reading from the top, whose `by`
+//!    host is one of the configured `mx_hosts` (by default the authserv-id). The
+//!    Received headers above it are our internal hops (LMTP, a content filter).
+//!    A Received header above the entry whose `by` host cannot be read ends the
+//!    zone there too, since it may be the entry itself.
+//! 2. Instances with our authserv-id above the entry are trusted; with
+//!    `authres_placement = "below_received"` (a server that writes its results
+//!    just under its own Received header) so are those between the entry and the
+//!    next Received header, which is sound only when the server also removes
+//!    incoming instances with its authserv-id, as RFC 8601 section 5 asks.
+//! 3. With no entry at all (the message did not come through our MX) nothing is
+//!    trusted. Every instance not trusted is ignored, and counted for the report.
+//! 4. Our server's word against itself: when a trusted instance gives any other
+//!    result than `pass` for a method about the author's domain (or about no
+//!    domain: `dkim=none`), no `pass` of that method proves the author, and a
+//!    `dmarc=fail` for the author's domain also voids any DKIM pass. A forged
+//!    instance that slipped into the zone is then caught whenever our server spoke
+//!    about the same method.
 //!
-//! This is safe when the server puts its results above the Received header of the
-//! hop from outside, as RFC 8601 section 5 expects (rspamd does; milters that insert
-//! at the top do), or removes incoming instances that carry its authserv-id. A server
-//! that writes its results below its own Received header would leave a sender's
-//! forged instance at the top of the zone: rule 4 then catches a forged pass that
-//! contradicts the server, but not a forged pass for a method the server does not
-//! report at all. The operator checks this once with `mail-ballot inspect` on a
-//! delivered message.
+//! The operator checks once with `mail-ballot inspect --config` on a delivered
+//! message that our server's instance is reported as trusted.
 
 use serde::{Deserialize, Serialize};
 
@@ -244,52 +247,141 @@ fn unquote(v: &str) -> String {
     }
 }
 
+/// Where our server writes its Authentication-Results, relative to the Received
+/// header of the hop from outside.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Placement {
+    /// Above it, as RFC 8601 section 5 expects (rspamd; milters that insert at the top).
+    #[default]
+    AboveReceived,
+    /// Directly below it: trusted only for a server that removes incoming instances
+    /// carrying its authserv-id.
+    BelowReceived,
+}
+
+/// What the operator told us about their own servers.
+#[derive(Debug, Clone, Copy)]
+pub struct Trust<'a> {
+    /// The authserv-id our server writes (case-insensitive).
+    pub authserv_id: &'a str,
+    /// The `by` host names of the MX servers that accept mail from outside
+    /// (case-insensitive); empty means the authserv-id.
+    pub mx_hosts: &'a [String],
+    pub placement: Placement,
+}
+
+impl Trust<'_> {
+    fn is_mx(&self, host: &str) -> bool {
+        if self.mx_hosts.is_empty() {
+            host.eq_ignore_ascii_case(self.authserv_id.trim())
+        } else {
+            self.mx_hosts
+                .iter()
+                .any(|h| host.eq_ignore_ascii_case(h.trim().trim_end_matches('.')))
+        }
+    }
+}
+
+/// The `by` host of a Received header (`from HELO (info) by HOST ...`, or
+/// `by HOST ...` for locally submitted mail), lower-cased. None when the header
+/// does not have that shape: an odd HELO must not make it unreadable in a way that
+/// lets a header further down pass for ours, so callers treat None as a boundary.
+pub fn received_by(value: &str) -> Option<String> {
+    let text = strip_comments(value);
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let host = match words.as_slice() {
+        [from, _, by, host, ..]
+            if from.eq_ignore_ascii_case("from") && by.eq_ignore_ascii_case("by") =>
+        {
+            *host
+        }
+        [by, host, ..] if by.eq_ignore_ascii_case("by") => *host,
+        _ => return None,
+    };
+    let host = host.trim_end_matches(';').trim_end_matches('.');
+    (!host.is_empty() && !host.contains(['(', ')', '<', '>', '"']))
+        .then(|| host.to_ascii_lowercase())
+}
+
 /// The instances believed, and how many others were passed over.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Selection {
     pub trusted: Vec<AuthResults>,
     pub ignored: usize,
+    /// The `by` host of the Received header that anchored the trust (our MX), or
+    /// None when no Received header of our MX was found.
+    pub entry: Option<String>,
 }
 
 /// Picks the trusted instances from the header fields of a message, top first, as
 /// `(lower-cased name, value)`, by the rule in the module header.
 pub fn select<'a>(
     fields: impl IntoIterator<Item = (&'a str, &'a str)>,
-    authserv_id: &str,
+    trust: &Trust<'_>,
 ) -> Selection {
     #[derive(PartialEq)]
     enum Zone {
-        Before,
-        In,
-        After,
+        /// Above the entry: only our servers write here.
+        Ours,
+        /// Between the entry and the next Received (placement below only).
+        UnderEntry,
+        /// The sender's part of the header.
+        Outside,
     }
-    let mut zone = Zone::Before;
+    let mut zone = Zone::Ours;
     let mut sel = Selection::default();
+    let mut candidates = Vec::new();
+    let mut anchored = false;
     let mut seen = 0;
     for (name, value) in fields {
         match name {
-            "received" if zone == Zone::In => zone = Zone::After,
+            "received" => match zone {
+                Zone::Ours => match received_by(value) {
+                    Some(by) if trust.is_mx(&by) => {
+                        anchored = true;
+                        sel.entry = Some(by);
+                        zone = match trust.placement {
+                            Placement::AboveReceived => Zone::Outside,
+                            Placement::BelowReceived => Zone::UnderEntry,
+                        };
+                    }
+                    Some(_) => {} // an internal hop of ours (LMTP, a filter)
+                    // Unreadable: it may be the entry itself, so trust stops here.
+                    None => {
+                        anchored = true;
+                        zone = Zone::Outside;
+                    }
+                },
+                Zone::UnderEntry => zone = Zone::Outside,
+                Zone::Outside => {}
+            },
             "authentication-results" => {
                 seen += 1;
                 if seen > MAX_INSTANCES {
                     sel.ignored += 1;
                     continue;
                 }
-                if zone == Zone::Before {
-                    zone = Zone::In;
-                }
                 match parse(value) {
                     Some(ar)
-                        if zone == Zone::In
-                            && ar.authserv_id.eq_ignore_ascii_case(authserv_id.trim()) =>
+                        if zone != Zone::Outside
+                            && ar
+                                .authserv_id
+                                .eq_ignore_ascii_case(trust.authserv_id.trim()) =>
                     {
-                        sel.trusted.push(ar)
+                        candidates.push(ar)
                     }
                     _ => sel.ignored += 1,
                 }
             }
             _ => {}
         }
+    }
+    if anchored {
+        sel.trusted = candidates;
+    } else {
+        // No Received header of our MX: nothing shows where our part ends.
+        sel.ignored += candidates.len();
     }
     sel
 }
@@ -327,35 +419,35 @@ impl Statement {
 pub struct Findings {
     /// Every DMARC, DKIM and SPF result, in header order.
     pub statements: Vec<Statement>,
-    /// Trusted instances gave different results for the same method and domain.
+    /// Methods (`dkim`, `dmarc`) whose pass our server contradicts: it also gave
+    /// another result about the author's domain, or about no domain.
     pub conflicting: Vec<String>,
 }
 
 impl Findings {
     /// The result that proves the author: an aligned `dmarc=pass` or `dkim=pass`
-    /// that no other trusted instance contradicts. SPF is reported, never enough on
-    /// its own: it vouches for the envelope path, not the From header.
+    /// of a method no trusted instance contradicts. SPF is reported, never enough
+    /// on its own: it vouches for the envelope path, not the From header.
     pub fn proof(&self) -> Option<&Statement> {
         self.statements.iter().find(|s| {
             s.aligned
                 && s.result == "pass"
                 && (s.method == "dmarc" || s.method == "dkim")
-                && !self.conflicting.contains(&conflict_key(s))
+                && !self.conflicting.contains(&s.method)
         })
     }
-}
-
-fn conflict_key(s: &Statement) -> String {
-    format!("{} {}", s.method, s.domain.as_deref().unwrap_or(""))
 }
 
 /// What `trusted` says about mail from `author_domain`.
 pub fn findings(trusted: &[AuthResults], author_domain: &str) -> Findings {
     let author = author_domain.trim().to_ascii_lowercase();
     let mut f = Findings::default();
-    // (key, instance index, passed) for each aligned statement, to find contradictions.
-    let mut seen: Vec<(String, usize, bool)> = Vec::new();
-    for (i, ar) in trusted.iter().enumerate() {
+    let contradict = |method: &str, f: &mut Findings| {
+        if !f.conflicting.iter().any(|m| m == method) {
+            f.conflicting.push(method.to_string());
+        }
+    };
+    for ar in trusted {
         for r in &ar.results {
             if !matches!(r.method.as_str(), "dmarc" | "dkim" | "spf") {
                 continue;
@@ -372,17 +464,13 @@ pub fn findings(trusted: &[AuthResults], author_domain: &str) -> Findings {
                 domain,
                 aligned: is_aligned,
             };
-            if is_aligned {
-                let key = conflict_key(&s);
-                let pass = s.result == "pass";
-                if seen
-                    .iter()
-                    .any(|(k, j, p)| *k == key && *j != i && *p != pass)
-                    && !f.conflicting.contains(&key)
-                {
-                    f.conflicting.push(key.clone());
+            let about_author = s.aligned || s.domain.is_none();
+            if s.method != "spf" && s.result != "pass" && about_author {
+                contradict(&s.method, &mut f);
+                // DMARC fails only when no aligned DKIM signature passed.
+                if s.method == "dmarc" && s.result == "fail" {
+                    contradict("dkim", &mut f);
                 }
-                seen.push((key, i, pass));
             }
             f.statements.push(s);
         }
@@ -440,43 +528,51 @@ mod tests {
         list.to_vec()
     }
 
+    const ID: &str = "mx.committee.example";
+
+    fn trust(placement: Placement) -> Trust<'static> {
+        Trust {
+            authserv_id: ID,
+            mx_hosts: &[],
+            placement,
+        }
+    }
+
+    fn pick(list: &[(&'static str, &'static str)]) -> Selection {
+        select(fields(list), &trust(Placement::AboveReceived))
+    }
+
     const OURS: &str =
         "mx.committee.example; dkim=pass header.d=acme.co.jp; dmarc=pass header.from=acme.co.jp";
     const FORGED: &str = "mx.committee.example; dmarc=pass header.from=victim.co.jp";
 
     #[test]
     fn our_instance_above_the_first_outside_hop_is_trusted() {
-        let s = select(
-            fields(&[
-                ("return-path", "<taro@acme.co.jp>"),
-                (
-                    "received",
-                    "from mx.committee.example by imap.committee.example with LMTP",
-                ),
-                ("authentication-results", OURS),
-                ("received", "from mail.acme.co.jp by mx.committee.example"),
-                ("from", "taro@acme.co.jp"),
-            ]),
-            "mx.committee.example",
-        );
+        let s = pick(&[
+            ("return-path", "<taro@acme.co.jp>"),
+            (
+                "received",
+                "from mx.committee.example by imap.committee.example with LMTP",
+            ),
+            ("authentication-results", OURS),
+            ("received", "from mail.acme.co.jp by mx.committee.example"),
+            ("from", "taro@acme.co.jp"),
+        ]);
         assert_eq!(s.trusted.len(), 1);
         assert_eq!(s.ignored, 0);
     }
 
     #[test]
     fn a_forged_instance_with_our_id_below_a_received_header_is_ignored() {
-        let s = select(
-            fields(&[
-                (
-                    "authentication-results",
-                    "mx.committee.example; dmarc=none header.from=victim.co.jp",
-                ),
-                ("received", "from evil.example by mx.committee.example"),
-                ("authentication-results", FORGED),
-                ("from", "someone@victim.co.jp"),
-            ]),
-            "mx.committee.example",
-        );
+        let s = pick(&[
+            (
+                "authentication-results",
+                "mx.committee.example; dmarc=none header.from=victim.co.jp",
+            ),
+            ("received", "from evil.example by mx.committee.example"),
+            ("authentication-results", FORGED),
+            ("from", "someone@victim.co.jp"),
+        ]);
         assert_eq!(s.trusted.len(), 1);
         assert_eq!(s.ignored, 1);
         let f = findings(&s.trusted, "victim.co.jp");
@@ -485,17 +581,14 @@ mod tests {
 
     #[test]
     fn instances_with_another_authserv_id_are_ignored_even_at_the_top() {
-        let s = select(
-            fields(&[
-                (
-                    "authentication-results",
-                    "spamfilter.example; dmarc=pass header.from=acme.co.jp",
-                ),
-                ("authentication-results", OURS),
-                ("received", "from mail.acme.co.jp by mx.committee.example"),
-            ]),
-            "MX.committee.example",
-        );
+        let s = pick(&[
+            (
+                "authentication-results",
+                "spamfilter.example; dmarc=pass header.from=acme.co.jp",
+            ),
+            ("authentication-results", OURS),
+            ("received", "from mail.acme.co.jp by mx.committee.example"),
+        ]);
         assert_eq!(s.trusted.len(), 1);
         assert_eq!(s.trusted[0].authserv_id, "mx.committee.example");
         assert_eq!(s.ignored, 1);
@@ -503,23 +596,17 @@ mod tests {
 
     #[test]
     fn a_message_without_any_instance_trusts_nothing() {
-        let s = select(
-            fields(&[("received", "from a by b"), ("from", "taro@acme.co.jp")]),
-            "mx.committee.example",
-        );
+        let s = pick(&[("received", "from a by b"), ("from", "taro@acme.co.jp")]);
         assert!(s.trusted.is_empty());
     }
 
     #[test]
     fn several_trusted_instances_and_results_are_all_read() {
-        let s = select(
-            fields(&[
+        let s = pick(&[
                 ("authentication-results", "mx.committee.example; spf=pass smtp.mailfrom=taro@acme.co.jp"),
                 ("authentication-results", "mx.committee.example; dkim=fail header.d=list.example; dkim=pass header.d=acme.co.jp"),
                 ("received", "from mail.acme.co.jp by mx.committee.example"),
-            ]),
-            "mx.committee.example",
-        );
+        ]);
         assert_eq!(s.trusted.len(), 2);
         let f = findings(&s.trusted, "acme.co.jp");
         assert_eq!(f.statements.len(), 3);
@@ -555,7 +642,161 @@ mod tests {
             parse("mx; dmarc=fail header.from=acme.co.jp").unwrap(),
         ];
         let f = findings(&trusted, "acme.co.jp");
-        assert_eq!(f.conflicting, vec!["dmarc acme.co.jp".to_string()]);
+        // A DMARC failure also says no aligned DKIM signature passed.
+        assert_eq!(f.conflicting, ["dmarc", "dkim"]);
         assert!(f.proof().is_none());
+    }
+
+    // ---- the attacks: an instance with our authserv-id written by the sender ----
+
+    const FORGED_DKIM: &str = "mx.committee.example; dkim=pass header.d=victim.co.jp";
+
+    #[test]
+    fn when_our_server_writes_none_a_senders_instance_with_our_id_is_not_trusted() {
+        // The old rule let the first instance open the trusted block, wherever it was.
+        let s = pick(&[
+            (
+                "received",
+                "from mx.committee.example by imap.committee.example with LMTP",
+            ),
+            (
+                "received",
+                "from evil.example (evil.example [203.0.113.5]) by mx.committee.example (Postfix) with ESMTP",
+            ),
+            ("authentication-results", FORGED_DKIM),
+            ("from", "someone@victim.co.jp"),
+        ]);
+        assert!(s.trusted.is_empty(), "{s:?}");
+        assert_eq!(s.ignored, 1);
+        assert_eq!(s.entry.as_deref(), Some("mx.committee.example"));
+    }
+
+    #[test]
+    fn a_sender_talking_straight_to_our_mx_cannot_fake_a_received_header_of_ours() {
+        let s = pick(&[
+            ("received", "from evil.example by mx.committee.example"),
+            ("authentication-results", FORGED_DKIM),
+            ("received", "from mail.victim.co.jp by mx.committee.example"),
+            ("from", "someone@victim.co.jp"),
+        ]);
+        assert!(s.trusted.is_empty(), "{s:?}");
+    }
+
+    #[test]
+    fn a_forged_pass_under_our_received_is_caught_by_our_own_result_for_the_method() {
+        // A server that writes below its own Received header: the forged instance
+        // sits in the same block as ours.
+        let list = [
+            ("received", "from mail.victim.co.jp by mx.committee.example"),
+            (
+                "authentication-results",
+                "mx.committee.example; dkim=none; dmarc=none header.from=victim.co.jp",
+            ),
+            ("authentication-results", FORGED_DKIM),
+            ("received", "from evil.example by mail.victim.co.jp"),
+            ("from", "someone@victim.co.jp"),
+        ];
+        let below = select(fields(&list), &trust(Placement::BelowReceived));
+        assert_eq!(below.trusted.len(), 2);
+        let f = findings(&below.trusted, "victim.co.jp");
+        assert!(f.conflicting.contains(&"dkim".to_string()), "{f:?}");
+        assert!(f.proof().is_none(), "{f:?}");
+        // Configured as above (the default), nothing under the entry counts at all.
+        assert!(pick(&list).trusted.is_empty());
+    }
+
+    #[test]
+    fn our_fail_for_the_authors_domain_voids_a_pass_for_it_elsewhere_in_the_zone() {
+        let trusted = vec![
+            parse("mx; dkim=fail header.d=victim.co.jp").unwrap(),
+            parse("mx; dkim=pass header.d=victim.co.jp").unwrap(),
+        ];
+        assert!(findings(&trusted, "victim.co.jp").proof().is_none());
+        // Our result about another domain (a list's broken signature) contradicts nothing.
+        let trusted =
+            vec![
+                parse("mx; dkim=fail header.d=lists.example.org; dkim=pass header.d=acme.co.jp")
+                    .unwrap(),
+            ];
+        assert!(findings(&trusted, "acme.co.jp").proof().is_some());
+    }
+
+    #[test]
+    fn without_a_received_header_of_our_mx_nothing_is_trusted() {
+        let s = pick(&[
+            ("authentication-results", OURS),
+            (
+                "received",
+                "from mail.acme.co.jp by relay.elsewhere.example",
+            ),
+        ]);
+        assert!(s.trusted.is_empty());
+        assert_eq!(s.entry, None);
+        assert!(pick(&[("authentication-results", OURS)]).trusted.is_empty());
+    }
+
+    #[test]
+    fn an_unreadable_received_header_above_the_entry_ends_the_zone() {
+        // A HELO with a parenthesis hides the `by` of what may be our entry: what is
+        // below cannot be told from the sender's headers.
+        let s = pick(&[
+            ("authentication-results", OURS),
+            ("received", "from x(y by mx.committee.example with ESMTP"),
+            ("authentication-results", FORGED_DKIM),
+            ("received", "from mail.victim.co.jp by mx.committee.example"),
+        ]);
+        assert_eq!(s.trusted.len(), 1);
+        assert_eq!(
+            s.trusted[0].results[0].property("header.d"),
+            Some("acme.co.jp")
+        );
+        assert_eq!(s.ignored, 1);
+    }
+
+    #[test]
+    fn mx_hosts_name_the_entry_when_it_is_not_the_authserv_id() {
+        let hosts = vec!["MX1.committee.example.".to_string()];
+        let t = Trust {
+            authserv_id: "committee.example",
+            mx_hosts: &hosts,
+            placement: Placement::AboveReceived,
+        };
+        let s = select(
+            fields(&[
+                (
+                    "authentication-results",
+                    "committee.example; dkim=pass header.d=acme.co.jp",
+                ),
+                ("received", "from mail.acme.co.jp by mx1.committee.example"),
+            ]),
+            &t,
+        );
+        assert_eq!(s.trusted.len(), 1);
+        assert_eq!(s.entry.as_deref(), Some("mx1.committee.example"));
+    }
+
+    #[test]
+    fn the_by_host_is_read_from_the_usual_received_shapes_and_nothing_else() {
+        let by = |v: &str| received_by(v);
+        assert_eq!(
+            by("from mail.acme.co.jp (mail.acme.co.jp [192.0.2.1])\r\n\tby mx.committee.example (Postfix) with ESMTPS id 4Xy for <bot@committee.example>; Mon, 23 Nov 2026 10:00:00 +0900").as_deref(),
+            Some("mx.committee.example")
+        );
+        assert_eq!(
+            by("from mx.committee.example ([127.0.0.1]) by IMAP.committee.example with LMTP id abc (envelope-from <a@b>) for <c@d>; date").as_deref(),
+            Some("imap.committee.example")
+        );
+        assert_eq!(
+            by("by mx.committee.example (Postfix, from userid 0) id 1; date").as_deref(),
+            Some("mx.committee.example")
+        );
+        // A HELO of "by" does not make the HELO's neighbour the host.
+        assert_eq!(
+            by("from by (evil [203.0.113.5]) by mx.committee.example with ESMTP").as_deref(),
+            Some("mx.committee.example")
+        );
+        assert_eq!(by("with ESMTP by mx.committee.example"), None);
+        assert_eq!(by("from x(y by mx.committee.example"), None);
+        assert_eq!(by(""), None);
     }
 }

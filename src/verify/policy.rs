@@ -67,6 +67,12 @@ pub struct PolicyConfig {
     /// The authserv-id our mail server writes in Authentication-Results (usually its
     /// host name). Required when `authres` is accepted.
     pub authserv_id: Option<String>,
+    /// The host names our MX servers write after `by` in the Received header of mail
+    /// they accept from outside; only instances above that header are trusted.
+    /// Empty means the authserv-id.
+    pub mx_hosts: Vec<String>,
+    /// Where our server writes its Authentication-Results (see [`authres`]).
+    pub authres_placement: authres::Placement,
     /// The environment variable holding the token key. Required when `token` is
     /// accepted.
     pub token_secret_env: Option<String>,
@@ -82,6 +88,8 @@ impl Default for PolicyConfig {
         PolicyConfig {
             accept: Method::ALL.to_vec(),
             authserv_id: None,
+            mx_hosts: Vec::new(),
+            authres_placement: authres::Placement::default(),
             token_secret_env: None,
             trusted_list_headers: Vec::new(),
             require: true,
@@ -102,6 +110,8 @@ pub enum PolicyError {
     BadHeaderName(String),
     #[error("[verification] authserv_id `{0}` is not a single word")]
     BadAuthservId(String),
+    #[error("[verification] mx_hosts has `{0}`, which is not a host name")]
+    BadMxHost(String),
 }
 
 impl PolicyConfig {
@@ -128,6 +138,16 @@ impl PolicyConfig {
                 .is_none_or(|e| e.trim().is_empty())
         {
             return Err(PolicyError::MissingTokenSecret);
+        }
+        for h in &self.mx_hosts {
+            let h2 = h.trim();
+            if h2.is_empty()
+                || !h2
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+            {
+                return Err(PolicyError::BadMxHost(h.clone()));
+            }
         }
         for h in &self.trusted_list_headers {
             if h.is_empty() || !h.bytes().all(|b| b.is_ascii_graphic() && b != b':') {
@@ -262,6 +282,11 @@ pub struct Verification {
     pub token: Option<TokenSubject>,
     /// Every method, in the order token, dkim, authres.
     pub checks: Vec<Check>,
+    /// DNS did not answer, but the author is nobody whose mail is worth waiting
+    /// for (not on the roster, not an admin or the secretariat): decided now,
+    /// without DKIM, so that a stranger's slow DNS cannot hold the mailbox up.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_waited: bool,
 }
 
 impl Verification {
@@ -276,6 +301,9 @@ impl Verification {
         let head = match (self.passed, self.retry_later()) {
             (true, _) => "passed (not enforced)",
             (false, true) => "failed for now (DNS did not answer)",
+            (false, false) if self.not_waited => {
+                "failed (DNS did not answer; not waited for, the author is not on the roster)"
+            }
             (false, false) => "failed",
         };
         let mut parts: Vec<String> = Vec::new();
@@ -300,6 +328,7 @@ impl Verification {
     /// check: the ingest should read it again later rather than reject it.
     pub fn retry_later(&self) -> bool {
         !self.passed
+            && !self.not_waited
             && self
                 .checks
                 .iter()
@@ -575,16 +604,30 @@ fn authres_check(fields: &Fields, ctx: &Context<'_>, author: Option<&Address>) -
     let Some(id) = ctx.policy.authserv_id.as_deref() else {
         return check(CheckResult::Skipped, "no authserv_id is configured".into());
     };
-    let sel = authres::select(fields.iter(), id);
+    let trust = authres::Trust {
+        authserv_id: id,
+        mx_hosts: &ctx.policy.mx_hosts,
+        placement: ctx.policy.authres_placement,
+    };
+    let sel = authres::select(fields.iter(), &trust);
     let ignored = match sel.ignored {
         0 => String::new(),
         1 => "; 1 other instance ignored".into(),
         n => format!("; {n} other instances ignored"),
     };
     if sel.trusted.is_empty() {
+        let mx = if ctx.policy.mx_hosts.is_empty() {
+            id.to_string()
+        } else {
+            ctx.policy.mx_hosts.join(" or ")
+        };
+        let where_ = match &sel.entry {
+            Some(_) => format!("above the Received header of {mx}"),
+            None => format!("(no Received header written by {mx})"),
+        };
         return check(
             CheckResult::None,
-            format!("no Authentication-Results from {id} where the sender cannot write{ignored}"),
+            format!("no Authentication-Results from {id} {where_}{ignored}"),
         );
     }
     let Some(author) = author else {
@@ -607,7 +650,7 @@ fn authres_check(fields: &Fields, ctx: &Context<'_>, author: Option<&Address>) -
         return check(
             CheckResult::Fail,
             format!(
-                "trusted instances contradict each other about {}: {said}{ignored}",
+                "our server's results contradict a pass for {}: {said}{ignored}",
                 f.conflicting.join(", ")
             ),
         );
@@ -654,6 +697,7 @@ pub fn decide(
         list: who.list,
         token: subject,
         checks,
+        not_waited: false,
     }
 }
 
@@ -692,8 +736,7 @@ mod tests {
             accept: accept.to_vec(),
             authserv_id: Some(ID.into()),
             token_secret_env: Some("MAIL_BALLOT_TOKEN_KEY".into()),
-            trusted_list_headers: Vec::new(),
-            require: true,
+            ..PolicyConfig::default()
         }
     }
 
@@ -888,6 +931,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_senders_instance_with_our_id_proves_nothing_when_our_server_wrote_none() {
+        let env = Env::new(policy(&[Method::Authres]));
+        let raw = message("Received: from mx.committee.example by imap.committee.example with LMTP\r\nReceived: from evil.example by mx.committee.example\r\nAuthentication-Results: mx.committee.example; dkim=pass header.d=acme.co.jp\r\nFrom: taro@acme.co.jp\r\n");
+        let v = run(&env, &raw, &DkimVerifier::offline().unwrap()).await;
+        assert!(!v.passed, "{v:?}");
+        let c = &v.checks[2];
+        assert_eq!(c.result, CheckResult::None);
+        assert_eq!(
+            c.detail,
+            "no Authentication-Results from mx.committee.example above the Received header of mx.committee.example; 1 other instance ignored"
+        );
+    }
+
+    #[tokio::test]
+    async fn with_results_written_below_our_received_a_forged_pass_meets_our_none() {
+        let mut p = policy(&[Method::Authres]);
+        p.mx_hosts = vec!["mx.committee.example".into()];
+        p.authres_placement = authres::Placement::BelowReceived;
+        let env = Env::new(p);
+        let raw = message("Received: from mail.acme.co.jp by mx.committee.example\r\nAuthentication-Results: mx.committee.example; dkim=none; dmarc=none header.from=acme.co.jp\r\nAuthentication-Results: mx.committee.example; dkim=pass header.d=acme.co.jp\r\nReceived: from evil.example by mail.acme.co.jp\r\nFrom: taro@acme.co.jp\r\n");
+        let v = run(&env, &raw, &DkimVerifier::offline().unwrap()).await;
+        assert!(!v.passed, "{v:?}");
+        assert_eq!(result(&v, Method::Authres), CheckResult::Fail);
+        assert!(
+            v.checks[2]
+                .detail
+                .contains("contradict a pass for dkim, dmarc"),
+            "{}",
+            v.checks[2].detail
+        );
+    }
+
+    #[tokio::test]
     async fn authentication_results_from_another_server_are_ignored() {
         let env = Env::new(policy(&[Method::Authres]));
         let raw = message("Authentication-Results: mx.elsewhere.example; dmarc=pass header.from=acme.co.jp\r\nReceived: from evil.example by mx.committee.example\r\nFrom: taro@acme.co.jp\r\n");
@@ -1064,6 +1140,17 @@ mod tests {
         .unwrap();
         assert_eq!(p.accept, vec![Method::Dkim, Method::Authres]);
         assert!(p.validate().is_ok());
+        let p: PolicyConfig = toml::from_str(
+            "accept = [\"authres\"]\nauthserv_id = \"mx.committee.example\"\nmx_hosts = [\"mx1.committee.example\"]\nauthres_placement = \"below_received\"\n",
+        )
+        .unwrap();
+        assert_eq!(p.authres_placement, authres::Placement::BelowReceived);
+        assert!(p.validate().is_ok());
+        let bad = PolicyConfig {
+            mx_hosts: vec!["mx one".into()],
+            ..p
+        };
+        assert_eq!(bad.validate(), Err(PolicyError::BadMxHost("mx one".into())));
         assert!(toml::from_str::<PolicyConfig>("acept = []").is_err());
         assert!(toml::from_str::<PolicyConfig>("accept = [\"spf\"]").is_err());
     }

@@ -134,10 +134,11 @@ impl fmt::Display for Token {
     }
 }
 
-/// A token is a credential for one organisation's vote: `Debug` shows only its start.
+/// A token is a credential for one organisation's vote: `Debug` shows none of it
+/// (even a few characters narrow a search and end up in logs and panics).
 impl fmt::Debug for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Token({}…)", &self.0[..4])
+        f.write_str("Token([redacted])")
     }
 }
 
@@ -346,6 +347,13 @@ mod tests {
         );
         let k = TokenKey::from_secret(&Secret::new("0123456789abcdef0123")).unwrap();
         assert_eq!(format!("{k:?}"), "TokenKey([redacted])");
+    }
+
+    #[test]
+    fn a_tokens_debug_output_shows_none_of_its_characters() {
+        let t = token(&key(), b("B-2026-007"), 1, &org("acme"));
+        assert_eq!(format!("{t:?}"), "Token([redacted])");
+        assert_eq!(format!("{:?}", Some(&t)), "Some(Token([redacted]))");
     }
 
     #[test]

@@ -160,6 +160,17 @@ level = "info"
         serde_json::from_str(&self.cli(&["show", r, "--json"], None)).unwrap()
     }
 
+    /// The record holds: `replay` recomputes every recorded result from the raw
+    /// messages, and `audit verify` finds the chain intact and every table in line
+    /// with it.
+    pub fn assert_record_holds(&self) {
+        let out = self.cli(&["replay"], None);
+        assert!(out.contains("every recorded result matches"), "{out}");
+        let out = self.cli(&["audit", "verify"], None);
+        assert!(out.contains("audit trail intact"), "{out}");
+        assert!(out.contains("match the trail"), "{out}");
+    }
+
     /// The announcement (or any message) in `user`'s mailbox whose Message-ID starts with `prefix`.
     pub async fn wait_for_id(&self, user: &str, prefix: &str) -> StoredMessage {
         let deadline = std::time::Instant::now() + WAIT;

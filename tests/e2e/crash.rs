@@ -186,4 +186,6 @@ async fn killing_the_daemon_between_messages_and_mid_batch_loses_and_doubles_not
         let want = if org.is_multiple_of(3) { "yes" } else { "no" };
         assert_eq!(row["position"], want, "org {org}");
     }
+    // Killed forty-odd times, the record still holds together.
+    c.assert_record_holds();
 }

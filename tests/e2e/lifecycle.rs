@@ -186,6 +186,7 @@ async fn a_ballot_goes_from_announcement_to_ratification_through_real_servers() 
     let v = c.show(&r);
     assert_eq!(v["ratification"]["status"], "confirmed");
     assert_eq!(v["ratification"]["meeting"], "2026-12-10");
+    c.assert_record_holds();
 }
 
 // Dovecot stamps a message appended with a future INTERNALDATE with the present,
@@ -285,6 +286,7 @@ async fn a_ballot_that_is_not_valid_is_sent_again_as_round_two() {
     assert_eq!(v["rounds"][1]["tally"]["counts"]["yes"], 2);
     assert_eq!(v["rounds"][1]["tally"]["counts"]["no"], 1);
     assert_eq!(v["outcome"], "approved");
+    c.assert_record_holds();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

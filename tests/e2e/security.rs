@@ -2,7 +2,8 @@
 //! counted and the member and the security contact are told; a reply to the
 //! personal ballot mail (Reply-To `bot+TOKEN@`) counts; the same reply delivered
 //! again an hour later is not counted twice and is reported; a member who says
-//! a recorded vote was not theirs (身に覚えがない) suspends it until an admin decides.
+//! a recorded vote was not theirs (身に覚えがない) suspends it until an admin decides,
+//! also under a token-only policy, by answering the receipt's personal Reply-To.
 
 use chrono::{Duration, Utc};
 
@@ -216,6 +217,10 @@ async fn a_forged_vote_is_refused_a_personal_reply_counts_and_a_replay_is_report
         .execute(&mut conn)
         .await
         .unwrap();
+    sqlx::query("UPDATE messages SET raw = CAST('From: someone' AS BLOB) WHERE message_id = 'forged@elsewhere.test'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
     sqlx::Connection::close(conn).await.unwrap();
     let broken = c.try_cli(&["audit", "verify"], None);
     assert!(!broken.status.success());
@@ -224,6 +229,13 @@ async fn a_forged_vote_is_refused_a_personal_reply_counts_and_a_replay_is_report
         "{}",
         String::from_utf8_lossy(&broken.stderr)
     );
+    // The other tables are held to the trail too, and each edited row is named.
+    let said = String::from_utf8_lossy(&broken.stdout);
+    assert!(
+        said.contains("round 1, org01): its position is `yes`, but event"),
+        "{said}"
+    );
+    assert!(said.contains("its raw bytes no longer hash"), "{said}");
     let replayed = c.try_cli(&["replay"], None);
     assert!(!replayed.status.success());
     assert!(
@@ -341,4 +353,113 @@ async fn a_member_disputes_a_vote_in_its_name_and_an_admin_decides() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("no open dispute"));
     let out = c.cli(&["replay"], None);
     assert!(out.contains("every recorded result matches"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_a_token_policy_a_member_disputes_through_the_receipt_and_an_admin_upholds_it() {
+    let c = Committee::start_with(3, VERIFY_BY_TOKEN).await;
+    let t0 = Utc::now() - Duration::hours(3);
+    let opened = c.cli(
+        &[
+            "open",
+            "--title",
+            "規約改定",
+            "--body",
+            "運営規約を改定する。",
+            "--deadline",
+            "48h",
+        ],
+        Some(t0),
+    );
+    let r = opened.split_whitespace().nth(1).unwrap().to_string();
+    let year = &r[2..6];
+    let personal = c
+        .wait_for_id(&member(1), &format!("b-{year}-001.r1.personal."))
+        .await;
+    let token_address = address(&personal.header("Reply-To").unwrap());
+
+    // Someone who saw org01's personal mail (a forward) answers it in org01's name.
+    let leaked = String::from_utf8(reply(
+        &personal,
+        &member(1),
+        "賛成",
+        Client::Thunderbird,
+        "leak@elsewhere.test",
+    ))
+    .unwrap()
+    .replace(&format!("To: <{BOT}>"), &format!("To: <{token_address}>"))
+    .into_bytes();
+    c.stack
+        .append(
+            BOT,
+            &leaked,
+            Some((t0 + Duration::minutes(5)).fixed_offset()),
+        )
+        .await;
+    poll_until(&c, &r, 1).await;
+    c.cli(&["tick"], None);
+    assert_eq!(c.show(&r)["current"]["counts"]["yes"], 1);
+
+    // The receipt reaches org01 with its personal reply address, so answering it
+    // proves the answer came from someone who received it.
+    let receipt = mail_of_kind(&c, &member(1), "receipt").await;
+    assert_eq!(address(&receipt.header("Reply-To").unwrap()), token_address);
+    let dispute = reply(
+        &receipt,
+        &member(1),
+        "この回答は身に覚えがありません。",
+        Client::Thunderbird,
+        "dispute@org1.test",
+    );
+    c.stack.send(&member(1), &[&token_address], &dispute).await;
+    let v = poll_until(&c, &r, 2).await;
+    c.cli(&["tick"], None);
+    let row = v["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["message_id"] == "dispute@org1.test")
+        .unwrap()
+        .clone();
+    assert_eq!(row["disposition"], "dispute", "{row:#}");
+    assert!(
+        row["verification_summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("passed: token pass"),
+        "{row:#}"
+    );
+    assert_eq!(
+        v["current"]["counts"]["yes"], 0,
+        "a disputed vote does not count"
+    );
+    assert_eq!(v["disputes"][0]["state"], "open");
+    let ack = mail_of_kind(&c, &member(1), "disputed").await;
+    assert_eq!(address(&ack.header("Reply-To").unwrap()), token_address);
+    let incident = mail_of_kind(&c, CSIRT, "incident").await;
+    assert!(
+        text_of(&incident).contains("dispute"),
+        "{}",
+        text_of(&incident)
+    );
+
+    // The admin confirms with org01 that the vote was not theirs.
+    let out = c.cli(
+        &[
+            "dispute",
+            "resolve",
+            &r,
+            "--org",
+            "org01",
+            "--upheld",
+            "--note",
+            "本人に確認",
+        ],
+        None,
+    );
+    assert!(out.contains("upheld"), "{out}");
+    let v = c.show(&r);
+    assert_eq!(v["disputes"][0]["state"], "upheld");
+    assert_eq!(v["current"]["counts"]["yes"], 0);
+    c.assert_record_holds();
 }
