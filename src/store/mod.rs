@@ -51,6 +51,35 @@ pub fn ts(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
+/// Whether an earlier copy of a message (same Message-ID or same bytes),
+/// recorded with `disposition`, makes a new copy a duplicate. The goal is a
+/// message handled once and never a real answer swallowed:
+///
+/// - A copy the bot *used* is the original: it counted or recorded an answer,
+///   answered the sender (late, not counted, unclear), recorded a dispute, or
+///   acted on an admin's or the secretariat's mail. Handling another copy
+///   would count or answer twice.
+/// - A copy the bot could not use does not stand in the way of one it can: the
+///   list's copy of a reply-all with From rewritten ("X via steering") is from
+///   a non-member, the list's DKIM-breaking copy fails verification, a munged
+///   subject names no ballot; the member's direct copy must still count.
+///   Handling such a copy again changes nothing that matters (it is recorded
+///   again, or asks or alerts again).
+/// - The same bytes are the same delivery read again (a UIDVALIDITY reset):
+///   reading them gives the same result, so any earlier record stands, except
+///   a failure of the bot's own (`error`), which must not lose the message.
+/// - A row marked duplicate is never the original: it points at one anyway.
+pub fn counts_as_original(disposition: &str, same_bytes: bool) -> bool {
+    match disposition {
+        "vote" | "late" | "not_counted" | "unclear" | "several" | "dispute" | "admin_opened"
+        | "admin_rejected" | "ratification" => true,
+        "duplicate" | "error" => false,
+        // non_member, non_voting, no_ballot, unknown_ballot, no_answer,
+        // malformed, automated, unverified.
+        _ => same_bytes,
+    }
+}
+
 /// Reads a stored timestamp.
 pub fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
     DateTime::parse_from_rfc3339(s)
@@ -463,25 +492,36 @@ impl Store {
 
     // ---- messages --------------------------------------------------------
 
-    /// The row of an earlier message with the same Message-ID or the same bytes.
+    /// The row of the earlier message that a new one with this Message-ID and
+    /// these bytes is a copy of, when that earlier copy stands as the original
+    /// (see [`counts_as_original`]); the first such row.
     pub async fn find_duplicate(
         conn: &mut SqliteConnection,
         message_id: Option<&str>,
         content_hash: &str,
     ) -> Result<Option<(i64, DateTime<Utc>)>, StoreError> {
-        // Only messages that were used count as originals: a copy of a message
-        // we recorded as a duplicate points at the first one anyway.
-        let row = sqlx::query(
-            "SELECT id, internal_date FROM messages
-             WHERE (content_hash = ?1 OR (?2 IS NOT NULL AND message_id = ?2)) AND disposition <> 'duplicate'
-             ORDER BY id LIMIT 1",
+        // Copies of one message are few (the bot's, the list's, a redelivery):
+        // fetch them all and let the one rule below decide.
+        let rows = sqlx::query(
+            "SELECT id, internal_date, disposition, content_hash = ?1 FROM messages
+             WHERE content_hash = ?1 OR (?2 IS NOT NULL AND message_id = ?2)
+             ORDER BY id",
         )
         .bind(content_hash)
         .bind(message_id)
-        .fetch_optional(&mut *conn)
+        .fetch_all(&mut *conn)
         .await?;
-        row.map(|r| Ok((r.try_get(0)?, parse_ts(&r.try_get::<String, _>(1)?)?)))
-            .transpose()
+        for r in rows {
+            let disposition: String = r.try_get(2)?;
+            let same_bytes: bool = r.try_get(3)?;
+            if counts_as_original(&disposition, same_bytes) {
+                return Ok(Some((
+                    r.try_get(0)?,
+                    parse_ts(&r.try_get::<String, _>(1)?)?,
+                )));
+            }
+        }
+        Ok(None)
     }
 
     /// How many messages `from` sent that the server received since `since`.
@@ -1330,7 +1370,7 @@ mod tests {
             subject: None,
             raw: b"raw",
             ballot: None,
-            disposition: "no_ballot",
+            disposition: "vote",
             reason: "r",
             reading_json: None,
             verification_json: None,
