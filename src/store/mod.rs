@@ -192,6 +192,9 @@ impl Store {
     /// Opens (creating if needed, owner-only) and migrates the database at `path`.
     pub async fn open(path: &Path) -> Result<Store, StoreError> {
         create_private(path)?;
+        // A file made before (by an older version, a copy, a restore) may be
+        // readable by others: it holds every vote and address.
+        tighten(path)?;
         let opts = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -203,7 +206,9 @@ impl Store {
             .max_connections(4)
             .connect_with(opts)
             .await?;
-        Self::migrate(pool).await
+        let store = Self::migrate(pool).await?;
+        tighten(path)?;
+        Ok(store)
     }
 
     /// A private in-memory database (unit tests).
@@ -218,7 +223,15 @@ impl Store {
     }
 
     async fn migrate(pool: SqlitePool) -> Result<Store, StoreError> {
-        sqlx::migrate!("./migrations").run(&pool).await?;
+        // One process at a time: the daemon's first start and an admin's
+        // command may open a new database together, and both would see it
+        // unmigrated (the second then fails on "table already exists"). Under
+        // the exclusive lock the second waits (busy_timeout), then finds every
+        // migration recorded; each migration is a savepoint inside.
+        let mut tx = pool.begin_with("BEGIN EXCLUSIVE").await?;
+        let conn: &mut SqliteConnection = &mut tx;
+        sqlx::migrate!("./migrations").run_direct(conn).await?;
+        tx.commit().await?;
         Ok(Store { pool })
     }
 
@@ -1156,6 +1169,35 @@ impl Store {
     }
 }
 
+/// Takes group and other permissions off the database and its WAL and
+/// shared-memory files, where they are set.
+fn tighten(path: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mut files = vec![path.to_path_buf()];
+        for suffix in ["-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            files.push(name.into());
+        }
+        for f in files {
+            let Ok(meta) = std::fs::metadata(&f) else {
+                continue;
+            };
+            let mode = meta.permissions().mode();
+            if mode & 0o077 != 0 {
+                std::fs::set_permissions(&f, std::fs::Permissions::from_mode(mode & 0o700))
+                    .map_err(|source| StoreError::Create {
+                        path: f.display().to_string(),
+                        source,
+                    })?;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn create_private(path: &Path) -> Result<(), StoreError> {
     if path.exists() {
         return Ok(());
@@ -1485,5 +1527,47 @@ mod tests {
         Store::open(&p).await.unwrap();
         let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
+    }
+
+    #[tokio::test]
+    async fn an_existing_database_readable_by_others_is_made_owner_only_with_its_wal() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("db.sqlite");
+        drop(Store::open(&p).await.unwrap());
+        let wal = dir.path().join("db.sqlite-wal");
+        let shm = dir.path().join("db.sqlite-shm");
+        for f in [&p, &wal, &shm] {
+            if !f.exists() {
+                std::fs::write(f, b"").unwrap();
+            }
+        }
+        for f in [&p, &wal, &shm] {
+            std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        let s = Store::open(&p).await.unwrap();
+        assert!(
+            s.list_ballots().await.unwrap().is_empty(),
+            "still a working database"
+        );
+        for f in [&p, &wal, &shm] {
+            let mode = std::fs::metadata(f).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", f.display());
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_processes_creating_the_database_at_once_both_open_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("db.sqlite");
+        let opens: Vec<_> = (0..4)
+            .map(|_| {
+                let p = p.clone();
+                tokio::spawn(async move { Store::open(&p).await.map(|_| ()) })
+            })
+            .collect();
+        for o in opens {
+            o.await.unwrap().unwrap();
+        }
     }
 }

@@ -10,6 +10,7 @@ mod crash;
 mod faults;
 mod harness;
 mod lifecycle;
+mod logs;
 mod schedule;
 mod security;
 mod smoke;
