@@ -680,3 +680,46 @@ fn check_config_warns_when_anyone_could_vote_in_a_members_name() {
         stdout(&o)
     );
 }
+
+#[test]
+fn max_rounds_in_ballots_caps_the_default_rule() {
+    let dir = shipped_copy();
+    let d = dir.path();
+    let p = d.join("config/mail-ballot.toml");
+    let text = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("max_rounds = 2", "max_rounds = 1");
+    std::fs::write(&p, text).unwrap();
+    let o = run(
+        &[
+            "--now",
+            "2026-11-20T00:00:00Z",
+            "open",
+            "--title",
+            "予算",
+            "--body",
+            "予算案",
+            "--deadline",
+            "2d",
+        ],
+        d,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Nobody answered: not valid, and with one round allowed there is no re-ballot.
+    let o = run(
+        &[
+            "--now",
+            "2026-11-23T00:00:00Z",
+            "close",
+            "B-2026-001",
+            "--no-poll",
+        ],
+        d,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("round 2 opened"), "{}", stdout(&o));
+    let o = run(&["show", "B-2026-001", "--json"], d);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["state"], "closed", "{v:#}");
+    assert_eq!(v["rounds"].as_array().unwrap().len(), 1, "{v:#}");
+}
