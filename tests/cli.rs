@@ -723,3 +723,88 @@ fn max_rounds_in_ballots_caps_the_default_rule() {
     assert_eq!(v["state"], "closed", "{v:#}");
     assert_eq!(v["rounds"].as_array().unwrap().len(), 1, "{v:#}");
 }
+
+/// A member's plain reply to `r`, as a file in the bot's Maildir.
+fn deliver_reply(d: &Path, name: &str, from: &str, r: &str, answer: &str) {
+    let new = d.join("var/mail/new");
+    std::fs::create_dir_all(&new).unwrap();
+    let raw = format!(
+        "From: <{from}>\r\nTo: ballot@isog-j.example\r\nSubject: Re: [{r}] 予算\r\nMessage-ID: <{name}@member.example>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0900\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{answer}\r\n"
+    );
+    std::fs::write(new.join(format!("1.{name}.test")), raw).unwrap();
+}
+
+#[test]
+fn an_open_ballot_keeps_the_roster_it_opened_with_when_the_roster_is_edited() {
+    let dir = shipped_copy();
+    let d = dir.path();
+    let o = run(
+        &[
+            "open",
+            "--title",
+            "予算",
+            "--body",
+            "予算案",
+            "--deadline",
+            "7d@17:00",
+        ],
+        d,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = stdout(&o).split_whitespace().nth(1).unwrap().to_string();
+    let orgs = |v: &serde_json::Value| -> Vec<String> {
+        v["current"]["answers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["org"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let o = run(&["show", &r, "--json"], d);
+    let before: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(before["eligible"], 17);
+
+    // The secretariat removes member17 and adds member18.
+    let p = d.join("config/roster.toml");
+    let roster = std::fs::read_to_string(&p).unwrap();
+    let start = roster.find("[[organisations]]\nid = \"member17\"").unwrap();
+    let end = start + roster[start..].find("[[participants]]").unwrap();
+    let edited = format!(
+        "{}[[organisations]]\nid = \"member18\"\nname = \"シグマ新規会員株式会社\"\nrepresentative = \"rep@member18.example\"\n\n{}",
+        &roster[..start],
+        &roster[end..]
+    );
+    std::fs::write(&p, edited).unwrap();
+    let o = run(&["check-config"], d);
+    assert!(
+        stdout(&o).contains("17 voting organisations"),
+        "{}",
+        stdout(&o)
+    );
+
+    let o = run(&["show", &r, "--json"], d);
+    let after: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(after["eligible"], 17, "N is the ballot's, not the file's");
+    assert_eq!(orgs(&after), orgs(&before));
+    assert!(orgs(&after).contains(&"member17".to_string()));
+    assert!(!orgs(&after).contains(&"member18".to_string()));
+
+    // The removed organisation still votes in this ballot; the added one does not.
+    deliver_reply(d, "removed", "rep@member17.example", &r, "賛成");
+    deliver_reply(d, "added", "rep@member18.example", &r, "賛成");
+    let o = run(&["poll"], d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["show", &r, "--json"], d);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let votes = v["votes"].as_array().unwrap();
+    assert_eq!(votes.len(), 1, "{votes:#?}");
+    assert_eq!(votes[0]["org"], "member17");
+    assert_eq!(v["current"]["counts"]["yes"], 1);
+    let added = v["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["message_id"] == "added@member.example")
+        .unwrap();
+    assert_eq!(added["disposition"], "non_member", "{added:#}");
+}
