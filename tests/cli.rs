@@ -808,3 +808,56 @@ fn an_open_ballot_keeps_the_roster_it_opened_with_when_the_roster_is_edited() {
         .unwrap();
     assert_eq!(added["disposition"], "non_member", "{added:#}");
 }
+
+#[test]
+fn templates_edited_in_the_folder_the_configuration_names_are_used_without_recompiling() {
+    // As shipped, run from the repository: the repository's templates/.
+    let o = run(&["check-config"], &repo());
+    assert!(
+        stdout(&o).contains("(from templates where present)"),
+        "{}",
+        stdout(&o)
+    );
+    // A copy with the same layout and one edited template.
+    let dir = shipped_copy();
+    let d = dir.path();
+    let o = run(&["check-config"], d);
+    assert!(
+        stdout(&o).contains("the shipped texts: the folder"),
+        "{}",
+        stdout(&o)
+    );
+    std::fs::create_dir_all(d.join("templates/ja")).unwrap();
+    let shipped = std::fs::read_to_string(repo().join("templates/ja/announce.txt")).unwrap();
+    let edited = shipped.replacen("\n\n", "\n\n【編集済みの文面】\n", 1);
+    assert_ne!(edited, shipped);
+    std::fs::write(d.join("templates/ja/announce.txt"), edited).unwrap();
+    let o = run(&["check-config"], d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(
+        &[
+            "open",
+            "--title",
+            "予算",
+            "--body",
+            "予算案",
+            "--deadline",
+            "7d@17:00",
+        ],
+        d,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let sent: Vec<_> = std::fs::read_dir(d.join("var/sent"))
+        .unwrap()
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(sent.len(), 1);
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&sent[0])
+        .unwrap();
+    assert!(
+        parsed.body_text(0).unwrap().contains("【編集済みの文面】"),
+        "{}",
+        parsed.body_text(0).unwrap()
+    );
+}
