@@ -386,6 +386,9 @@ fn init_logging(config: Option<&Config>, daemon: bool) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colours only for a person at a terminal: a journal or log file would
+        // get escape codes in every line.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     let _ = if json {
         builder.json().try_init()

@@ -9,6 +9,7 @@ mod committee;
 mod crash;
 mod faults;
 mod harness;
+mod imap_reader;
 mod lifecycle;
 mod logs;
 mod schedule;
