@@ -119,6 +119,16 @@ pub enum AppError {
 }
 
 impl AppError {
+    /// The whole text, addresses included, for the record in the database
+    /// (a message's reason, an outbox row); Display, which logs show, leaves
+    /// addresses out where the error quotes them.
+    pub fn detail(&self) -> String {
+        match self {
+            AppError::Build(b) => b.detail(),
+            e => e.to_string(),
+        }
+    }
+
     /// True when the error is about the request, not about the program.
     pub fn is_user_error(&self) -> bool {
         matches!(

@@ -467,6 +467,12 @@ struct RawBallots {
     kinds: Vec<MotionKind>,
     #[serde(default)]
     chair: Option<OrgId>,
+    /// Overrides the default profile's `reballot_deadline`.
+    #[serde(default)]
+    reballot_deadline: Option<String>,
+    /// Overrides the default profile's `rounds`.
+    #[serde(default)]
+    max_rounds: Option<u32>,
 }
 
 impl Default for RawBallots {
@@ -477,6 +483,8 @@ impl Default for RawBallots {
             open_subject_prefix: default_prefix(),
             kinds: Vec::new(),
             chair: None,
+            reballot_deadline: None,
+            max_rounds: None,
         }
     }
 }
@@ -793,14 +801,44 @@ impl Config {
             )));
         }
 
-        let profiles = ProfileSet::with_shipped(raw.profiles)
+        let mut custom = raw.profiles;
+        let mut profiles = ProfileSet::with_shipped(custom.clone())
             .map_err(|e| ConfigError(format!("{file}: [[profiles]] {e}")))?;
-        if profiles.get(&raw.ballots.default_profile).is_none() {
+        let Some(default) = profiles.get(&raw.ballots.default_profile).cloned() else {
             return Err(ConfigError(format!(
                 "{file}: [ballots] default_profile = \"{}\" is not a known profile ({})",
                 raw.ballots.default_profile,
                 profiles.names().join(", ")
             )));
+        };
+        // [ballots] reballot_deadline and max_rounds are the default profile's
+        // values, set where an admin looks first; a kind that selects another
+        // profile keeps that profile's own.
+        if raw.ballots.reballot_deadline.is_some() || raw.ballots.max_rounds.is_some() {
+            let mut p = default;
+            if let Some(d) = &raw.ballots.reballot_deadline {
+                let spec: DeadlineSpec = d.parse().map_err(|e| {
+                    ConfigError(format!("{file}: [ballots] reballot_deadline: {e}"))
+                })?;
+                if matches!(spec, DeadlineSpec::At(_)) {
+                    return Err(ConfigError(format!(
+                        "{file}: [ballots] reballot_deadline must be relative to the round's opening (such as \"5d@17:00\"), not a fixed date"
+                    )));
+                }
+                p.reballot_deadline = spec;
+            }
+            if let Some(n) = raw.ballots.max_rounds {
+                if !(1..=10).contains(&n) {
+                    return Err(ConfigError(format!(
+                        "{file}: [ballots] max_rounds = {n} must be between 1 and 10 (1: no re-ballot)"
+                    )));
+                }
+                p.rounds = n;
+            }
+            custom.retain(|q| q.name != p.name);
+            custom.push(p);
+            profiles = ProfileSet::with_shipped(custom)
+                .map_err(|e| ConfigError(format!("{file}: [ballots] {e}")))?;
         }
         let mut kind_names = BTreeSet::new();
         for k in &raw.ballots.kinds {
@@ -1236,5 +1274,72 @@ file = "roster.toml"
             .unwrap_err()
             .0;
         assert!(err.contains("予算承認") && err.contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn ballots_reballot_deadline_and_max_rounds_override_only_the_default_profile() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "{CONFIG}\n[ballots]\nreballot_deadline = \"3bd@12:00\"\nmax_rounds = 3\nkinds = [{{ name = \"会議\", profile = \"nca-steering\" }}]\n"
+        );
+        let c = Config::load(&write_config(dir.path(), &text)).unwrap();
+        let d = c.profiles.get("isogj-email").unwrap();
+        assert_eq!(d.rounds, 3);
+        assert_eq!(d.reballot_deadline, "3bd@12:00".parse().unwrap());
+        // The profile a kind selects keeps its own values.
+        let shipped = crate::ballot::rules::shipped();
+        let other = shipped.iter().find(|p| p.name == "nca-steering").unwrap();
+        assert_eq!(c.profiles.get("nca-steering").unwrap(), other);
+        // Without the keys, the default profile is as shipped.
+        let c = Config::load(&write_config(dir.path(), CONFIG)).unwrap();
+        let as_shipped = shipped.iter().find(|p| p.name == "isogj-email").unwrap();
+        assert_eq!(c.profiles.get("isogj-email").unwrap(), as_shipped);
+    }
+
+    #[test]
+    fn a_bad_reballot_deadline_or_round_cap_is_one_sentence_naming_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        for (extra, expected) in [
+            (
+                "reballot_deadline = \"soon\"",
+                "[ballots] reballot_deadline: `soon` is not a deadline",
+            ),
+            (
+                "reballot_deadline = \"2026-12-01 17:00\"",
+                "[ballots] reballot_deadline must be relative",
+            ),
+            (
+                "max_rounds = 0",
+                "[ballots] max_rounds = 0 must be between 1 and 10",
+            ),
+            (
+                "max_rounds = 11",
+                "[ballots] max_rounds = 11 must be between 1 and 10",
+            ),
+        ] {
+            let text = format!("{CONFIG}\n[ballots]\n{extra}\n");
+            let err = Config::load(&write_config(dir.path(), &text))
+                .unwrap_err()
+                .0;
+            assert!(err.contains(expected), "{extra}: {err}");
+            assert!(err.contains("mail-ballot.toml"), "{err}");
+            assert!(!err.contains('\n'), "{err}");
+        }
+    }
+
+    #[test]
+    fn imap_starttls_is_refused_because_the_reader_speaks_only_implicit_tls() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = CONFIG.replace(
+            "kind = \"maildir\"\npath = \"mail\"",
+            "kind = \"imap\"\nhost = \"imap.example.org\"\nsecurity = \"starttls\"\nuser = \"u\"\npassword_env = \"P\"",
+        );
+        let err = Config::load(&write_config(dir.path(), &text))
+            .unwrap_err()
+            .0;
+        assert!(
+            err.contains("\"starttls\" is not supported for IMAP"),
+            "{err}"
+        );
     }
 }

@@ -94,6 +94,23 @@ impl Demo {
             .map_err(e)?;
         for (b, round, what) in &r.closed {
             println!("  {b}: round {round} closed → {what}");
+            // What the record says now, not what the scenario expects: a
+            // round that was not valid has a successor only if the rule and
+            // the round cap opened one.
+            if let Some(ballot) = self.app.store.load_ballot(*b).await? {
+                let now = ballot.current_round();
+                if now.number > *round {
+                    println!(
+                        "  {b}: round {} opened by itself (再審要請), deadline {}",
+                        now.number,
+                        format_deadline(
+                            now.deadline,
+                            self.app.config.organisation.time_zone,
+                            Language::Ja
+                        )
+                    );
+                }
+            }
         }
         if r.outbox.sent > 0 {
             println!(
@@ -471,7 +488,6 @@ async fn scenario(d: &mut Demo) -> anyhow::Result<()> {
     d.at("2026-12-02 17:05")?;
     d.poll().await?;
     d.tick().await?;
-    println!("  {b3} was not valid: round 2 opened by itself (再審要請)");
 
     d.at("2026-12-03 10:00")?;
     for org in 1..=10 {

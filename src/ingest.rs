@@ -2836,4 +2836,193 @@ mod tests {
         assert_eq!(mails(&t, "unverified").await.len(), 2);
         assert_eq!(mails(&t, "incident").await.len(), 5);
     }
+
+    /// The list's copy of a reply-all: From rewritten to the list, the same Message-ID.
+    fn via_list(raw: &[u8]) -> Vec<u8> {
+        let text = String::from_utf8(raw.to_vec()).unwrap().replacen(
+            "From: Member <rep1@org1.example>",
+            "List-Id: <steering.committee.example>\r\nFrom: \"Member via steering\" <steering@committee.example>",
+            1,
+        );
+        assert!(text.contains("via steering"));
+        text.into_bytes()
+    }
+
+    #[tokio::test]
+    async fn a_list_copy_recorded_as_non_member_does_not_swallow_the_members_direct_copy() {
+        let t = TestApp::new(3, "2026-11-22T01:00:00Z").await;
+        let r = open_ballot(&t).await;
+        let direct = reply(
+            "rep1@org1.example",
+            &subject(r),
+            "賛成\n",
+            "both@org1",
+            None,
+        );
+        let p = feed(&t, "1", via_list(&direct), "2026-11-23T01:00:00Z").await;
+        assert_eq!(p.disposition, Disposition::NonMember);
+        let p = feed(&t, "2", direct.clone(), "2026-11-23T01:00:01Z").await;
+        assert_eq!(p.disposition, Disposition::Vote);
+        assert_eq!(t.app.store.votes(r).await.unwrap().len(), 1);
+        assert_eq!(mails(&t, "receipt").await.len(), 1);
+        // A further copy meets the one that was used, and stops there.
+        let mut again = b"X-Redelivered: yes\r\n".to_vec();
+        again.extend_from_slice(&direct);
+        let p = feed(&t, "3", again, "2026-11-23T01:00:02Z").await;
+        assert_eq!(p.disposition, Disposition::Duplicate);
+        assert_eq!(t.app.store.votes(r).await.unwrap().len(), 1);
+        assert_eq!(mails(&t, "receipt").await.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_used_direct_copy_makes_the_later_list_copy_a_duplicate() {
+        let t = TestApp::new(3, "2026-11-22T01:00:00Z").await;
+        let r = open_ballot(&t).await;
+        let direct = reply(
+            "rep1@org1.example",
+            &subject(r),
+            "反対\n",
+            "first@org1",
+            None,
+        );
+        let p = feed(&t, "1", direct.clone(), "2026-11-23T01:00:00Z").await;
+        assert_eq!(p.disposition, Disposition::Vote);
+        let p = feed(&t, "2", via_list(&direct), "2026-11-23T01:00:01Z").await;
+        assert_eq!(p.disposition, Disposition::Duplicate);
+        assert_eq!(t.app.store.votes(r).await.unwrap().len(), 1);
+        assert_eq!(mails(&t, "receipt").await.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_copy_naming_no_ballot_does_not_block_a_copy_that_names_one() {
+        let t = TestApp::new(3, "2026-11-22T01:00:00Z").await;
+        let r = open_ballot(&t).await;
+        // A list that rewrites the subject loses the reference of the first copy.
+        let munged = reply(
+            "rep1@org1.example",
+            "Re: [steering:0042] 新規会員の加盟承認",
+            "賛成\n",
+            "munged@org1",
+            None,
+        );
+        let p = feed(&t, "1", munged, "2026-11-23T01:00:00Z").await;
+        assert_eq!(p.disposition, Disposition::NoBallot);
+        let direct = reply(
+            "rep1@org1.example",
+            &subject(r),
+            "賛成\n",
+            "munged@org1",
+            None,
+        );
+        let p = feed(&t, "2", direct, "2026-11-23T01:00:01Z").await;
+        assert_eq!(p.disposition, Disposition::Vote);
+        assert_eq!(t.app.store.votes(r).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_same_bytes_read_again_are_a_duplicate_whatever_the_first_copy_was() {
+        let t = TestApp::new(3, "2026-11-22T01:00:00Z").await;
+        let r = open_ballot(&t).await;
+        let stranger = reply(
+            "someone@else.example",
+            &subject(r),
+            "賛成\n",
+            "s@else",
+            None,
+        );
+        let p = feed(&t, "1", stranger.clone(), "2026-11-23T01:00:00Z").await;
+        assert_eq!(p.disposition, Disposition::NonMember);
+        // The same delivery under a new mailbox key (a UIDVALIDITY reset).
+        let p = feed(&t, "2", stranger, "2026-11-23T01:00:00Z").await;
+        assert_eq!(p.disposition, Disposition::Duplicate);
+    }
+
+    #[test]
+    fn only_used_copies_or_the_same_bytes_stand_as_the_original() {
+        use crate::store::counts_as_original;
+        let used = [
+            "vote",
+            "late",
+            "not_counted",
+            "unclear",
+            "several",
+            "dispute",
+            "admin_opened",
+            "admin_rejected",
+            "ratification",
+        ];
+        let unused = [
+            "non_member",
+            "non_voting",
+            "no_ballot",
+            "unknown_ballot",
+            "no_answer",
+            "malformed",
+            "automated",
+            "unverified",
+        ];
+        let never = ["error", "duplicate"];
+        for d in used {
+            assert!(counts_as_original(d, false), "{d}");
+            assert!(counts_as_original(d, true), "{d}");
+        }
+        for d in unused {
+            assert!(!counts_as_original(d, false), "{d}");
+            assert!(counts_as_original(d, true), "{d}");
+        }
+        for d in never {
+            assert!(!counts_as_original(d, false), "{d}");
+            assert!(!counts_as_original(d, true), "{d}");
+        }
+        // Every disposition the ingest records is decided on purpose (the
+        // match stops compiling when a new one is added).
+        let all = |d: Disposition| match d {
+            Disposition::Vote
+            | Disposition::Late
+            | Disposition::NotCounted
+            | Disposition::Unclear
+            | Disposition::NoAnswer
+            | Disposition::Several
+            | Disposition::Automated
+            | Disposition::Duplicate
+            | Disposition::Malformed
+            | Disposition::NoBallot
+            | Disposition::UnknownBallot
+            | Disposition::NonMember
+            | Disposition::NonVoting
+            | Disposition::AdminOpened
+            | Disposition::AdminRejected
+            | Disposition::Ratification
+            | Disposition::Error
+            | Disposition::Unverified
+            | Disposition::Dispute => d.as_str(),
+        };
+        for d in [
+            Disposition::Vote,
+            Disposition::Late,
+            Disposition::NotCounted,
+            Disposition::Unclear,
+            Disposition::NoAnswer,
+            Disposition::Several,
+            Disposition::Automated,
+            Disposition::Duplicate,
+            Disposition::Malformed,
+            Disposition::NoBallot,
+            Disposition::UnknownBallot,
+            Disposition::NonMember,
+            Disposition::NonVoting,
+            Disposition::AdminOpened,
+            Disposition::AdminRejected,
+            Disposition::Ratification,
+            Disposition::Error,
+            Disposition::Unverified,
+            Disposition::Dispute,
+        ] {
+            let name = all(d);
+            assert!(
+                used.contains(&name) || unused.contains(&name) || never.contains(&name),
+                "{name} is in none of the lists"
+            );
+        }
+    }
 }

@@ -11,14 +11,16 @@ fn main() -> ExitCode {
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("mail-ballot: cannot start: {e}");
+            eprintln!("error: cannot start: {e}");
             return ExitCode::FAILURE;
         }
     };
     match runtime.block_on(mail_ballot::cli::run(args)) {
         Ok(()) => ExitCode::SUCCESS,
+        // `{:#}` keeps the reason of an error given context ("cannot read
+        // F: permission denied"), on one line.
         Err(e) => {
-            eprintln!("mail-ballot: {e}");
+            eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }

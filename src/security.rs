@@ -99,7 +99,14 @@ pub async fn report_in(
     )
     .await?;
     if merged_into.is_none() && !app.config.addresses.security_contact.is_empty() {
-        let mail = app.composer().incident(id, incident, now)?;
+        // The round it happened in, for the ballot's tag and Message-ID.
+        let round = match incident.ballot {
+            Some(b) => Store::load_ballot_tx(conn, b)
+                .await?
+                .map(|b| b.current_round().number),
+            None => None,
+        };
+        let mail = app.composer().incident(id, incident, round, now)?;
         app.enqueue(conn, &mail, "daemon", now).await?;
     }
     Ok(())

@@ -49,6 +49,7 @@ fn assert_one_sentence_error(o: &Output, must_contain: &str) {
     let err = stderr(o);
     let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "one line of error, got: {err}");
+    assert!(err.starts_with("error: "), "{err}");
     assert!(
         err.contains(must_contain),
         "expected `{must_contain}` in: {err}"
@@ -195,8 +196,151 @@ fn an_unknown_reference_is_one_sentence() {
 fn a_malformed_reference_is_refused_by_the_command_line() {
     let dir = shipped_copy();
     let o = run(&["show", "2026-42"], dir.path());
-    assert!(!o.status.success());
-    assert!(stderr(&o).contains("B-YYYY-NNN"), "{}", stderr(&o));
+    assert_one_sentence_error(
+        &o,
+        "`2026-42` is not a ballot reference of the form B-YYYY-NNN",
+    );
+}
+
+#[test]
+fn a_bad_deadline_on_the_command_line_is_one_line_saying_what_and_where() {
+    let dir = shipped_copy();
+    let o = run(
+        &[
+            "open",
+            "--title",
+            "予算",
+            "--body",
+            "予算案を承認する。",
+            "--deadline",
+            "2026-13-45",
+        ],
+        dir.path(),
+    );
+    assert_one_sentence_error(&o, "`2026-13-45` is not a deadline");
+    assert!(
+        stderr(&o).trim_end().ends_with("(--deadline)"),
+        "{}",
+        stderr(&o)
+    );
+    // Nothing was opened.
+    let o = run(&["list", "--json"], dir.path());
+    assert_eq!(stdout(&o).trim(), "[]");
+}
+
+#[test]
+fn a_missing_argument_or_an_unknown_one_is_one_line_naming_the_command() {
+    let dir = shipped_copy();
+    let o = run(&["open", "--body", "予算案"], dir.path());
+    assert_one_sentence_error(&o, "--title");
+    assert!(
+        stderr(&o).contains("mail-ballot open --help"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&["open", "--title", "x", "--frobnicate"], dir.path());
+    assert_one_sentence_error(&o, "'--frobnicate'");
+    let o = run(
+        &[
+            "rules",
+            "check",
+            "--profile",
+            "isogj-email",
+            "--eligible",
+            "many",
+        ],
+        dir.path(),
+    );
+    assert_one_sentence_error(&o, "invalid value `many`");
+    assert!(stderr(&o).contains("(--eligible)"), "{}", stderr(&o));
+    // Help is not an error.
+    let o = run(&["open", "--help"], dir.path());
+    assert!(o.status.success());
+    assert!(stdout(&o).contains("--body-file"), "{}", stdout(&o));
+}
+
+#[test]
+fn a_missing_body_file_is_one_line_with_the_reason() {
+    let dir = shipped_copy();
+    let o = run(
+        &["open", "--title", "予算", "--body-file", "missing.txt"],
+        dir.path(),
+    );
+    assert_one_sentence_error(
+        &o,
+        "cannot read the motion's text: No such file or directory",
+    );
+    assert!(
+        stderr(&o).trim_end().ends_with("(--body-file missing.txt)"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn poll_and_tick_print_nothing_under_cron_when_nothing_happened() {
+    let dir = shipped_copy();
+    let d = dir.path();
+    for cmd in [["poll"], ["tick"]] {
+        let o = run(&cmd, d);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(stdout(&o), "", "{cmd:?} printed under cron");
+        assert_eq!(stderr(&o), "", "{cmd:?} printed under cron");
+    }
+}
+
+#[test]
+fn poll_and_tick_say_what_happened_unless_quiet() {
+    let dir = shipped_copy();
+    let d = dir.path();
+    let o = run(
+        &[
+            "--now",
+            "2026-11-20T00:00:00Z",
+            "open",
+            "--title",
+            "予算",
+            "--body",
+            "予算案",
+            "--deadline",
+            "2d",
+        ],
+        d,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    // A stranger's mail in the bot's Maildir.
+    let new = d.join("var/mail/new");
+    std::fs::create_dir_all(&new).unwrap();
+    let stranger = "From: <someone@outside.example>\r\nTo: ballot@isog-j.example\r\nSubject: Re: [B-2026-001] x\r\nMessage-ID: <s1@outside.example>\r\nDate: Fri, 20 Nov 2026 10:00:00 +0900\r\n\r\n賛成\r\n";
+    std::fs::write(new.join("1.s1.test"), stranger).unwrap();
+    std::fs::write(new.join("2.s2.test"), stranger.replace("s1@", "s2@")).unwrap();
+
+    let o = run(&["--now", "2026-11-20T02:00:00Z", "poll", "--quiet"], d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "");
+    std::fs::write(new.join("3.s3.test"), stranger.replace("s1@", "s3@")).unwrap();
+    let o = run(&["--now", "2026-11-23T00:00:00Z", "poll"], d);
+    assert!(
+        stdout(&o).contains("read 1 new message(s): non_member 1"),
+        "{}",
+        stdout(&o)
+    );
+
+    // The deadline passed: tick closes round 1 and says so; --quiet closes round 2 silently.
+    let o = run(&["--now", "2026-11-23T00:01:00Z", "tick"], d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("B-2026-001: round 1 closed") && stdout(&o).contains("mail: "),
+        "{}",
+        stdout(&o)
+    );
+    run(&["--now", "2026-12-20T00:00:00Z", "poll", "-q"], d);
+    let o = run(&["--now", "2026-12-20T00:01:00Z", "tick", "--quiet"], d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "");
+    let o = run(&["show", "B-2026-001", "--json"], d);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["state"], "closed", "the quiet tick did its work: {v:#}");
 }
 
 #[test]
@@ -315,7 +459,27 @@ fn the_demo_runs_a_whole_scenario_on_embedded_defaults() {
     assert!(s.contains("B-2026-001 approved"), "{s}");
     assert!(s.contains("B-2026-002 rejected"), "{s}");
     assert!(s.contains("B-2026-003 approved   round 2"), "{s}");
-    assert!(s.contains("round 2 opened by itself"), "{s}");
+    // Round 2 is reported from what the scheduler did, and the record agrees.
+    assert!(s.contains("B-2026-003: round 2 opened by itself"), "{s}");
+    let o = run(
+        &[
+            "--config",
+            out.join("config/mail-ballot.toml").to_str().unwrap(),
+            "list",
+            "--json",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let list: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let b3 = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["reference"] == "B-2026-003")
+        .expect("B-2026-003 in the demo's database");
+    assert_eq!(b3["round"], 2, "{b3:#}");
+    assert_eq!(b3["outcome"], "approved", "{b3:#}");
     assert!(s.contains("1 late"), "{s}");
     assert!(
         s.contains("1 non_member") && s.contains("1 non_voting"),
@@ -802,5 +966,186 @@ fn the_annotated_verification_table_uncommented_is_a_working_policy() {
         stdout(&o).contains("verification: token, dkim, authres (required)"),
         "{}",
         stdout(&o)
+    );
+}
+
+#[test]
+fn max_rounds_in_ballots_caps_the_default_rule() {
+    let dir = shipped_copy();
+    let d = dir.path();
+    let p = d.join("config/mail-ballot.toml");
+    let text = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("max_rounds = 2", "max_rounds = 1");
+    std::fs::write(&p, text).unwrap();
+    let o = run(
+        &[
+            "--now",
+            "2026-11-20T00:00:00Z",
+            "open",
+            "--title",
+            "予算",
+            "--body",
+            "予算案",
+            "--deadline",
+            "2d",
+        ],
+        d,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Nobody answered: not valid, and with one round allowed there is no re-ballot.
+    let o = run(
+        &[
+            "--now",
+            "2026-11-23T00:00:00Z",
+            "close",
+            "B-2026-001",
+            "--no-poll",
+        ],
+        d,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("round 2 opened"), "{}", stdout(&o));
+    let o = run(&["show", "B-2026-001", "--json"], d);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["state"], "closed", "{v:#}");
+    assert_eq!(v["rounds"].as_array().unwrap().len(), 1, "{v:#}");
+}
+
+/// A member's plain reply to `r`, as a file in the bot's Maildir.
+fn deliver_reply(d: &Path, name: &str, from: &str, r: &str, answer: &str) {
+    let new = d.join("var/mail/new");
+    std::fs::create_dir_all(&new).unwrap();
+    let raw = format!(
+        "From: <{from}>\r\nTo: ballot@isog-j.example\r\nSubject: Re: [{r}] 予算\r\nMessage-ID: <{name}@member.example>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0900\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{answer}\r\n"
+    );
+    std::fs::write(new.join(format!("1.{name}.test")), raw).unwrap();
+}
+
+#[test]
+fn an_open_ballot_keeps_the_roster_it_opened_with_when_the_roster_is_edited() {
+    let dir = shipped_copy();
+    let d = dir.path();
+    let o = run(
+        &[
+            "open",
+            "--title",
+            "予算",
+            "--body",
+            "予算案",
+            "--deadline",
+            "7d@17:00",
+        ],
+        d,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = stdout(&o).split_whitespace().nth(1).unwrap().to_string();
+    let orgs = |v: &serde_json::Value| -> Vec<String> {
+        v["current"]["answers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["org"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let o = run(&["show", &r, "--json"], d);
+    let before: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(before["eligible"], 17);
+
+    // The secretariat removes member17 and adds member18.
+    let p = d.join("config/roster.toml");
+    let roster = std::fs::read_to_string(&p).unwrap();
+    let start = roster.find("[[organisations]]\nid = \"member17\"").unwrap();
+    let end = start + roster[start..].find("[[participants]]").unwrap();
+    let edited = format!(
+        "{}[[organisations]]\nid = \"member18\"\nname = \"シグマ新規会員株式会社\"\nrepresentative = \"rep@member18.example\"\n\n{}",
+        &roster[..start],
+        &roster[end..]
+    );
+    std::fs::write(&p, edited).unwrap();
+    let o = run(&["check-config"], d);
+    assert!(
+        stdout(&o).contains("17 voting organisations"),
+        "{}",
+        stdout(&o)
+    );
+
+    let o = run(&["show", &r, "--json"], d);
+    let after: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(after["eligible"], 17, "N is the ballot's, not the file's");
+    assert_eq!(orgs(&after), orgs(&before));
+    assert!(orgs(&after).contains(&"member17".to_string()));
+    assert!(!orgs(&after).contains(&"member18".to_string()));
+
+    // The removed organisation still votes in this ballot; the added one does not.
+    deliver_reply(d, "removed", "rep@member17.example", &r, "賛成");
+    deliver_reply(d, "added", "rep@member18.example", &r, "賛成");
+    let o = run(&["poll"], d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["show", &r, "--json"], d);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let votes = v["votes"].as_array().unwrap();
+    assert_eq!(votes.len(), 1, "{votes:#?}");
+    assert_eq!(votes[0]["org"], "member17");
+    assert_eq!(v["current"]["counts"]["yes"], 1);
+    let added = v["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["message_id"] == "added@member.example")
+        .unwrap();
+    assert_eq!(added["disposition"], "non_member", "{added:#}");
+}
+
+#[test]
+fn templates_edited_in_the_folder_the_configuration_names_are_used_without_recompiling() {
+    // As shipped, run from the repository: the repository's templates/.
+    let o = run(&["check-config"], &repo());
+    assert!(
+        stdout(&o).contains("(from templates where present)"),
+        "{}",
+        stdout(&o)
+    );
+    // A copy with the same layout and one edited template.
+    let dir = shipped_copy();
+    let d = dir.path();
+    let o = run(&["check-config"], d);
+    assert!(
+        stdout(&o).contains("the shipped texts: the folder"),
+        "{}",
+        stdout(&o)
+    );
+    std::fs::create_dir_all(d.join("templates/ja")).unwrap();
+    let shipped = std::fs::read_to_string(repo().join("templates/ja/announce.txt")).unwrap();
+    let edited = shipped.replacen("\n\n", "\n\n【編集済みの文面】\n", 1);
+    assert_ne!(edited, shipped);
+    std::fs::write(d.join("templates/ja/announce.txt"), edited).unwrap();
+    let o = run(&["check-config"], d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(
+        &[
+            "open",
+            "--title",
+            "予算",
+            "--body",
+            "予算案",
+            "--deadline",
+            "7d@17:00",
+        ],
+        d,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let sent: Vec<_> = std::fs::read_dir(d.join("var/sent"))
+        .unwrap()
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(sent.len(), 1);
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&sent[0])
+        .unwrap();
+    assert!(
+        parsed.body_text(0).unwrap().contains("【編集済みの文面】"),
+        "{}",
+        parsed.body_text(0).unwrap()
     );
 }

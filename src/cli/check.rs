@@ -154,11 +154,14 @@ pub fn run(path: &Path, now: DateTime<Utc>) -> anyhow::Result<()> {
         println!(
             "  templates: {} per language render with sample data{}",
             n,
-            config
-                .templates_dir
-                .as_ref()
-                .map(|d| format!(" (from {} where present)", d.display()))
-                .unwrap_or_default()
+            match &config.templates_dir {
+                Some(d) if d.is_dir() => format!(" (from {} where present)", d.display()),
+                Some(d) => format!(
+                    " (the shipped texts: the folder {} does not exist)",
+                    d.display()
+                ),
+                None => " (the shipped texts)".to_string(),
+            }
         );
     }
     problems.extend(t);

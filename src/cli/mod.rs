@@ -6,10 +6,11 @@
 mod check;
 mod show;
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{anyhow, Context};
+use anyhow::anyhow;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
@@ -47,18 +48,91 @@ pub struct Cli {
 
 impl Cli {
     /// Parses the process's arguments, remembering whether --config was given.
+    /// A mistake on the command line is one line on stderr (`error: what
+    /// (where)`) and exit status 2; --help and --version print as usual.
     pub fn parse_args() -> Cli {
-        use clap::{CommandFactory, FromArgMatches};
-        let matches = Cli::command().get_matches();
-        let mut cli = match Cli::from_arg_matches(&matches) {
+        match Cli::try_parse_from_args(std::env::args_os()) {
             Ok(c) => c,
-            Err(e) => e.exit(),
-        };
+            Err(e) if !e.use_stderr() => e.exit(),
+            Err(e) => {
+                eprintln!("error: {}", one_line(&e));
+                std::process::exit(2)
+            }
+        }
+    }
+
+    /// Parses `args` (the program's name first).
+    pub fn try_parse_from_args<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Cli::command().try_get_matches_from(args)?;
+        let mut cli = Cli::from_arg_matches(&matches)?;
         cli.config_given = matches
             .value_source("config")
             .is_some_and(|s| s != clap::parser::ValueSource::DefaultValue);
-        cli
+        Ok(cli)
     }
+}
+
+/// A command-line error in one line: what is wrong, then where. Clap's own
+/// rendering spreads over several lines with usage and tips; cron mail and
+/// scripts want one sentence.
+pub fn one_line(e: &clap::Error) -> String {
+    use clap::error::{ContextKind, ErrorKind};
+    use std::error::Error as _;
+    // "--deadline <DEADLINE>" -> "--deadline"
+    let arg = e
+        .get(ContextKind::InvalidArg)
+        .map(|a| a.to_string())
+        .map(|a| a.split(' ').next().unwrap_or_default().to_string());
+    let flat = |text: String| -> String {
+        // The message is the first paragraph; then come usage, tips and help.
+        text.split("\n\n")
+            .next()
+            .unwrap_or_default()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+            .trim_start_matches("error: ")
+            .to_string()
+    };
+    let rendered = e.render().to_string();
+    match (e.kind(), e.source(), arg) {
+        (ErrorKind::ValueValidation, Some(why), Some(arg)) => {
+            let why = why.to_string();
+            match e.get(ContextKind::InvalidValue).map(|v| v.to_string()) {
+                Some(v) if !why.contains(&v) => format!("invalid value `{v}`: {why} ({arg})"),
+                _ => format!("{why} ({arg})"),
+            }
+        }
+        (_, _, arg) => {
+            let what = flat(rendered.clone());
+            match arg {
+                Some(arg) if !what.contains(&arg) => format!("{what} ({arg})"),
+                _ => format!("{what} (see `{} --help`)", usage_command(&rendered)),
+            }
+        }
+    }
+}
+
+/// "mail-ballot open" from clap's "Usage: mail-ballot open [OPTIONS] --title <TITLE>".
+fn usage_command(rendered: &str) -> String {
+    rendered
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Usage: "))
+        .map(|u| {
+            u.split_whitespace()
+                .take_while(|w| !w.starts_with(['[', '<', '-']))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| "mail-ballot".to_string())
 }
 
 fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
@@ -133,9 +207,19 @@ pub enum Command {
         reason: String,
     },
     /// Read the mailbox once, to its end (for cron and tests).
-    Poll,
+    Poll {
+        /// Print nothing unless something fails (the default under cron prints
+        /// only when mail was read).
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Run the scheduler once: close due rounds, send queued mail (for cron and tests).
-    Tick,
+    Tick {
+        /// Print nothing unless something fails (the default under cron prints
+        /// only when something was done).
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Print the ratification digest of email resolutions awaiting confirmation.
     Digest {
         /// Also mail it to the secretariat.
@@ -284,6 +368,13 @@ pub enum MeetingCommand {
     List,
 }
 
+/// Whether `poll` and `tick` print their summary: never with --quiet, always
+/// on a terminal, and under cron only when something happened (cron mails the
+/// admin whatever a job prints).
+fn speak(quiet: bool, something_happened: bool) -> bool {
+    !quiet && (something_happened || std::io::stdout().is_terminal())
+}
+
 fn init_logging(config: Option<&Config>, daemon: bool) {
     let level = match (config, daemon) {
         (Some(c), true) => c.logging.level.clone(),
@@ -295,6 +386,9 @@ fn init_logging(config: Option<&Config>, daemon: bool) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colours only for a person at a terminal: a journal or log file would
+        // get escape codes in every line.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     let _ = if json {
         builder.json().try_init()
@@ -327,6 +421,15 @@ fn actor(cli: &Cli) -> String {
     match cli.now {
         Some(t) => format!("cli:{user} (clock set to {})", t.to_rfc3339()),
         None => format!("cli:{user}"),
+    }
+}
+
+/// An I/O error's reason without the OS error number ("No such file or directory").
+fn io_reason(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.rfind(" (os error ") {
+        Some(i) if s.ends_with(')') => s[..i].to_string(),
+        _ => s,
     }
 }
 
@@ -383,8 +486,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             kind,
         } => {
             let motion = match (body_file, body) {
-                (Some(f), _) => std::fs::read_to_string(f)
-                    .with_context(|| format!("cannot read {}", f.display()))?,
+                (Some(f), _) => std::fs::read_to_string(f).map_err(|e| {
+                    anyhow!(
+                        "cannot read the motion's text: {} (--body-file {})",
+                        io_reason(&e),
+                        f.display()
+                    )
+                })?,
                 (None, Some(b)) => b.clone(),
                 (None, None) => {
                     return Err(anyhow!(
@@ -462,48 +570,64 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{} cancelled; announcement queued", b.reference);
             send_now(&app).await;
         }
-        Command::Poll => {
+        Command::Poll { quiet } => {
             let mut src = mailbox::from_config(&app.config);
             let r = ingest::poll(&app, src.as_mut())
                 .await
                 .map_err(|e| anyhow!("{e}"))?;
             src.close().await;
-            let detail: Vec<String> = r
-                .by_disposition
-                .iter()
-                .map(|(k, v)| format!("{k} {v}"))
-                .collect();
-            println!(
-                "read {} new message(s){}",
-                r.processed,
-                if detail.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", detail.join(", "))
-                }
-            );
+            if speak(*quiet, r.processed > 0) {
+                let detail: Vec<String> = r
+                    .by_disposition
+                    .iter()
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect();
+                println!(
+                    "read {} new message(s){}",
+                    r.processed,
+                    if detail.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", detail.join(", "))
+                    }
+                );
+            }
         }
-        Command::Tick => {
+        Command::Tick { quiet } => {
             let transport = app.transport().map_err(user_error)?;
             let r = scheduler::tick(&app, Some(transport.as_ref()))
                 .await
                 .map_err(user_error)?;
+            let mut lines = Vec::new();
             for (b, round, what) in &r.closed {
-                println!("{b}: round {round} closed: {what}");
+                lines.push(format!("{b}: round {round} closed: {what}"));
             }
             for (b, n) in &r.reminded {
-                println!("{b}: reminders sent to {n} organisation(s) that have not answered");
+                lines.push(format!(
+                    "{b}: reminders sent to {n} organisation(s) that have not answered"
+                ));
             }
             if let Some(m) = r.digest_for {
-                println!("digest for the meeting of {m} queued to the secretariat");
+                lines.push(format!(
+                    "digest for the meeting of {m} queued to the secretariat"
+                ));
             }
             for b in &r.waiting {
-                println!("{b}: past its deadline; waiting for the mailbox to be read past it (run `poll`)");
+                lines.push(format!("{b}: past its deadline; waiting for the mailbox to be read past it (run `poll`)"));
             }
-            println!(
-                "mail: {} sent, {} waiting for the relay, {} refused",
-                r.outbox.sent, r.outbox.deferred, r.outbox.refused
-            );
+            let o = &r.outbox;
+            let mailed = o.sent + o.deferred + o.refused + o.confirmed > 0;
+            if speak(*quiet, mailed) {
+                lines.push(format!(
+                    "mail: {} sent, {} waiting for the relay, {} refused",
+                    o.sent, o.deferred, o.refused
+                ));
+            }
+            if speak(*quiet, !lines.is_empty()) {
+                for l in lines {
+                    println!("{l}");
+                }
+            }
         }
         Command::Digest { send, meeting } => {
             let meeting = meeting

@@ -972,13 +972,19 @@ impl<'a> Composer<'a> {
         )
     }
 
-    /// A security incident, to the security contact.
+    /// A security incident, to the security contact. When it belongs to a
+    /// ballot (and `round` is that ballot's round when it happened), it is
+    /// tagged like every other mail about the ballot: `[B-…]` in the subject,
+    /// a Message-ID beginning with the reference and round, so the contact's
+    /// client files it with the ballot's thread.
     pub fn incident(
         &self,
         id: i64,
         incident: &crate::security::Incident,
+        round: Option<u32>,
         now: DateTime<Utc>,
     ) -> Result<Mail, TemplateError> {
+        let about = incident.ballot.zip(round);
         let r = self.templates.render(
             "incident",
             self.ctx(json!({
@@ -993,9 +999,12 @@ impl<'a> Composer<'a> {
         Ok(Mail {
             kind: "incident",
             ballot: incident.ballot,
-            message_id: message_id(None, "incident", Some(&id.to_string()), self.domain()),
+            message_id: message_id(about, "incident", Some(&id.to_string()), self.domain()),
             to: self.config.addresses.security_contact.clone(),
-            subject: r.subject,
+            subject: match about {
+                Some((b, _)) => self.subject(b, &r.subject),
+                None => r.subject,
+            },
             body: r.body,
             in_reply_to: None,
             references: vec![],
@@ -1119,6 +1128,7 @@ impl<'a> Composer<'a> {
                         summary: "a vote that failed sender verification".into(),
                         evidence: json!({ "message_id": "sample@member.example", "verification": "failed: no token" }),
                     },
+                    Some(s.open.current_round().number),
                     now,
                 ),
             ),
@@ -1525,6 +1535,57 @@ mod golden {
             failures.is_empty(),
             "templates differ from their golden files (see .actual beside them): {failures:?}"
         );
+    }
+
+    #[test]
+    fn every_mail_about_a_ballot_carries_its_tag_and_reference_and_round() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path(), 4, "");
+        let t = Templates::load(None, Language::Ja).unwrap();
+        let composer = Composer::new(&cfg, &t);
+        for (name, mail) in composer.samples(at("2026-11-24T01:00:00Z")) {
+            let mail = mail.unwrap();
+            let Some(b) = mail.ballot else { continue };
+            let prefix = format!("{}.r", b.msgid_prefix());
+            assert!(
+                mail.message_id.starts_with(&prefix),
+                "{name}: {}",
+                mail.message_id
+            );
+            assert!(
+                mail.subject.contains(&format!("[{b}]")),
+                "{name}: {}",
+                mail.subject
+            );
+        }
+    }
+
+    #[test]
+    fn an_incident_about_no_ballot_carries_no_ballots_tag() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path(), 4, "");
+        let t = Templates::load(None, Language::En).unwrap();
+        let composer = Composer::new(&cfg, &t);
+        let incident = crate::security::Incident {
+            kind: crate::security::Kind::Burst,
+            ballot: None,
+            summary: "more than 30 messages from one sender within an hour".into(),
+            evidence: json!({}),
+        };
+        let m = composer
+            .incident(4, &incident, None, at("2026-11-24T01:00:00Z"))
+            .unwrap();
+        assert_eq!(m.message_id, "incident.4@committee.example");
+        assert!(!m.subject.contains("[B-"), "{}", m.subject);
+        let r2 = crate::security::Incident {
+            ballot: Some(BallotRef::new(2026, 3).unwrap()),
+            ..incident
+        };
+        let m = composer
+            .incident(5, &r2, Some(2), at("2026-11-24T01:00:00Z"))
+            .unwrap();
+        assert_eq!(m.message_id, "b-2026-003.r2.incident.5@committee.example");
+        assert!(m.subject.starts_with("[B-2026-003] "), "{}", m.subject);
     }
 
     #[test]

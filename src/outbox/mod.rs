@@ -72,12 +72,34 @@ pub struct Attachment {
     pub bytes: Vec<u8>,
 }
 
-/// A mail that could not be built (an address lettre refuses, say).
+/// A mail that could not be built (an address lettre refuses, say). Its
+/// Display, which reaches the logs, shows no address; [`BuildError::detail`]
+/// has the whole text for the database.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("cannot build the {kind} mail: {message}")]
+#[error("cannot build the {kind} mail: {}", redact_addresses(.message))]
 pub struct BuildError {
     pub kind: &'static str,
     pub message: String,
+}
+
+impl BuildError {
+    /// The whole text, addresses included: for the record an admin reads
+    /// (`show`), never for a log line.
+    pub fn detail(&self) -> String {
+        format!("cannot build the {} mail: {}", self.kind, self.message)
+    }
+}
+
+/// `text` with every mail address (with its angle brackets, if any; any run
+/// of characters holding an `@`, so malformed ones too) replaced by
+/// `<address>`. Error texts from lettre and from SMTP servers quote the
+/// recipient (`550 5.1.1 <rep@org.example>: Recipient address rejected`);
+/// logs must not carry a member's address.
+pub fn redact_addresses(text: &str) -> std::borrow::Cow<'_, str> {
+    static ADDRESS: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r#"<?[^\s<>"(),;:\[\]]*@[^\s<>"(),;:\[\]]*>?"#).expect("a valid pattern")
+    });
+    ADDRESS.replace_all(text, "<address>")
 }
 
 /// Builds a Message-ID (without brackets): `b-2026-007.r1.receipt.1a2b@domain`.
@@ -178,6 +200,33 @@ impl Mail {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_in_error_texts_are_redacted_and_the_rest_kept() {
+        assert_eq!(
+            redact_addresses(
+                "permanent error (550): 5.1.1 <ghost@org1.test>: Recipient address rejected"
+            ),
+            "permanent error (550): 5.1.1 <address>: Recipient address rejected"
+        );
+        assert_eq!(
+            redact_addresses("recipient 代表@例え.jp: invalid, and x.y+z@a.example."),
+            "recipient <address>: invalid, and <address>"
+        );
+        assert_eq!(
+            redact_addresses("connection refused (os error 111)"),
+            "connection refused (os error 111)"
+        );
+        let e = BuildError {
+            kind: "receipt",
+            message: "rep@org.example: invalid domain".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "cannot build the receipt mail: <address>: invalid domain"
+        );
+        assert!(e.detail().contains("rep@org.example"));
+    }
 
     fn mail() -> Mail {
         Mail {

@@ -60,6 +60,14 @@ pub fn give_up() -> Duration {
     Duration::hours(1)
 }
 
+/// How long a sender's claim on a mail lasts: five minutes, and always a
+/// minute longer than the transport's longest send, so no other sender takes
+/// over a mail that is still being sent.
+pub fn lease(transport: &dyn Transport) -> Duration {
+    let longest = Duration::from_std(transport.max_send_time()).unwrap_or(Duration::hours(1));
+    Duration::minutes(5).max(longest + Duration::minutes(1))
+}
+
 /// How long to wait before the next attempt: 30 s doubling to at most an hour.
 pub fn backoff(attempts: i64) -> Duration {
     let exp = attempts.clamp(0, 7) as u32;
@@ -119,7 +127,7 @@ pub async fn step(
             report.held += 1;
             continue;
         }
-        if !store.claim(mail.id, now, Duration::minutes(5)).await? {
+        if !store.claim(mail.id, now, lease(transport)).await? {
             continue;
         }
         match transport.send(&mail).await {
@@ -131,15 +139,17 @@ pub async fn step(
                 debug!(outbox = mail.id, kind = %mail.kind, "sent");
                 report.sent += 1;
             }
-            Err(TransportError::Permanent(e)) => {
+            // The log gets the redacted Display (servers quote recipients);
+            // the row keeps the whole text for `show`.
+            Err(e @ TransportError::Permanent(_)) => {
                 warn!(outbox = mail.id, kind = %mail.kind, error = %e, "the server refused a mail for good");
-                store.mark_refused(mail.id, &e, now).await?;
+                store.mark_refused(mail.id, e.detail(), now).await?;
                 report.refused += 1;
             }
-            Err(TransportError::Transient(e)) => {
+            Err(e @ TransportError::Transient(_)) => {
                 let next = now + backoff(mail.attempts);
                 warn!(outbox = mail.id, kind = %mail.kind, error = %e, retry_at = %next, "sending failed; will retry");
-                store.mark_failed(mail.id, &e, next).await?;
+                store.mark_failed(mail.id, e.detail(), next).await?;
                 report.deferred += 1;
                 break;
             }
@@ -383,5 +393,43 @@ mod tests {
         assert_eq!(backoff(0), Duration::seconds(30));
         assert_eq!(backoff(1), Duration::seconds(60));
         assert_eq!(backoff(20), Duration::seconds(3600));
+    }
+
+    #[tokio::test]
+    async fn a_send_that_timed_out_stays_an_interrupted_send() {
+        use crate::outbox::transport::tests::{smtp_to, stalling_server};
+        let s = store_with(1).await;
+        let t = smtp_to(stalling_server().await, 1, true);
+        let now = utc("2026-11-22T00:00:01Z");
+        let r = step(&s, &t, now, &opts()).await.unwrap();
+        assert_eq!(r.deferred, 1, "{r:?}");
+        let row = &s.outbox(None).await.unwrap()[0];
+        assert_eq!(
+            row.sending_since,
+            Some(now),
+            "the attempt began and its outcome is unknown"
+        );
+        assert!(row.sent_at.is_none() && row.failed_at.is_none());
+        assert!(
+            row.last_error
+                .as_deref()
+                .unwrap_or("")
+                .contains("did not finish"),
+            "{:?}",
+            row.last_error
+        );
+        // Its retry first waits for the bot's copy, as after a crash mid-send.
+        let later = now + backoff(0) + Duration::seconds(1);
+        let r = step(&s, &t, later, &opts()).await.unwrap();
+        assert_eq!(r.held, 1, "{r:?}");
+    }
+
+    #[tokio::test]
+    async fn the_claim_outlasts_the_longest_send() {
+        use crate::outbox::transport::tests::smtp_to;
+        assert_eq!(lease(&MemoryTransport::default()), Duration::minutes(5));
+        assert_eq!(lease(&smtp_to(25, 60, false)), Duration::minutes(5));
+        let slow = smtp_to(25, 600, false);
+        assert!(lease(&slow) > Duration::seconds(600), "{:?}", lease(&slow));
     }
 }

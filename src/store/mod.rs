@@ -51,6 +51,35 @@ pub fn ts(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
+/// Whether an earlier copy of a message (same Message-ID or same bytes),
+/// recorded with `disposition`, makes a new copy a duplicate. The goal is a
+/// message handled once and never a real answer swallowed:
+///
+/// - A copy the bot *used* is the original: it counted or recorded an answer,
+///   answered the sender (late, not counted, unclear), recorded a dispute, or
+///   acted on an admin's or the secretariat's mail. Handling another copy
+///   would count or answer twice.
+/// - A copy the bot could not use does not stand in the way of one it can: the
+///   list's copy of a reply-all with From rewritten ("X via steering") is from
+///   a non-member, the list's DKIM-breaking copy fails verification, a munged
+///   subject names no ballot; the member's direct copy must still count.
+///   Handling such a copy again changes nothing that matters (it is recorded
+///   again, or asks or alerts again).
+/// - The same bytes are the same delivery read again (a UIDVALIDITY reset):
+///   reading them gives the same result, so any earlier record stands, except
+///   a failure of the bot's own (`error`), which must not lose the message.
+/// - A row marked duplicate is never the original: it points at one anyway.
+pub fn counts_as_original(disposition: &str, same_bytes: bool) -> bool {
+    match disposition {
+        "vote" | "late" | "not_counted" | "unclear" | "several" | "dispute" | "admin_opened"
+        | "admin_rejected" | "ratification" => true,
+        "duplicate" | "error" => false,
+        // non_member, non_voting, no_ballot, unknown_ballot, no_answer,
+        // malformed, automated, unverified.
+        _ => same_bytes,
+    }
+}
+
 /// Reads a stored timestamp.
 pub fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
     DateTime::parse_from_rfc3339(s)
@@ -163,6 +192,9 @@ impl Store {
     /// Opens (creating if needed, owner-only) and migrates the database at `path`.
     pub async fn open(path: &Path) -> Result<Store, StoreError> {
         create_private(path)?;
+        // A file made before (by an older version, a copy, a restore) may be
+        // readable by others: it holds every vote and address.
+        tighten(path)?;
         let opts = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -174,7 +206,9 @@ impl Store {
             .max_connections(4)
             .connect_with(opts)
             .await?;
-        Self::migrate(pool).await
+        let store = Self::migrate(pool).await?;
+        tighten(path)?;
+        Ok(store)
     }
 
     /// A private in-memory database (unit tests).
@@ -189,7 +223,15 @@ impl Store {
     }
 
     async fn migrate(pool: SqlitePool) -> Result<Store, StoreError> {
-        sqlx::migrate!("./migrations").run(&pool).await?;
+        // One process at a time: the daemon's first start and an admin's
+        // command may open a new database together, and both would see it
+        // unmigrated (the second then fails on "table already exists"). Under
+        // the exclusive lock the second waits (busy_timeout), then finds every
+        // migration recorded; each migration is a savepoint inside.
+        let mut tx = pool.begin_with("BEGIN EXCLUSIVE").await?;
+        let conn: &mut SqliteConnection = &mut tx;
+        sqlx::migrate!("./migrations").run_direct(conn).await?;
+        tx.commit().await?;
         Ok(Store { pool })
     }
 
@@ -484,25 +526,36 @@ impl Store {
 
     // ---- messages --------------------------------------------------------
 
-    /// The row of an earlier message with the same Message-ID or the same bytes.
+    /// The row of the earlier message that a new one with this Message-ID and
+    /// these bytes is a copy of, when that earlier copy stands as the original
+    /// (see [`counts_as_original`]); the first such row.
     pub async fn find_duplicate(
         conn: &mut SqliteConnection,
         message_id: Option<&str>,
         content_hash: &str,
     ) -> Result<Option<(i64, DateTime<Utc>)>, StoreError> {
-        // Only messages that were used count as originals: a copy of a message
-        // we recorded as a duplicate points at the first one anyway.
-        let row = sqlx::query(
-            "SELECT id, internal_date FROM messages
-             WHERE (content_hash = ?1 OR (?2 IS NOT NULL AND message_id = ?2)) AND disposition <> 'duplicate'
-             ORDER BY id LIMIT 1",
+        // Copies of one message are few (the bot's, the list's, a redelivery):
+        // fetch them all and let the one rule below decide.
+        let rows = sqlx::query(
+            "SELECT id, internal_date, disposition, content_hash = ?1 FROM messages
+             WHERE content_hash = ?1 OR (?2 IS NOT NULL AND message_id = ?2)
+             ORDER BY id",
         )
         .bind(content_hash)
         .bind(message_id)
-        .fetch_optional(&mut *conn)
+        .fetch_all(&mut *conn)
         .await?;
-        row.map(|r| Ok((r.try_get(0)?, parse_ts(&r.try_get::<String, _>(1)?)?)))
-            .transpose()
+        for r in rows {
+            let disposition: String = r.try_get(2)?;
+            let same_bytes: bool = r.try_get(3)?;
+            if counts_as_original(&disposition, same_bytes) {
+                return Ok(Some((
+                    r.try_get(0)?,
+                    parse_ts(&r.try_get::<String, _>(1)?)?,
+                )));
+            }
+        }
+        Ok(None)
     }
 
     /// How many messages `from` sent that the server received since `since`.
@@ -1235,6 +1288,35 @@ impl Store {
     }
 }
 
+/// Takes group and other permissions off the database and its WAL and
+/// shared-memory files, where they are set.
+fn tighten(path: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mut files = vec![path.to_path_buf()];
+        for suffix in ["-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            files.push(name.into());
+        }
+        for f in files {
+            let Ok(meta) = std::fs::metadata(&f) else {
+                continue;
+            };
+            let mode = meta.permissions().mode();
+            if mode & 0o077 != 0 {
+                std::fs::set_permissions(&f, std::fs::Permissions::from_mode(mode & 0o700))
+                    .map_err(|source| StoreError::Create {
+                        path: f.display().to_string(),
+                        source,
+                    })?;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn create_private(path: &Path) -> Result<(), StoreError> {
     if path.exists() {
         return Ok(());
@@ -1449,7 +1531,7 @@ mod tests {
             subject: None,
             raw: b"raw",
             ballot: None,
-            disposition: "no_ballot",
+            disposition: "vote",
             reason: "r",
             reading_json: None,
             verification_json: None,
@@ -1564,5 +1646,47 @@ mod tests {
         Store::open(&p).await.unwrap();
         let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
+    }
+
+    #[tokio::test]
+    async fn an_existing_database_readable_by_others_is_made_owner_only_with_its_wal() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("db.sqlite");
+        drop(Store::open(&p).await.unwrap());
+        let wal = dir.path().join("db.sqlite-wal");
+        let shm = dir.path().join("db.sqlite-shm");
+        for f in [&p, &wal, &shm] {
+            if !f.exists() {
+                std::fs::write(f, b"").unwrap();
+            }
+        }
+        for f in [&p, &wal, &shm] {
+            std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        let s = Store::open(&p).await.unwrap();
+        assert!(
+            s.list_ballots().await.unwrap().is_empty(),
+            "still a working database"
+        );
+        for f in [&p, &wal, &shm] {
+            let mode = std::fs::metadata(f).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", f.display());
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_processes_creating_the_database_at_once_both_open_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("db.sqlite");
+        let opens: Vec<_> = (0..4)
+            .map(|_| {
+                let p = p.clone();
+                tokio::spawn(async move { Store::open(&p).await.map(|_| ()) })
+            })
+            .collect();
+        for o in opens {
+            o.await.unwrap().unwrap();
+        }
     }
 }

@@ -1,0 +1,166 @@
+//! What the daemon's log shows when things go wrong: a recipient the relay
+//! refuses is logged with its address redacted (the outbox row keeps the
+//! server's whole answer for the admin), in text and in JSON.
+
+use std::time::Duration;
+
+use crate::committee::{member, reply, Client, Committee, BOT, CHAIR, LIST};
+
+/// An alternate address of org01 that the mail server does not know: Postfix
+/// refuses it at RCPT TO with `550 5.1.1 <ghost@org1.test>: ... User unknown`.
+const GHOST: &str = "ghost@org1.test";
+
+async fn a_refused_receipt_under_the_daemon(json: bool) -> (Committee, String) {
+    let c = Committee::start(3).await;
+    let dir = c.config.parent().unwrap().to_path_buf();
+    let roster = std::fs::read_to_string(dir.join("roster.toml"))
+        .unwrap()
+        .replacen(
+            &format!("representative = \"{}\"\n", member(1)),
+            &format!(
+                "representative = \"{}\"\nalternates = [\"{GHOST}\"]\n",
+                member(1)
+            ),
+            1,
+        );
+    assert!(roster.contains(GHOST));
+    std::fs::write(dir.join("roster.toml"), roster).unwrap();
+    if json {
+        let config = std::fs::read_to_string(&c.config).unwrap().replacen(
+            "level = \"info\"",
+            "level = \"info\"\nformat = \"json\"",
+            1,
+        );
+        std::fs::write(&c.config, config).unwrap();
+    }
+    let log = c.stack.dir().join("daemon.log");
+    let mut daemon = c.daemon(&log);
+
+    let out = c.cli(
+        &[
+            "open",
+            "--title",
+            "予算承認",
+            "--body",
+            "予算案を承認する。",
+            "--deadline",
+            "48h",
+        ],
+        None,
+    );
+    let r = out.split_whitespace().nth(1).unwrap().to_string();
+    let prefix = format!("{}.r1.", r.to_lowercase());
+    let a = c
+        .wait_for_id(&member(1), &format!("{prefix}announce@"))
+        .await;
+    c.send(
+        &member(1),
+        &reply(
+            &a,
+            &member(1),
+            "賛成です。",
+            Client::Thunderbird,
+            "g1@org1.test",
+        ),
+    )
+    .await;
+
+    // The daemon counts the vote and tries the receipt, which the relay refuses.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let receipt = loop {
+        let v = c.show(&r);
+        let refused = v["outbox"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["kind"] == "receipt" && !m["failed_at"].is_null())
+            .cloned();
+        if let Some(m) = refused {
+            break m;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no refused receipt: {:#}\n{}",
+            v["outbox"],
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // The admin sees the server's whole answer in the record.
+    let why = receipt["last_error"].as_str().unwrap();
+    assert!(why.contains(GHOST), "{why}");
+    assert_eq!(c.show(&r)["votes"].as_array().unwrap().len(), 1);
+
+    // Give the daemon a moment to write its warning, then stop it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+    (c, std::fs::read_to_string(&log).unwrap())
+}
+
+/// No address of the committee, and no vote, anywhere in the log.
+fn assert_no_member_data(logged: &str) {
+    let members: Vec<String> = (1..=3).map(member).collect();
+    let mut secrets: Vec<&str> = members.iter().map(String::as_str).collect();
+    secrets.extend([
+        GHOST,
+        LIST,
+        CHAIR,
+        "@org1.test",
+        "@org2.test",
+        "賛成",
+        "予算",
+    ]);
+    for s in secrets {
+        assert!(!logged.contains(s), "the log shows `{s}`:\n{logged}");
+    }
+    // The bot's own address is the only one a log line may name.
+    for word in logged.split(|c: char| c.is_whitespace() || c == '"' || c == '<' || c == '>') {
+        if word.contains('@') {
+            assert!(
+                word.contains(BOT),
+                "the log shows an address `{word}`:\n{logged}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_recipient_is_logged_without_any_members_address() {
+    let (_c, logged) = a_refused_receipt_under_the_daemon(false).await;
+    assert!(
+        logged.contains("the server refused a mail for good"),
+        "{logged}"
+    );
+    assert!(logged.contains("<address>"), "{logged}");
+    assert_no_member_data(&logged);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_are_one_json_object_a_line_and_as_discreet() {
+    let (_c, logged) = a_refused_receipt_under_the_daemon(true).await;
+    let lines: Vec<serde_json::Value> = logged
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}\n{logged}"))
+        })
+        .collect();
+    assert!(lines.len() >= 2, "{logged}");
+    assert!(lines
+        .iter()
+        .all(|l| l["level"].is_string() && l["fields"].is_object()));
+    let refused = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "the server refused a mail for good")
+        .unwrap_or_else(|| panic!("no refusal logged:\n{logged}"));
+    assert_eq!(refused["level"], "WARN");
+    assert!(
+        refused["fields"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("<address>"),
+        "{refused}"
+    );
+    assert_no_member_data(&logged);
+}
