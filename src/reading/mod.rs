@@ -229,6 +229,17 @@ fn read_unguarded(raw: &[u8], opts: &ReadOptions) -> Reading {
         };
     }
 
+    // The parser builds every part it finds: give it no more than the cap.
+    let raw = match decode::part_cap(raw, opts.max_parts) {
+        Some(cut) => {
+            r.notes.push(format!(
+                "the message has more than {} MIME parts; parts beyond the first {} were not read (the bytes after {cut} were not parsed)",
+                opts.max_parts, opts.max_parts
+            ));
+            &raw[..cut]
+        }
+        None => raw,
+    };
     let Some(msg) = PARSER.parse(raw) else {
         return Reading {
             malformed: Some("no message structure was found".into()),
