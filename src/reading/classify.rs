@@ -539,7 +539,7 @@ static NOT_A_CONDITION: LazyLock<Regex> = LazyLock::new(|| {
 
 /// Words that read like agreement but are not one of the answers the ballot asks for.
 static SOFT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"了承|問題(?:は)?(?:ありません|ない|なし|無し|ございません)|結構です|オーケー|よいと思います|良いと思います|いいと思います|よろしいかと|支持します|支持いたします|お任せします|おまかせします|お任せいたします|保留|(?-u:\b)(?:ok|okay|lgtm|sounds\s+good|fine\s+with\s+me|no\s+problem|support|all\s+good|fine\s+by\s+me|no\s+issues?|no\s+worries|no\s+concerns?|same\s+as|i\s+second|second\s+that|not\s+at\s+all)(?-u:\b)|^(?:はい|いいえ|うん|ええ|了解|了解です|了解しました)[。.!]?$")
+    Regex::new(r"了承|問題(?:は)?(?:ありません|ない|なし|無し|ございません)|結構です|オーケー|よいと思います|良いと思います|いいと思います|よろしいかと|支持します|支持いたします|お任せします|おまかせします|お任せいたします|保留|同上|上に同じ|右に同じ|同感|同じです|同じく|同意見|に一票|に1票|(?-u:\b)(?:i'm\s+in|count\s+me\s+(?:in|out)|happy\s+with|happy\s+to|ok|okay|lgtm|sounds\s+good|fine\s+with\s+me|no\s+problem|support|all\s+good|fine\s+by\s+me|no\s+issues?|no\s+worries|no\s+concerns?|same\s+as|i\s+second|second\s+that|not\s+at\s+all)(?-u:\b)|^(?:はい|いいえ|うん|ええ|了解|了解です|了解しました)[。.!]?$")
         .expect("static regex")
 });
 
@@ -799,6 +799,22 @@ const STATEMENT_ENDINGS: &[&str] = &[
     "せざるをえません",
     "せざるを得ない",
     "に回ります",
+    "でーす",
+    "ですー",
+    "です〜",
+    "とし",
+    "となりました",
+    "となります",
+    "という結論になりました",
+    "という結論です",
+    "との結論になりました",
+    "との結論に至りました",
+    "させていただきたく",
+    "させて頂きたく",
+    "とさせていただきたく",
+    "とさせて頂きたく",
+    "いたしたく",
+    "致したく",
 ];
 
 /// What may follow a negation or a statement ending for the clause to be over.
@@ -917,8 +933,28 @@ fn form_after(tail: &str, prev: Option<char>) -> Form {
         if rest.starts_with('と') {
             return Form::Complex;
         }
-        if TERM_START.is_match(rest) {
-            return Form::Mention { listing: true };
+        // Listed only when the next term is listed or weighed too (賛成、反対どちらとも /
+        // 賛成、反対、棄権のうち); "賛成、反対する理由はありません" states a yes.
+        if let Some(next) = TERM_START.find(rest) {
+            let after = rest[next.end()..].trim_start();
+            if after.is_empty()
+                || [
+                    "どちら",
+                    "どっち",
+                    "いずれ",
+                    "か",
+                    "、",
+                    ",",
+                    "・",
+                    "/",
+                    "の",
+                ]
+                .iter()
+                .any(|c| after.starts_with(c))
+                    && !after.starts_with("の理由")
+            {
+                return Form::Mention { listing: true };
+            }
         }
     }
     let statement = STATEMENT_ENDINGS
@@ -1109,7 +1145,7 @@ static TURNS_NO: LazyLock<Regex> = LazyLock::new(|| {
         .expect("static regex")
 });
 static TURNS_YES: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?-u:\b)(?:but|however|though|although|except|not|against|object|objections?|disagree|oppose|reject|concerns?|no)(?-u:\b)|n't(?-u:\b)")
+    Regex::new(r"(?-u:\b)(?:but|however|though|although|except|not|against|object|disagree|oppose|reject)(?-u:\b)|n't(?-u:\b)")
         .expect("static regex")
 });
 /// What "yes"/"no" may be said to and still be the answer.
@@ -1284,8 +1320,12 @@ fn scan_symbols(text: &str, out: &mut Vec<Finding>) {
     ];
     for (sym, position) in symbols {
         if let Some(rest) = t.strip_prefix(sym) {
-            if rest
-                .starts_with(|c: char| c.is_ascii_digit() || RESERVED_SYMBOL_FOLLOWERS.contains(&c))
+            // 〇〇株式会社, ×2, +1.5, -1,000: part of something else. "-1, sorry" is not.
+            let mut chars = rest.chars();
+            let next = chars.next();
+            let after = chars.next();
+            if next.is_some_and(|c| c.is_ascii_digit() || RESERVED_SYMBOL_FOLLOWERS.contains(&c))
+                || (matches!(next, Some('.' | ',')) && after.is_some_and(|c| c.is_ascii_digit()))
             {
                 return;
             }
@@ -1318,8 +1358,8 @@ fn scan_symbols(text: &str, out: &mut Vec<Finding>) {
     }
 }
 
-/// After these a symbol is part of something else (〇〇株式会社, ×2).
-const RESERVED_SYMBOL_FOLLOWERS: &[char] = &['○', '〇', '◯', '×', '.', ','];
+/// After these a symbol is part of something else (〇〇株式会社, ××).
+const RESERVED_SYMBOL_FOLLOWERS: &[char] = &['○', '〇', '◯', '×'];
 
 #[cfg(test)]
 mod tests {
@@ -1610,8 +1650,12 @@ mod tests {
             &[
                 "賛成、よろしくお願いします。",
                 "賛成、反対、棄権のうち、賛成です。",
+                "賛成、反対する理由はありません。",
+                "Yes, no objections.",
+                "Yes, no concerns from me.",
             ],
         );
+        assert_all(Vote::Unclear, &["賛成、反対のどちらでもありません。"]);
         assert_all(Vote::No, &["反対、理由は以下のとおり。"]);
     }
 
@@ -1845,5 +1889,40 @@ mod tests {
         );
         assert_all(Vote::No, &["Definitely not.", "No way.", "Nay."]);
         assert_all(Vote::Unclear, &["Not at all."]);
+    }
+
+    #[test]
+    fn same_as_above_and_casual_answers_are_asked_again_not_dropped() {
+        assert_all(
+            Vote::Unclear,
+            &[
+                "同上です。",
+                "上に同じ。",
+                "同感です。",
+                "鈴木さんの意見に一票。",
+                "I'm in.",
+                "Count me out.",
+                "Happy with it.",
+            ],
+        );
+        assert_all(Vote::No, &["私も鈴木委員と同じく反対です。", "-1, sorry."]);
+    }
+
+    #[test]
+    fn company_decisions_and_humble_wishes_are_read() {
+        assert_all(
+            Vote::Yes,
+            &[
+                "部内で検討した結果、賛成となりました。",
+                "賛成とさせていただきたく、よろしくお願いいたします。",
+                "賛成でーす",
+            ],
+        );
+        assert_all(
+            Vote::No,
+            &["部内で検討した結果、反対という結論になりました。"],
+        );
+        // Abstaining and delegating at once contradict each other.
+        assert_all(Vote::Unclear, &["本件は棄権とし、議長に一任します。"]);
     }
 }
