@@ -159,11 +159,7 @@ impl App {
 
     /// Puts the parts together (tests pass an in-memory store).
     pub fn with_store(config: Config, templates: Templates, store: Store, clock: Clock) -> App {
-        let read_options = ReadOptions {
-            own_addresses: vec![config.addresses.bot.clone()],
-            max_message_bytes: config.limits.max_message_bytes,
-            ..ReadOptions::default()
-        };
+        let read_options = ReadOptions::for_config(&config);
         App {
             config,
             store,

@@ -1149,3 +1149,178 @@ fn templates_edited_in_the_folder_the_configuration_names_are_used_without_recom
         parsed.body_text(0).unwrap()
     );
 }
+
+// ---- inspect ---------------------------------------------------------------------
+
+/// Reply fixtures from the corpus, by name.
+fn reply(name: &str) -> PathBuf {
+    repo().join("tests/fixtures/replies").join(name)
+}
+
+fn json_lines(o: &Output) -> Vec<serde_json::Value> {
+    stdout(o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+#[test]
+fn inspect_json_without_a_configuration_gives_one_line_per_file_with_every_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = [
+        "yes-outlook-ja-iso2022jp.eml",
+        "no-becky-top-sjis.eml",
+        "automated-oof-ja.eml",
+        "unclear-conditional-maniaeba.eml",
+    ];
+    let paths: Vec<String> = files
+        .iter()
+        .map(|f| reply(f).display().to_string())
+        .collect();
+    let mut args = vec!["inspect", "--json"];
+    args.extend(paths.iter().map(String::as_str));
+    // Run where no configuration exists: inspect needs none.
+    let o = run(&args, dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines = json_lines(&o);
+    assert_eq!(lines.len(), files.len(), "{}", stdout(&o));
+
+    let yes = &lines[0];
+    assert_eq!(yes["file"], paths[0]);
+    assert_eq!(yes["message_id"], header_id(&reply(files[0])));
+    assert!(yes["from"].as_str().unwrap().ends_with(".co.jp"));
+    assert_eq!(yes["ballot"], "B-2026-007");
+    assert_eq!(yes["vote"], "yes");
+    assert_eq!(yes["automated"], false);
+    assert_eq!(yes["evidence"], "本件、賛成いたします。");
+    assert!(yes["reason"].as_str().unwrap().ends_with('.'));
+    assert_eq!(yes["answers"], serde_json::json!([]));
+
+    assert_eq!(lines[1]["vote"], "no");
+    assert_eq!(lines[2]["vote"], "none");
+    assert_eq!(lines[2]["automated"], true);
+    assert_eq!(lines[2]["evidence"], serde_json::Value::Null);
+    assert_eq!(lines[3]["vote"], "unclear");
+    for l in &lines {
+        for field in [
+            "file",
+            "message_id",
+            "from",
+            "ballot",
+            "vote",
+            "automated",
+            "evidence",
+            "reason",
+            "answers",
+        ] {
+            assert!(l.get(field).is_some(), "{field} missing in {l}");
+        }
+        // Without a configuration there is no roster or database to consult.
+        assert!(l.get("member").is_none() && l.get("ballot_state").is_none());
+    }
+}
+
+/// The Message-ID written in a fixture, without its brackets.
+fn header_id(path: &Path) -> String {
+    let raw = std::fs::read(path).unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("Message-ID:"))
+        .expect("a Message-ID");
+    line["Message-ID:".len()..]
+        .trim()
+        .trim_matches(['<', '>'])
+        .to_string()
+}
+
+#[test]
+fn inspect_json_shows_each_answer_of_a_reply_that_answers_several_ballots() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = reply("unclear-multi-ballot-lines.eml");
+    let o = run(&["inspect", "--json", path.to_str().unwrap()], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines = json_lines(&o);
+    assert_eq!(lines.len(), 1);
+    let v = &lines[0];
+    assert_eq!(v["vote"], "unclear");
+    assert_eq!(
+        v["answers"],
+        serde_json::json!([
+            {"ballot": "B-2026-007", "vote": "yes", "evidence": "B-2026-007 賛成"},
+            {"ballot": "B-2026-008", "vote": "no", "evidence": "[B-2026-008] 反対"},
+            {"ballot": "B-2026-009", "vote": "abstain", "evidence": "B-2026-009: 棄権"},
+        ])
+    );
+    assert_eq!(
+        v["ballots"],
+        serde_json::json!(["B-2026-007", "B-2026-008", "B-2026-009"])
+    );
+}
+
+#[test]
+fn inspect_json_gives_an_error_object_for_a_file_it_cannot_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = reply("yes-outlook-ja-iso2022jp.eml");
+    let missing = dir.path().join("missing.eml");
+    let o = run(
+        &[
+            "inspect",
+            "--json",
+            missing.to_str().unwrap(),
+            good.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(!o.status.success());
+    let lines = json_lines(&o);
+    assert_eq!(lines.len(), 2, "{}", stdout(&o));
+    assert_eq!(lines[0]["file"], missing.display().to_string());
+    assert!(lines[0]["error"].as_str().unwrap().contains("cannot read"));
+    assert_eq!(lines[1]["vote"], "yes");
+}
+
+#[test]
+fn inspect_with_a_configuration_reads_with_the_daemons_options() {
+    let dir = shipped_copy();
+    let d = dir.path();
+    // The daemon's limit from the configuration (the smallest it accepts).
+    let cfg = d.join("config/mail-ballot.toml");
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str("\n[limits]\nmax_message_bytes = 65536\n");
+    std::fs::write(&cfg, text).unwrap();
+
+    let big = d.join("big.eml");
+    let mut raw = b"From: member@example.jp\r\nSubject: Re: [B-2026-007] x\r\nMessage-ID: <big@example.jp>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n".to_vec();
+    raw.extend_from_slice("賛成します。\r\n".as_bytes());
+    raw.extend(std::iter::repeat_n(b'x', 70_000));
+    std::fs::write(&big, raw).unwrap();
+    let own = d.join("own.eml");
+    std::fs::write(
+        &own,
+        "From: ballot@isog-j.example\r\nSubject: [B-2026-007] x\r\nMessage-ID: <own@example.jp>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n賛成\r\n",
+    )
+    .unwrap();
+
+    let files = [big.to_str().unwrap(), own.to_str().unwrap()];
+    let mut without = vec!["inspect", "--json"];
+    without.extend(files);
+    let o = run(&without, d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let plain = json_lines(&o);
+    assert_eq!(plain[0]["vote"], "yes", "no limit of its own: read in full");
+    assert_eq!(plain[1]["automated"], false);
+
+    let mut with = vec!["--config", "config/mail-ballot.toml", "inspect", "--json"];
+    with.extend(files);
+    let o = run(&with, d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let daemon = json_lines(&o);
+    assert_eq!(daemon[0]["vote"], "unclear", "{}", daemon[0]);
+    assert!(daemon[0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("only its headers"));
+    assert_eq!(daemon[1]["automated"], true, "the bot's own address");
+    assert!(daemon[0].get("member").is_some());
+}

@@ -31,7 +31,17 @@ struct Fixture {
     automated: bool,
     ballot: String,
     answers: Option<usize>,
+    /// The vote of each per-ballot answer line, in order.
+    answer_votes: Option<Vec<String>>,
     known_miss: Option<String>,
+    /// The decoded Subject, exactly: a broken header decoder fails here even when
+    /// the ballot is found some other way.
+    subject: String,
+    /// The deciding text, exactly.
+    evidence: Option<String>,
+    /// Excerpts the decoded body must hold (NEC row 13, mislabelled charsets).
+    #[serde(default)]
+    text_contains: Vec<String>,
 }
 
 fn options() -> ReadOptions {
@@ -68,7 +78,7 @@ fn with_crlf(raw: &[u8]) -> Vec<u8> {
 }
 
 /// How a reading differs from the expected one, worst first.
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Outcome {
     WrongDirection,
     Wrong,
@@ -97,10 +107,31 @@ fn judge(f: &Fixture, r: &Reading) -> (Outcome, String) {
     if vote_outcome != Outcome::Right {
         problems.push(format!("vote {} (expected {})", r.vote, f.vote));
     }
-    if f.known_miss.is_some() && vote_outcome == Outcome::Right {
-        problems.push("listed as a known miss but read right: remove known_miss".into());
-    }
     let mut outcome = vote_outcome;
+    if f.known_miss.is_some() && vote_outcome == Outcome::Right {
+        // A stale entry would hide the next regression of this fixture.
+        problems.push("listed as a known miss but read right: remove known_miss".into());
+        outcome = Outcome::Wrong;
+    }
+    if r.subject.as_deref() != Some(f.subject.as_str()) {
+        problems.push(format!(
+            "subject {:?} (expected {:?})",
+            r.subject, f.subject
+        ));
+        outcome = outcome.min(Outcome::Wrong);
+    }
+    if let Some(e) = &f.evidence {
+        if r.evidence.as_deref() != Some(e.as_str()) {
+            problems.push(format!("evidence {:?} (expected {e:?})", r.evidence));
+            outcome = outcome.min(Outcome::Wrong);
+        }
+    }
+    for t in &f.text_contains {
+        if !r.text.contains(t.as_str()) {
+            problems.push(format!("decoded text lacks {t:?}"));
+            outcome = outcome.min(Outcome::Wrong);
+        }
+    }
     if r.automated != f.automated {
         problems.push(format!(
             "automated {} (expected {})",
@@ -117,6 +148,23 @@ fn judge(f: &Fixture, r: &Reading) -> (Outcome, String) {
         if r.answers.len() != n {
             problems.push(format!("{} answers (expected {n})", r.answers.len()));
             outcome = outcome.min(Outcome::Wrong);
+        }
+    }
+    if let Some(votes) = &f.answer_votes {
+        let got: Vec<&str> = r.answers.iter().map(|a| a.vote.as_str()).collect();
+        if got != votes.iter().map(String::as_str).collect::<Vec<_>>() {
+            problems.push(format!("answer votes {got:?} (expected {votes:?})"));
+            let expected: Vec<Vote> = votes.iter().map(|v| v.parse().expect("vote")).collect();
+            let wrong_way = r
+                .answers
+                .iter()
+                .zip(&expected)
+                .any(|(a, e)| a.vote != *e && a.vote.position().is_some());
+            outcome = outcome.min(if wrong_way {
+                Outcome::WrongDirection
+            } else {
+                Outcome::Wrong
+            });
         }
     }
     if let Some(m) = &r.malformed {
@@ -145,7 +193,7 @@ fn every_reply_fixture_is_read_as_expected_with_lf_and_crlf() {
         on_disk, listed,
         "every .eml must have exactly one entry in expected.toml"
     );
-    assert!(listed.len() >= 110, "only {} fixtures", listed.len());
+    assert!(listed.len() >= 220, "only {} fixtures", listed.len());
 
     let opts = options();
     let mut report = Vec::new();

@@ -1,9 +1,27 @@
 //! Reading never panics and stays within its limits, whatever the bytes: arbitrary
 //! bytes, generated MIME trees (nested multiparts, nested messages, random charset labels
 //! and transfer encodings, huge headers), and real fixtures with random damage.
+//!
+//! Every case is also timed. The bound is generous on purpose (a debug build on a busy
+//! 2-core machine reads a case in milliseconds): it is there to catch a blow-up, such as
+//! a quadratic scan or a parser building every one of 100,000 parts, not to measure speed.
+
+use std::time::{Duration, Instant};
 
 use mail_ballot::reading::{read_message, ReadOptions, Reading, INTERNAL_ERROR};
 use proptest::prelude::*;
+
+/// Far above any real case; a pathological one takes seconds to minutes.
+const BOUND: Duration = Duration::from_secs(2);
+
+/// Reads `raw`, failing the case when reading takes longer than [`BOUND`].
+fn read_bounded(raw: &[u8], opts: &ReadOptions) -> Result<Reading, TestCaseError> {
+    let started = Instant::now();
+    let r = read_message(raw, opts);
+    let took = started.elapsed();
+    prop_assert!(took < BOUND, "reading {} bytes took {took:?}", raw.len());
+    Ok(r)
+}
 
 fn options() -> ReadOptions {
     ReadOptions {
@@ -187,14 +205,14 @@ proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..4096)) {
         let opts = options();
-        check(&read_message(&bytes, &opts), &opts)?;
+        check(&read_bounded(&bytes, &opts)?, &opts)?;
     }
 
     #[test]
     fn arbitrary_text_after_a_header_never_panics(body in "\\PC{0,2000}", subject in "\\PC{0,200}") {
         let raw = format!("Subject: {subject}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}");
         let opts = options();
-        check(&read_message(raw.as_bytes(), &opts), &opts)?;
+        check(&read_bounded(raw.as_bytes(), &opts)?, &opts)?;
     }
 
     #[test]
@@ -205,7 +223,7 @@ proptest! {
     ) {
         let raw = message(&subject, padding, &node);
         let opts = options();
-        check(&read_message(&raw, &opts), &opts)?;
+        check(&read_bounded(&raw, &opts)?, &opts)?;
     }
 
     #[test]
@@ -230,7 +248,7 @@ proptest! {
             }
         }
         let opts = options();
-        check(&read_message(&raw, &opts), &opts)?;
+        check(&read_bounded(&raw, &opts)?, &opts)?;
     }
 }
 
@@ -257,11 +275,58 @@ fn deeply_nested_multiparts_and_many_parts_stay_bounded() {
         many.push_str("--m\r\nContent-Type: text/plain\r\n\r\n反対\r\n");
     }
     many.push_str("--m--\r\n");
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let r = read_message(many.as_bytes(), &opts);
-    assert!(started.elapsed().as_secs() < 10);
+    assert!(started.elapsed() < BOUND, "took {:?}", started.elapsed());
     assert!(r.text.chars().count() <= opts.max_text_chars);
-    assert!(r.notes.iter().any(|n| n.contains("beyond the first")));
+    // The cap applies before the parser sees the parts, not after it built them all.
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.contains("more than 100 MIME parts")),
+        "{:?}",
+        r.notes
+    );
+}
+
+#[test]
+fn thousands_of_nested_messages_neither_overflow_the_stack_nor_take_long() {
+    // Without the cap mail-parser nests one Message per level and a 900 KB message
+    // overflows the stack: an abort no catch_unwind can turn into a reading.
+    let mut raw = String::from("From: a@b.jp\r\nSubject: Re: [B-2026-007] x\r\n");
+    for _ in 0..20_000 {
+        raw.push_str("Content-Type: message/rfc822\r\n\r\nSubject: y\r\n");
+    }
+    raw.push_str("Content-Type: text/plain\r\n\r\n賛成\r\n");
+    let opts = ReadOptions::default();
+    let started = Instant::now();
+    let r = read_message(raw.as_bytes(), &opts);
+    assert!(started.elapsed() < BOUND, "took {:?}", started.elapsed());
+    assert!(r
+        .malformed
+        .as_deref()
+        .is_none_or(|m| !m.starts_with(INTERNAL_ERROR)));
+    assert!(r.vote.position().is_none(), "{}", r.reason);
+}
+
+#[test]
+fn a_hundred_thousand_tiny_parts_are_not_all_parsed() {
+    let mut raw = String::from(
+        "From: a@b.jp\r\nSubject: x\r\nContent-Type: multipart/mixed; boundary=\"m\"\r\n\r\n",
+    );
+    for _ in 0..100_000 {
+        raw.push_str("--m\r\nContent-Type: text/plain\r\n\r\nx\r\n");
+    }
+    raw.push_str("--m--\r\n");
+    let opts = ReadOptions::default();
+    assert!(raw.len() < opts.max_message_bytes);
+    let started = Instant::now();
+    let r = read_message(raw.as_bytes(), &opts);
+    assert!(started.elapsed() < BOUND, "took {:?}", started.elapsed());
+    assert!(r
+        .notes
+        .iter()
+        .any(|n| n.contains("more than 100 MIME parts")));
 }
 
 #[test]
@@ -274,10 +339,12 @@ fn a_long_body_of_many_lines_is_read_in_bounded_time() {
             "賛成・反対・棄権 > \r\n"
         });
     }
-    let started = std::time::Instant::now();
+    // 200,000 characters of own words (the cap) to classify, 1-2 s in a debug build:
+    // the largest case here, so its bound is five times the others.
+    let started = Instant::now();
     let r = read_message(raw.as_bytes(), &ReadOptions::default());
     assert!(
-        started.elapsed().as_secs() < 10,
+        started.elapsed() < 5 * BOUND,
         "took {:?}",
         started.elapsed()
     );

@@ -1005,15 +1005,16 @@ async fn send_now(app: &App) {
 /// `inspect`: the daemon's own reading of each file; with an explicit --config,
 /// also who the sender is on the roster and where the named ballot stands.
 async fn inspect(cli: &Cli, json: bool, files: &[PathBuf]) -> anyhow::Result<()> {
-    let mut opts = crate::reading::ReadOptions::default();
     let config = if cli.config_given {
         Some(load_config(&cli.config)?)
     } else {
         None
     };
-    if let Some(c) = &config {
-        opts.own_addresses = vec![c.addresses.bot.clone()];
-    }
+    // Exactly the daemon's options under this configuration (App::with_store).
+    let opts = match &config {
+        Some(c) => crate::reading::ReadOptions::for_config(c),
+        None => crate::reading::ReadOptions::default(),
+    };
     let store = match &config {
         Some(c) if c.storage.database.exists() => {
             Some(crate::store::Store::open(&c.storage.database).await?)
@@ -1038,6 +1039,16 @@ async fn inspect(cli: &Cli, json: bool, files: &[PathBuf]) -> anyhow::Result<()>
         let raw = match std::fs::read(f) {
             Ok(r) => r,
             Err(e) => {
+                // A script reading the JSON lines still gets one object per file.
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "file": f.display().to_string(),
+                            "error": format!("cannot read the file: {e}"),
+                        })
+                    );
+                }
                 eprintln!("mail-ballot: cannot read {}: {e}", f.display());
                 failed += 1;
                 continue;

@@ -14,8 +14,15 @@
 //!   させていただきます...), then the end of the clause;
 //! - a negated statement: the term then a negation (できません, しかねます, ではありません);
 //!   賛成できません is a no, 反対ではありません a double negative;
-//! - complex: a negation followed by more (賛成しないわけではない): unclear;
-//! - a mention: anything else (賛成・反対・棄権, 賛成する理由, 反対意見).
+//! - complex: a negation followed by more (賛成しないわけではない), a qualified form
+//!   (賛成でもありません, 賛成とまでは言えません, 賛成とは言い切れません, 賛成かと存じます),
+//!   or a position on another position or person (反対意見に賛成, 佐藤委員に同意,
+//!   I disagree with the objections, +1 to Ken's objection): unclear;
+//! - a mention: anything else (賛成・反対・棄権, 賛成、反対どちらとも, 賛成する理由, 反対意見).
+//!
+//! Undecided words (迷っています, 決めかねています, どちらとも, 見送ります) and partial
+//! agreement (一部賛成, ほぼ賛成, 趣旨には賛成) make the answer unclear wherever they are,
+//! so that a member who has not decided is asked rather than dropped.
 //!
 //! When in doubt the answer is Unclear, never a guess: the member is asked again.
 
@@ -42,6 +49,10 @@ pub struct Classification {
 pub(crate) struct Analysis {
     pub classification: Classification,
     pub decided: bool,
+    /// The first sentence (outside a reason) that makes an answer given elsewhere
+    /// conditional or doubtful, and how: for the rest of a reply around its
+    /// per-ballot answer lines.
+    pub qualifier: Option<(String, &'static str)>,
 }
 
 /// Classifies the member's own words (already cut from quotes and signatures).
@@ -75,11 +86,29 @@ struct Sentence {
     condition: bool,
     explicit_condition: bool,
     hedge: bool,
+    /// Undecided or passing (迷っています, 見送ります): asked again whatever else is said.
+    undecided: bool,
     soft: Option<String>,
     reason_start: bool,
 }
 
 impl Sentence {
+    /// Whether this sentence, outside a reason, takes the certainty from an answer
+    /// given elsewhere in the reply: how, in the words "the answer is ... by".
+    fn qualifies(&self) -> Option<&'static str> {
+        let states = self
+            .findings
+            .iter()
+            .any(|f| matches!(f.form, Form::Statement | Form::Negated | Form::Complex));
+        if self.explicit_condition || (self.condition && states) {
+            Some("made conditional")
+        } else if self.undecided || (self.hedge && states) {
+            Some("put in doubt")
+        } else {
+            None
+        }
+    }
+
     fn states_abstain_or_delegate(&self) -> bool {
         self.findings.iter().any(|f| {
             f.form == Form::Statement
@@ -142,6 +171,27 @@ impl Sentence {
 pub(crate) fn analyse(own_words: &str) -> Analysis {
     let text: String = own_words.nfkc().collect();
     let sentences = split_sentences(&text);
+    let mut analysis = analyse_sentences(&sentences);
+    analysis.qualifier = first_qualifier(&sentences);
+    analysis
+}
+
+/// The first sentence outside a reason that makes an answer conditional or doubtful.
+fn first_qualifier(sentences: &[Sentence]) -> Option<(String, &'static str)> {
+    let mut reason_context = false;
+    for s in sentences {
+        reason_context |= s.reason_start;
+        if s.question || reason_context {
+            continue;
+        }
+        if let Some(why) = s.qualifies() {
+            return Some((s.text.clone(), why));
+        }
+    }
+    None
+}
+
+fn analyse_sentences(sentences: &[Sentence]) -> Analysis {
     if sentences.is_empty() {
         return undecided(
             Vote::None,
@@ -156,7 +206,7 @@ pub(crate) fn analyse(own_words: &str) -> Analysis {
         .filter(|(_, s)| !s.question)
         .find_map(|(i, s)| s.stance().map(|stance| (i, stance)));
     let Some((d, stance)) = deciding else {
-        return no_statement(&sentences);
+        return no_statement(sentences);
     };
     let first = &sentences[d];
     let quoted = quote(&first.text);
@@ -215,7 +265,9 @@ pub(crate) fn analyse(own_words: &str) -> Analysis {
                 (Form::Statement, p) => p != decided,
                 (Form::Negated, Position::Yes) if !reason_context => decided != Position::No,
                 (Form::Negated, Position::No) if !reason_context => decided == Position::No,
-                (Form::Complex, p) if !reason_context => p != decided,
+                // A qualified later statement ("ただ、賛成でもありません", "賛成とまでは言えません")
+                // takes back a plain first one, whichever term it is about.
+                (Form::Complex, _) if !reason_context => true,
                 _ => false,
             };
             if contrary {
@@ -229,16 +281,10 @@ pub(crate) fn analyse(own_words: &str) -> Analysis {
             }
         }
         if !reason_context {
-            let states = s
-                .findings
-                .iter()
-                .any(|f| matches!(f.form, Form::Statement | Form::Negated | Form::Complex));
-            if s.explicit_condition || (s.condition && states) {
+            if let Some(why) = s.qualifies() {
                 return decided_unclear(
                     &format!("{} / {}", first.text, s.text),
-                    format!(
-                        "The answer {quoted} is made conditional by {later}, so it cannot be counted as it stands."
-                    ),
+                    format!("The answer {quoted} is {why} by {later}, so it cannot be counted as it stands."),
                 );
             }
         }
@@ -254,6 +300,7 @@ pub(crate) fn analyse(own_words: &str) -> Analysis {
             ),
         },
         decided: true,
+        qualifier: None,
     }
 }
 
@@ -265,6 +312,7 @@ fn decided_unclear(evidence: &str, reason: String) -> Analysis {
             reason,
         },
         decided: true,
+        qualifier: None,
     }
 }
 
@@ -276,6 +324,7 @@ fn undecided(vote: Vote, evidence: Option<String>, reason: &str) -> Analysis {
             reason: reason.to_string(),
         },
         decided: false,
+        qualifier: None,
     }
 }
 
@@ -290,6 +339,18 @@ fn no_statement(sentences: &[Sentence]) -> Analysis {
                 Some(s.text.clone()),
                 &format!(
                     "The words {} (\"{soft}\") read like an answer but are not one of the recognised answers.",
+                    quote(&s.text)
+                ),
+            );
+        }
+    }
+    for s in statements.clone() {
+        if s.undecided || (s.hedge && !s.findings.is_empty()) {
+            return undecided(
+                Vote::Unclear,
+                Some(s.text.clone()),
+                &format!(
+                    "The words {} are undecided or hedged, so the member is asked again.",
                     quote(&s.text)
                 ),
             );
@@ -445,14 +506,19 @@ static SIGNALS: LazyLock<RegexSet> = LazyLock::new(|| {
     RegexSet::new([
         // A question.
         r"(?:\?|(?:でしょうか|ますか|ですか|ませんか|のか|だろうか|かな|かしら)[。.]?)\s*$",
-        // A condition, in Japanese or English.
-        r"条件|前提|であれば|ならば|なら|場合|次第|たら|れば|のうえで|の上で|うえで|限り|ただし|但し|もし|(?-u:\b)(?:if|unless|provided|providing|assuming|conditional(?:ly)?|conditions?|as\s+long\s+as|subject\s+to|only\s+when|once)(?-u:\b)",
-        // A condition that qualifies the whole answer even from a later sentence.
-        r"条件|前提|場合に限り|限り|(?-u:\b)(?:only\s+if|on\s+condition|provided\s+that|unless|conditional(?:ly)?|subject\s+to)(?-u:\b)",
-        // A hedge.
-        r"たぶん|多分|おそらく|恐らく|かもしれ|かも|一応|基本的|原則|おおむね|概ね|大筋|暫定|仮に|保留|迷って|悩んで|微妙|どちらかといえば|どちらかと言えば|一旦|いったん|とりあえず|取り敢えず|取りあえず|心情的|個人的には|気持ち|ひとまず|一先ず|(?-u:\b)(?:maybe|probably|perhaps|might|tentative(?:ly)?|leaning|in\s+principle|not\s+sure|unsure|i\s+guess|kind\s+of|sort\s+of|for\s+now|reservations?)(?-u:\b)|留保",
+        // A condition, in Japanese or English. The ば-forms (間に合えば, 付けば, 通れば)
+        // are the e-row kana before ば.
+        r"条件|前提|であれば|ならば|なら|場合|次第|たら|[えけせてねへめれげぜでべぺ]ば|のうえで|の上で|うえで|限り|ただし|但し|もし|によっては|(?-u:\b)(?:if|unless|provided|providing|assuming|conditional(?:ly)?|conditions?|as\s+long\s+as|so\s+long\s+as|subject\s+to|only\s+when|once|when|whenever|given\s+that|on\s+the\s+understanding|pending|contingent|in\s+case|except|depending|depends)(?-u:\b)",
+        // A condition that qualifies the whole answer even from a later sentence
+        // (予算次第ですが。 / 予算が付けば、ですが。 / on the understanding that ...).
+        r"条件|前提|場合に限り|限り|によっては|[\p{Han}\p{Katakana}ー]次第(?:で|では|です|だ|[。.、,]|$)|(?:れば|[えけせてねへめげぜでべぺ]ば|なら|ならば|であれば|でしたら|たら)[、,]?\s*(?:ですが|ですけど|ですけれど|だけど|だが|の話|のこと)|(?-u:\b)(?:only\s+if|on\s+condition|provided\s+that|unless|conditional(?:ly)?|subject\s+to|given\s+that|on\s+the\s+understanding|contingent|pending|depending\s+on|depends\s+on|as\s+long\s+as|so\s+long\s+as)(?-u:\b)",
+        // A hedge, or agreement with only part of the motion (一部賛成, 趣旨には賛成).
+        r"たぶん|多分|おそらく|恐らく|かもしれ|かも|一応|基本的|原則|おおむね|概ね|大筋|暫定|仮に|保留|迷って|悩んで|微妙|どちらかといえば|どちらかと言えば|一旦|いったん|とりあえず|取り敢えず|取りあえず|心情的|個人的には|気持ち|ひとまず|一先ず|寄り|(?:一部|ほぼ|ほとんど|部分的|大部分|ある程度|一定程度|大体|だいたい|おおよそ|半ば|半分)(?:的)?(?:に|は|には|で|の点で|について)?(?:は)?\s*(?:賛成|賛同|同意|承認|反対|異議|異論|異存)|(?:趣旨|総論|方向性|考え方|理念|大枠|基本方針)(?:的)?(?:に|には|では|として|としては|は|の上では|上は)?(?:は)?\s*(?:賛成|賛同|同意)|(?-u:\b)(?:maybe|probably|perhaps|might|tentative(?:ly)?|leaning|lean\s+towards?|in\s+principle|not\s+sure|unsure|i\s+guess|kind\s+of|sort\s+of|for\s+now|reservations?|partly|partially|mostly|largely|in\s+part|somewhat|more\s+or\s+less|in\s+general|generally|broadly|i'd\s+say|i\s+would\s+say)(?-u:\b)|\((?:ほぼ|一部|部分的|概ね|おおむね|基本的|一応|仮|暫定)|留保",
         // The start of a reason.
         r"^[\s・*\-(【\[<「]*(?:理由|なぜなら|というのも|その理由|補足|because|reason|since)",
+        // The member has not decided, or passes without saying how (見送ります): a person
+        // would ask again, whatever else the sentence says.
+        r"迷って|迷い中|悩んで|悩み中|どちらでも|どっちでも|いずれでも|決めかね|決め兼ね|判断しかね|判断いたしかね|判断できかね|判断がつ(?:か|き)|どちらとも|どっちとも|いずれとも|言い切れ|いいきれ|言いきれ|見送|保留|(?-u:\b)(?:undecided|on\s+the\s+fence|torn\s+between|can't\s+decide|cannot\s+decide|haven't\s+decided|have\s+not\s+decided|not\s+decided)(?-u:\b)",
     ])
     .expect("static regex set")
 });
@@ -461,37 +527,46 @@ const SIG_CONDITION: usize = 1;
 const SIG_EXPLICIT_CONDITION: usize = 2;
 const SIG_HEDGE: usize = 3;
 const SIG_REASON: usize = 4;
+const SIG_UNDECIDED: usize = 5;
 
-/// 無条件 (unconditionally) contains 条件; removed before conditions are looked for.
-static UNCONDITIONAL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"無条件|条件(?:は|も)?(?:特に)?(?:なし|無し|ありません|ございません|ない)")
+/// Words that contain a condition's letters but set none: 無条件 (unconditionally),
+/// 例えば (for example), and the courtesy "if" of business mail (よろしければ,
+/// ご不明な点がございましたら). Removed before conditions are looked for.
+static NOT_A_CONDITION: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"無条件|条件(?:は|も)?(?:特に)?(?:なし|無し|ありません|ございません|ない)|例えば|たとえば|そういえば|と言えば|といえば|よろしければ|宜しければ|よければ|良ければ|差し?支えなければ|必要(?:が|で)?あれば|必要でしたら|何か(?:ございましたら|ありましたら|あれば)|ご?不明(?:な)?点(?:が|等|など)?(?:ございましたら|ありましたら|あれば)|お気づきの点(?:が)?(?:ございましたら|ありましたら|あれば)")
         .expect("static regex")
 });
 
 /// Words that read like agreement but are not one of the answers the ballot asks for.
 static SOFT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"了承|問題(?:は)?(?:ありません|ない|なし|無し|ございません)|結構です|オーケー|よいと思います|良いと思います|いいと思います|よろしいかと|支持します|支持いたします|お任せします|おまかせします|お任せいたします|保留|(?-u:\b)(?:ok|okay|lgtm|sounds\s+good|fine\s+with\s+me|no\s+problem|support)(?-u:\b)|^(?:はい|いいえ|うん|ええ|了解|了解です|了解しました)[。.!]?$")
+    Regex::new(r"了承|問題(?:は)?(?:ありません|ない|なし|無し|ございません)|結構です|オーケー|よいと思います|良いと思います|いいと思います|よろしいかと|支持します|支持いたします|お任せします|おまかせします|お任せいたします|保留|同上|上に同じ|右に同じ|同感|同じです|同じく|同意見|に一票|に1票|(?-u:\b)(?:i'm\s+in|count\s+me\s+(?:in|out)|happy\s+with|happy\s+to|ok|okay|lgtm|sounds\s+good|fine\s+with\s+me|no\s+problem|support|all\s+good|fine\s+by\s+me|no\s+issues?|no\s+worries|no\s+concerns?|same\s+as|i\s+second|second\s+that|not\s+at\s+all)(?-u:\b)|^(?:はい|いいえ|うん|ええ|了解|了解です|了解しました)[。.!]?$")
         .expect("static regex")
 });
 
 fn analyse_sentence(text: &str) -> Sentence {
     let lower = text.to_lowercase();
     let mut findings = Vec::new();
-    scan_japanese(text, &mut findings);
-    scan_english(&lower, &mut findings);
+    // "前回は反対しましたが、今回は賛成します": only what is said about this time counts.
+    let scanned = match EARLIER_TIME.find(text) {
+        Some(m) => &text[m.end()..],
+        None => text,
+    };
+    scan_japanese(scanned, &mut findings);
+    scan_english(&scanned.to_lowercase(), &mut findings);
     scan_symbols(text, &mut findings);
     let signals = SIGNALS.matches(&lower);
     let mut conditions = signals.clone();
     if (signals.matched(SIG_CONDITION) || signals.matched(SIG_EXPLICIT_CONDITION))
-        && UNCONDITIONAL.is_match(&lower)
+        && NOT_A_CONDITION.is_match(&lower)
     {
-        conditions = SIGNALS.matches(&UNCONDITIONAL.replace_all(&lower, ""));
+        conditions = SIGNALS.matches(&NOT_A_CONDITION.replace_all(&lower, ""));
     }
     Sentence {
         question: signals.matched(SIG_QUESTION),
         condition: conditions.matched(SIG_CONDITION),
         explicit_condition: conditions.matched(SIG_EXPLICIT_CONDITION),
-        hedge: signals.matched(SIG_HEDGE),
+        hedge: signals.matched(SIG_HEDGE) || signals.matched(SIG_UNDECIDED),
+        undecided: signals.matched(SIG_UNDECIDED),
         soft: SOFT.find(&lower).map(|m| m.as_str().to_string()),
         reason_start: signals.matched(SIG_REASON),
         findings,
@@ -499,15 +574,21 @@ fn analyse_sentence(text: &str) -> Sentence {
     }
 }
 
+/// "On the earlier occasion ..., but this time": the part before "this time" is history.
+static EARLIER_TIME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^.*?(?:前回|以前|当初|先回|前の回|1回目|一回目|第1回)[^。]*?(?:が|けれど|けど|ものの)[、,]?\s*(?:今回|今度|このたび|この度|再審|2回目|二回目|第2回|現在|今は)")
+        .expect("static regex")
+});
+
 // ---------------------------------------------------------------------------------
 // Japanese
 
 static JA_TERMS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
         // 異議なし and its kin say "no objection": a yes. 意義なし is the usual typo.
-        r"(?P<igi_yes>(?:異議|異存|異論|意義|反対意見|反対)(?:は|が|も)?(?:特に|とくに|一切|全く|まったく|何も|なにも)?(?:ございません|御座いません|ありません|有りません|ないです|無いです|なし|無し|ない|無い))",
+        r"(?P<igi_yes>(?:異議|異存|異論|意義|反対\s*意見|反対)\s*(?:は|が|も)?\s*(?:特に|とくに|一切|全く|まったく|何も|なにも)?\s*(?:ございません|御座いません|ありません|有りません|ないです|無いです|なし|無し|ない|無い))",
         // (反対 is included for 特に反対はありません; 反対ではありません stays a double negative.)
-        r"|(?P<igi_no>(?:異議|異存|異論)(?:が|は)?(?:あります|有ります|ございます|あり|有り|ある|を申し立て|を唱え|を申し上げ))",
+        r"|(?P<igi_no>(?:異議|異存|異論)\s*(?:が|は)?\s*(?:あります|有ります|ございます|あり|有り|ある|を申し立て|を唱え|を申し上げ))",
         r"|(?P<no_pre>不賛成|不承認|不同意|非承認)",
         r"|(?P<yes>賛成|賛同|承認|同意)",
         r"|(?P<no>反対)",
@@ -560,16 +641,51 @@ const NEGATIONS: &[&str] = &[
     "もしません",
     "もしない",
     "もいたしません",
-    "には至りません",
-    "には至らない",
-    "とは言えません",
-    "とは言えない",
-    "とはいえません",
-    "とはいえない",
     "まではできません",
+    "するつもりはありません",
+    "するつもりはございません",
+    "するつもりはない",
+    "する予定はありません",
+    "は難しいです",
+    "は難しい",
+    "は困難です",
+    "は困難",
     "する状況にありません",
     "できる状況にありません",
     "できる状況ではありません",
+];
+
+/// What after a term qualifies it beyond a plain negation, so that it cannot be read
+/// either way: "not X either" (賛成でもありません: neither for nor against), "not as far as
+/// X" (賛成とまでは言えません), "cannot say X for sure" (賛成とは言い切れません), "I would
+/// like to say X" (賛成と言いたい), "X, I believe" (賛成かと存じます), "falls short of X"
+/// (賛成には至りません).
+const QUALIFIED: &[&str] = &[
+    "でもありません",
+    "でもございません",
+    "でもない",
+    "でも無い",
+    "でもなく",
+    "でもなし",
+    "とまでは",
+    "までは言え",
+    "とは言",
+    "とはいえ",
+    "とはいい",
+    "と言い切",
+    "と言いき",
+    "と言いた",
+    "といいた",
+    "とも言",
+    "ともいえ",
+    "とも決め",
+    "とも判断",
+    "かと存じ",
+    "かと思",
+    "かと考え",
+    "には至",
+    "するには至",
+    "までには至",
 ];
 
 /// Endings that make a term a statement when the clause ends right after them.
@@ -650,6 +766,55 @@ const STATEMENT_ENDINGS: &[&str] = &[
     "しました",
     "とさせていただきました",
     "っす",
+    "と思います",
+    "と思っております",
+    "と考えます",
+    "と考えております",
+    "と存じます",
+    "と判断します",
+    "と判断いたします",
+    "と判断致します",
+    "させていただきたく存じます",
+    "させて頂きたく存じます",
+    "で差し支えありません",
+    "で差し支えございません",
+    "で差支えありません",
+    "で差支えございません",
+    "で問題ありません",
+    "で問題ございません",
+    "で問題ないと思います",
+    "で良いと思います",
+    "でよいと思います",
+    "でいいと思います",
+    "でよろしくお願いします",
+    "でよろしくお願いいたします",
+    "でよろしくお願い致します",
+    "でよろしくお願い申し上げます",
+    "するつもりです",
+    "する予定です",
+    "しようと思います",
+    "しようと思っています",
+    "しようと考えています",
+    "せざるを得ません",
+    "せざるをえません",
+    "せざるを得ない",
+    "に回ります",
+    "でーす",
+    "ですー",
+    "です〜",
+    "とし",
+    "となりました",
+    "となります",
+    "という結論になりました",
+    "という結論です",
+    "との結論になりました",
+    "との結論に至りました",
+    "させていただきたく",
+    "させて頂きたく",
+    "とさせていただきたく",
+    "とさせて頂きたく",
+    "いたしたく",
+    "致したく",
 ];
 
 /// What may follow a negation or a statement ending for the clause to be over.
@@ -704,10 +869,54 @@ fn longest_prefix<'a>(s: &str, list: &'a [&'a str]) -> Option<&'a str> {
         .copied()
 }
 
+/// Where a position term starts: after a listing connector this makes the term before
+/// it part of a list (賛成、反対どちらとも / 賛成か反対か).
+static TERM_START: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:賛成|賛同|承認|同意|反対|棄権|一任|委任|議長一任|不承認|不賛成|不同意|異議|異論|異存)")
+        .expect("static regex")
+});
+
+/// What may stand between two terms of a list.
+const LIST_CONNECTORS: &[&str] = &[
+    "",
+    "・",
+    "/",
+    "か",
+    "や",
+    "と",
+    "も",
+    "、",
+    ",",
+    "か、",
+    "と、",
+    "や、",
+    "とも",
+    "か,",
+    "及び",
+    "および",
+    "または",
+    "又は",
+    "or",
+    "か否か",
+];
+
+fn is_list_connector(between: &str) -> bool {
+    LIST_CONNECTORS.contains(&between.trim())
+}
+
 /// Sorts a term by what follows it (`tail`, the rest of the sentence).
 fn form_after(tail: &str, prev: Option<char>) -> Form {
     let spaced = tail.starts_with(char::is_whitespace);
-    let t = tail.trim_start();
+    let mut t = tail.trim_start();
+    // 「賛成」です / 【反対】: a bracketed term is read by what follows the bracket.
+    if let Some(rest) = t.strip_prefix(['」', '』', '】', '"', '\'', ')']) {
+        if matches!(prev, Some('「' | '『' | '【' | '"' | '\'' | '(')) {
+            t = rest.trim_start();
+        }
+    }
+    if QUALIFIED.iter().any(|q| t.starts_with(q)) {
+        return Form::Complex;
+    }
     if let Some(neg) = longest_prefix(t, NEGATIONS) {
         // 反対ではなく賛成: "not X but Y" ends the clause whatever follows.
         let contrastive = neg.ends_with("なく");
@@ -716,6 +925,37 @@ fn form_after(tail: &str, prev: Option<char>) -> Form {
         } else {
             Form::Complex
         };
+    }
+    // A bare term and a comma: "賛成、反対どちらとも..." lists, "賛成、と言いたいところ"
+    // quotes; only "賛成、よろしくお願いします" states.
+    if let Some(rest) = t.strip_prefix(['、', ',']) {
+        let rest = rest.trim_start();
+        if rest.starts_with('と') {
+            return Form::Complex;
+        }
+        // Listed only when the next term is listed or weighed too (賛成、反対どちらとも /
+        // 賛成、反対、棄権のうち); "賛成、反対する理由はありません" states a yes.
+        if let Some(next) = TERM_START.find(rest) {
+            let after = rest[next.end()..].trim_start();
+            if after.is_empty()
+                || [
+                    "どちら",
+                    "どっち",
+                    "いずれ",
+                    "か",
+                    "、",
+                    ",",
+                    "・",
+                    "/",
+                    "の",
+                ]
+                .iter()
+                .any(|c| after.starts_with(c))
+                    && !after.starts_with("の理由")
+            {
+                return Form::Mention { listing: true };
+            }
+        }
     }
     let statement = STATEMENT_ENDINGS
         .iter()
@@ -733,14 +973,78 @@ fn form_after(tail: &str, prev: Option<char>) -> Form {
     if spaced && !t.starts_with(is_hiragana) {
         return Form::Statement;
     }
-    let listing = matches!(
-        t.chars().next(),
-        Some('・' | '/' | 'か' | 'や' | 'と' | 'も')
-    ) || matches!(prev, Some('・' | '/'));
+    let listing = t.starts_with(['・', '/'])
+        || ["か", "や", "と", "も", "及び", "および", "または", "又は"]
+            .iter()
+            .any(|c| {
+                t.strip_prefix(c).is_some_and(|r| {
+                    let r = r.trim_start_matches(['、', ',', 'も']).trim_start();
+                    TERM_START.is_match(r)
+                })
+            });
     Form::Mention { listing }
 }
 
+/// What a term is the object of, read backwards from the term: 反対意見に賛成 agrees with
+/// the objection (a no), 鈴木委員の意見に同意 agrees with an opinion we cannot see, and
+/// 反対することに異議はありません objects to nothing but the objection.
+static OBJECT_BEFORE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?P<obj>不賛成|不承認|不同意|賛成|賛同|承認|同意|反対|棄権|一任|委任|異議|異論|異存)?(?:する|した|の|な)?(?P<noun>こと|事|意見|ご意見|御意見|立場|考え|お考え|主張|見解|指摘|ご指摘|発言|ご発言|コメント|方|側|派|案|提案|委員|さん|様|さま|氏|先生|殿|理事|幹事|部長|社長|代表|前者|後者)?["'」』]?(?:に|には|にも|へ)(?:は|も)?\s*(?:特に|とくに|全面的に|心から|強く|一切)?\s*$"#)
+        .expect("static regex")
+});
+
+const OPINION_NOUNS: &[&str] = &[
+    "意見",
+    "ご意見",
+    "御意見",
+    "立場",
+    "考え",
+    "お考え",
+    "主張",
+    "見解",
+    "指摘",
+    "ご指摘",
+    "発言",
+    "ご発言",
+    "コメント",
+    "方",
+    "側",
+    "派",
+    // People: 佐藤委員に同意します agrees with what 佐藤委員 said, which we cannot see.
+    "委員",
+    "さん",
+    "様",
+    "さま",
+    "氏",
+    "先生",
+    "殿",
+    "理事",
+    "幹事",
+    "部長",
+    "社長",
+    "代表",
+    "前者",
+    "後者",
+];
+
+/// Whether the term at the end of `before` is said about another position or another
+/// person's opinion, so that its direction is not the member's own.
+fn object_is_a_position(before: &str) -> bool {
+    let start = before.char_indices().rev().nth(30).map_or(0, |(i, _)| i);
+    let Some(c) = OBJECT_BEFORE.captures(&before[start..]) else {
+        return false;
+    };
+    match c.name("obj").map(|m| m.as_str()) {
+        Some("賛成" | "賛同" | "承認" | "同意") => false,
+        Some(_) => true,
+        None => c
+            .name("noun")
+            .is_some_and(|n| OPINION_NOUNS.contains(&n.as_str())),
+    }
+}
+
 fn scan_japanese(text: &str, out: &mut Vec<Finding>) {
+    let mut previous_end: Option<usize> = None;
     for caps in JA_TERMS.captures_iter(text) {
         let Some(m) = caps.get(0) else { continue };
         let prev = text[..m.start()].chars().last();
@@ -761,6 +1065,12 @@ fn scan_japanese(text: &str, out: &mut Vec<Finding>) {
             (Position::Delegate, false)
         };
         let mut form = form_after(tail, prev);
+        // The second term of a list (賛成・反対, 賛成か反対か) is listed too.
+        let listed_after = previous_end.is_some_and(|e| is_list_connector(&text[e..m.start()]));
+        if listed_after && matches!(form, Form::Mention { .. }) {
+            form = Form::Mention { listing: true };
+        }
+        previous_end = Some(m.end());
         // 未承認 (not yet approved), 正反対 (the exact opposite): not positions.
         if matches!(prev, Some('未' | '正' | '相')) && caps.name("igi_yes").is_none() {
             form = Form::Mention { listing: false };
@@ -768,6 +1078,12 @@ fn scan_japanese(text: &str, out: &mut Vec<Finding>) {
         // A negation after a term that is itself negative (異議なし, 不承認) is a
         // double negative.
         if inherent_negation && form == Form::Negated {
+            form = Form::Complex;
+        }
+        if matches!(position, Position::Yes | Position::No)
+            && !matches!(form, Form::Mention { .. })
+            && object_is_a_position(&text[..m.start()])
+        {
             form = Form::Complex;
         }
         out.push(Finding {
@@ -784,17 +1100,18 @@ fn scan_japanese(text: &str, out: &mut Vec<Finding>) {
 
 static EN_TERMS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
-        r"(?P<yes_phrase>(?-u:\b)no\s+objections?(?-u:\b)|(?-u:\b)without\s+objection(?-u:\b)|(?:couldn't|could\s+not|can't|cannot)\s+agree\s+more(?-u:\b))",
+        r"(?P<yes_phrase>(?-u:\b)no\s+(?:strong\s+|particular\s+|real\s+|further\s+|major\s+)?(?:objections?|opposition)(?-u:\b)|(?-u:\b)without\s+(?:any\s+)?objections?(?-u:\b)|(?:couldn't|could\s+not|can't|cannot)\s+agree\s+more(?-u:\b)",
+        r"|(?-u:\b)nothing\s+against(?-u:\b)|(?:(?-u:\b)not|n't)\s+have\s+(?:any\s+)?objections?(?-u:\b))",
         r"|(?P<not_against>(?-u:\b)not\s+(?:be\s+)?against(?-u:\b)|(?:(?-u:\b)not|n't|(?-u:\b)never)\s+object(?-u:\b))",
         r"|(?P<no>(?-u:\b)disagree[ds]?(?-u:\b)|(?-u:\b)oppose[ds]?(?-u:\b)|(?-u:\b)reject(?:s|ed)?(?-u:\b)|(?-u:\b)disapprove[ds]?(?-u:\b)|(?-u:\b)nay(?-u:\b)",
         r"|(?-u:\b)(?:i|we)\s+(?:strongly\s+)?object(?-u:\b)|(?-u:\b)object\s+to(?-u:\b)",
         r"|(?-u:\b)(?:am|are|is|i'm|we're|vote|voting|votes)\s+against(?-u:\b)",
         r"|(?-u:\b)against\s+(?:it|this|that|the\s+(?:motion|proposal|ballot|application|resolution|admission))(?-u:\b)",
         r"|(?-u:\b)have\s+(?:an\s+|some\s+)?objections?(?-u:\b)|^against[.!]?$)",
-        r"|(?P<yes>(?-u:\b)approve[ds]?(?-u:\b)|(?-u:\b)agree[ds]?(?-u:\b)|(?-u:\b)concur(?-u:\b)|(?-u:\b)in\s+favou?r(?-u:\b))",
+        r"|(?P<yes>(?-u:\b)(?:am|are|i'm|we're|vote|voting|votes)\s+for\s+(?:it|this|the\s+(?:motion|proposal|admission|application|resolution))(?-u:\b)|^for[.!]?$|(?-u:\b)approve[ds]?(?-u:\b)|(?-u:\b)agree[ds]?(?-u:\b)|(?-u:\b)concur(?-u:\b)|(?-u:\b)in\s+favou?r(?-u:\b))",
         r"|(?P<abstain>(?-u:\b)abstain(?:s|ing|ed)?(?-u:\b)|(?-u:\b)abstention(?-u:\b))",
         r"|(?P<delegate>(?-u:\b)delegat(?:e|es|ing)(?-u:\b)|(?-u:\b)leave\s+it\s+to\s+the\s+chair(?-u:\b))",
-        r"|(?P<yesno>^(?:yes|yeah|yep|no|nope|nah)(?-u:\b)|^(?:maybe|probably|perhaps|i\s+guess|i\s+think)\s*,?\s*(?:yes|no)(?-u:\b)|(?-u:\b)vote\s*(?:is\s*)?[:=]?\s*(?:yes|no)(?-u:\b)|(?-u:\b)(?:answer|回答)\s*[:=]\s*(?:yes|no)(?-u:\b))",
+        r"|(?P<yesno>^no\s+way[.!]*$|^(?:yes|yeah|yep|aye|no|nope|nah)(?-u:\b)|^(?:of\s+course|absolutely|definitely|certainly)\s*,?\s*(?:yes|no|not)(?-u:\b)|(?-u:\b)i\s+say\s+(?:yes|no)(?-u:\b)|(?-u:\b)i(?:'d|\s+would)\s+say\s+(?:yes|no)(?-u:\b)|(?-u:\b)count\s+me\s+(?:as\s+)?an?\s+(?:yes|no)(?-u:\b)|(?-u:\b)my\s+answer\s+is\s+(?:yes|no)(?-u:\b)|^(?:maybe|probably|perhaps|i\s+guess|i\s+think)\s*,?\s*(?:yes|no)(?-u:\b)|(?-u:\b)vote\s*(?:is\s*)?[:=]?\s*(?:yes|no)(?-u:\b)|(?-u:\b)(?:answer|回答)\s*[:=]\s*(?:yes|no)(?-u:\b))",
     ))
     .expect("static regex")
 });
@@ -821,6 +1138,34 @@ const NEGATORS: &[&str] = &[
     "nor",
 ];
 
+/// After "yes"/"no" with a comma, words that turn the answer around: "Nope, all good",
+/// "No, it's fine with me", "Yes, but ...".
+static TURNS_NO: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?-u:\b)(?:good|fine|ok|okay|great|problems?|worries|issues?|objections?|concerns?|agree|support|approve|favou?r|happy|sure|yes)(?-u:\b)")
+        .expect("static regex")
+});
+static TURNS_YES: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?-u:\b)(?:but|however|though|although|except|not|against|object|disagree|oppose|reject)(?-u:\b)|n't(?-u:\b)")
+        .expect("static regex")
+});
+/// What "yes"/"no" may be said to and still be the answer.
+static ANSWER_OBJECT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\s*(?:to\s+(?:the\s+)?(?:motion|proposal|admission|application|resolution|ballot|it|this|that)|from\s+(?:me|us|our\s+side)|here|for\s+(?:me|us))(?-u:\b)")
+        .expect("static regex")
+});
+/// What may follow "agree with" / "disagree with" and leave the answer about the motion;
+/// anything else (a person, the objections) is a position on something else.
+static AGREED_OBJECT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\s+with\s+(?:the\s+|this\s+|that\s+)?(?:motion|proposal|admission|application|resolution|ballot|it|this|that|admi\w*|accept\w*|approv\w*|the\s+chair's\s+proposal)(?-u:\b)")
+        .expect("static regex")
+});
+/// Words after a term that make it a position on another position ("I disagree with the
+/// objections", "no objection to the rejection").
+static ABOUT_A_POSITION: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?-u:\b)(?:objections?|opposition|rejection|against|disagree\w*|oppos\w*|reject\w*|criticism|critics|naysayers|those\s+who|the\s+(?:no|yes)\s+(?:side|camp|vote))(?-u:\b)")
+        .expect("static regex")
+});
+
 fn scan_english(lower: &str, out: &mut Vec<Finding>) {
     if !lower.bytes().any(|b| b.is_ascii_alphabetic()) {
         return;
@@ -828,25 +1173,40 @@ fn scan_english(lower: &str, out: &mut Vec<Finding>) {
     for caps in EN_TERMS.captures_iter(lower) {
         let Some(m) = caps.get(0) else { continue };
         let term = m.as_str().to_string();
+        // The rest of the clause after the term.
+        let rest = &lower[m.end()..];
+        let clause_rest = rest
+            .find([',', ';', '.', '!', '?', '、', '。'])
+            .map_or(rest, |i| &rest[..i]);
         if caps.name("yesno").is_some() {
             let last = term
                 .rsplit(|c: char| !c.is_ascii_alphabetic())
                 .next()
                 .unwrap_or("");
-            let position = if matches!(last, "yes" | "yeah" | "yep") {
+            let position = if matches!(last, "yes" | "yeah" | "yep" | "aye") {
                 Position::Yes
             } else {
                 Position::No
             };
-            let rest = &lower[m.end()..];
             let courtesy = ["please", "thanks", "thank you"]
                 .iter()
                 .any(|c| rest.trim_start().starts_with(c));
             // "Yes" or "No" as the answer itself, not "no comment" or "yes or no".
             let standalone = term != last
                 || rest.trim().is_empty()
-                || rest.starts_with([',', '.', '!', ';', ':', '、', '。']);
+                || rest.starts_with([',', '.', '!', ';', ':', '、', '。'])
+                || rest.trim_start().starts_with('(')
+                || ANSWER_OBJECT.is_match(rest);
+            // "Nope, all good": the words after the comma say the opposite.
+            let turned = rest.starts_with([',', ';', ':', '、']) && {
+                let after = &rest[1..];
+                match position {
+                    Position::No => TURNS_NO.is_match(after),
+                    _ => TURNS_YES.is_match(after),
+                }
+            };
             let form = match (standalone, courtesy, position) {
+                _ if standalone && turned => Form::Complex,
                 (true, _, _) => Form::Statement,
                 (false, true, Position::Yes) => Form::Statement,
                 // "No thanks" refuses something, but maybe not the motion: ask again.
@@ -861,11 +1221,16 @@ fn scan_english(lower: &str, out: &mut Vec<Finding>) {
             });
             continue;
         }
+        let about_a_position = ABOUT_A_POSITION.is_match(clause_rest);
         if caps.name("yes_phrase").is_some() {
             out.push(Finding {
-                weak: false,
+                weak: true,
                 position: Position::Yes,
-                form: Form::Statement,
+                form: if about_a_position {
+                    Form::Complex
+                } else {
+                    Form::Statement
+                },
                 term,
             });
             continue;
@@ -901,7 +1266,19 @@ fn scan_english(lower: &str, out: &mut Vec<Finding>) {
             let w = w.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'');
             NEGATORS.contains(&w) || w.ends_with("n't")
         };
-        let form = if before.last().is_some_and(is_neg) {
+        // "I agree with Suzuki-san": agreeing with a person whose answer we cannot see.
+        let agreed_elsewhere = term.ends_with("agree")
+            || term.ends_with("agreed")
+            || term.ends_with("agrees")
+            || term.ends_with("concur");
+        let agreed_elsewhere = agreed_elsewhere
+            && rest.trim_start().starts_with("with")
+            && !AGREED_OBJECT.is_match(rest);
+        let form = if matches!(position, Position::Yes | Position::No)
+            && (about_a_position || agreed_elsewhere)
+        {
+            Form::Complex
+        } else if before.last().is_some_and(is_neg) {
             Form::Negated
         } else if before.iter().rev().take(4).any(is_neg) {
             Form::Complex
@@ -943,9 +1320,29 @@ fn scan_symbols(text: &str, out: &mut Vec<Finding>) {
     ];
     for (sym, position) in symbols {
         if let Some(rest) = t.strip_prefix(sym) {
-            if rest
-                .starts_with(|c: char| c.is_ascii_digit() || RESERVED_SYMBOL_FOLLOWERS.contains(&c))
+            // 〇〇株式会社, ×2, +1.5, -1,000: part of something else. "-1, sorry" is not.
+            let mut chars = rest.chars();
+            let next = chars.next();
+            let after = chars.next();
+            if next.is_some_and(|c| c.is_ascii_digit() || RESERVED_SYMBOL_FOLLOWERS.contains(&c))
+                || (matches!(next, Some('.' | ',')) && after.is_some_and(|c| c.is_ascii_digit()))
             {
+                return;
+            }
+            // "+1 to Ken's objection" agrees with someone else: ask again.
+            let said_to = rest.trim_start();
+            if said_to.starts_with(|c: char| c.is_ascii_alphabetic()) {
+                let form = if ANSWER_OBJECT.is_match(&rest.to_lowercase()) {
+                    Form::Statement
+                } else {
+                    Form::Complex
+                };
+                out.push(Finding {
+                    weak: false,
+                    position: *position,
+                    form,
+                    term: (*sym).to_string(),
+                });
                 return;
             }
             if matches!(form_after(rest, None), Form::Statement) {
@@ -961,8 +1358,8 @@ fn scan_symbols(text: &str, out: &mut Vec<Finding>) {
     }
 }
 
-/// After these a symbol is part of something else (〇〇株式会社, ×2).
-const RESERVED_SYMBOL_FOLLOWERS: &[char] = &['○', '〇', '◯', '×', '.', ','];
+/// After these a symbol is part of something else (〇〇株式会社, ××).
+const RESERVED_SYMBOL_FOLLOWERS: &[char] = &['○', '〇', '◯', '×'];
 
 #[cfg(test)]
 mod tests {
@@ -1213,5 +1610,319 @@ mod tests {
         assert_eq!(vote("I vote no."), Vote::No);
         assert_eq!(vote("yes or no?"), Vote::None);
         assert_eq!(vote("Not sure I agree."), Vote::Unclear);
+    }
+
+    fn assert_all(expected: Vote, cases: &[&str]) {
+        for s in cases {
+            let c = classify(s);
+            assert_eq!(c.vote, expected, "{s}: {}", c.reason);
+        }
+    }
+
+    #[test]
+    fn neither_for_nor_against_is_unclear() {
+        assert_all(
+            Vote::Unclear,
+            &[
+                "賛成ではありませんが、反対でもありません。",
+                "特に反対はありません。ただ、賛成でもありません。",
+                "賛成でもなく反対でもない。",
+                "賛成でも反対でもございません。",
+                "反対でもございません。",
+                "賛成でもありません。",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_term_before_a_comma_states_only_when_nothing_after_takes_it_back() {
+        assert_all(
+            Vote::Unclear,
+            &[
+                "賛成、反対どちらとも言えません。",
+                "賛成、と言いたいところですが、今回は見送ります。",
+                "賛成、とは言い切れません。",
+                "賛成と言いたいところですが、今回は見送ります。",
+            ],
+        );
+        assert_all(
+            Vote::Yes,
+            &[
+                "賛成、よろしくお願いします。",
+                "賛成、反対、棄権のうち、賛成です。",
+                "賛成、反対する理由はありません。",
+                "Yes, no objections.",
+                "Yes, no concerns from me.",
+            ],
+        );
+        assert_all(Vote::Unclear, &["賛成、反対のどちらでもありません。"]);
+        assert_all(Vote::No, &["反対、理由は以下のとおり。"]);
+    }
+
+    #[test]
+    fn conditions_in_the_ba_form_and_english_conditions_are_unclear() {
+        assert_all(
+            Vote::Unclear,
+            &[
+                "期限に間に合えば賛成します。",
+                "予算が付けば賛成です。",
+                "規程が通れば賛成です。",
+                "賛成です。予算次第ですが。",
+                "賛成です。予算が付けば、ですが。",
+                "Yes, when the budget passes.",
+                "Yes, given that the budget passes.",
+                "Yes, on the understanding that the fee is paid.",
+                "Yes, provided the fee is paid.",
+                "I approve. This is on the understanding that the fee is paid.",
+                "賛成多数なら賛成します。",
+            ],
+        );
+    }
+
+    #[test]
+    fn courtesy_ifs_and_examples_are_not_conditions() {
+        assert_all(
+            Vote::Yes,
+            &[
+                "賛成です。ご不明な点がございましたらご連絡ください。",
+                "賛成です。よろしければご確認ください。",
+                "例えば、賛成です。",
+            ],
+        );
+    }
+
+    #[test]
+    fn partial_or_in_principle_agreement_is_unclear() {
+        assert_all(
+            Vote::Unclear,
+            &[
+                "一部賛成です。",
+                "ほぼ賛成です。",
+                "部分的に賛成します。",
+                "一部反対です。",
+                "趣旨には賛成です。",
+                "総論賛成です。",
+                "I partly agree.",
+            ],
+        );
+    }
+
+    #[test]
+    fn english_noes_that_say_yes_or_nothing_are_never_read_as_no() {
+        assert_all(
+            Vote::Yes,
+            &["I have nothing against it.", "I don't have any objection."],
+        );
+        assert_all(
+            Vote::Unclear,
+            &[
+                "I disagree with the objections raised.",
+                "Nope, all good.",
+                "No, it's fine with me.",
+                "Not opposed to the rejection.",
+            ],
+        );
+        assert_all(Vote::No, &["No, sorry.", "No from our side."]);
+    }
+
+    #[test]
+    fn words_a_person_would_ask_again_about_are_unclear_not_no_answer() {
+        assert_all(
+            Vote::Unclear,
+            &[
+                "賛成とまでは言えません。",
+                "賛成か反対か迷っています。",
+                "賛成か反対か決めかねています。",
+                "賛成とも反対とも決めかねます。",
+                "反対とも賛成とも言えません。",
+                "反対というほどではありません。",
+                "賛成か反対か、どちらでもよいです。",
+                "今回は見送ります。",
+                "賛成かと存じます。",
+                "賛成とは言えません。",
+                "賛成には至りません。",
+                "賛成です。ただ、まだ迷っています。",
+                "I'd say yes.",
+            ],
+        );
+    }
+
+    #[test]
+    fn yes_and_no_said_to_the_motion_or_from_the_member_are_read() {
+        assert_all(
+            Vote::Yes,
+            &[
+                "Yes to the motion.",
+                "Yes from me.",
+                "Count me as a yes.",
+                "+1 from me",
+            ],
+        );
+        assert_all(Vote::No, &["No to the motion.", "I say no."]);
+    }
+
+    #[test]
+    fn agreeing_with_another_position_or_another_person_is_unclear() {
+        assert_all(
+            Vote::Unclear,
+            &[
+                "鈴木委員の反対意見に賛成です。",
+                "鈴木委員の意見に賛成です。",
+                "反対意見に同意します。",
+                "反対することに異議はありません。",
+                "不承認に賛成します。",
+                "鈴木委員の「反対」という意見には同意しません。",
+                "I agree with Suzuki-san.",
+                "+1 to Ken's objection.",
+                "No objection to the rejection.",
+                "I'm in favour of the objection.",
+            ],
+        );
+        assert_all(
+            Vote::Yes,
+            &[
+                "承認することに異議はございません。",
+                "事務局案に賛成します。",
+                "I agree with the proposal.",
+            ],
+        );
+        assert_all(Vote::No, &["加盟承認に反対します。"]);
+    }
+
+    #[test]
+    fn another_members_position_quoted_inline_is_not_the_members_own() {
+        assert_all(
+            Vote::Yes,
+            &[
+                "鈴木委員は反対とのことですが、私は賛成です。",
+                "鈴木委員が「反対」と書いていましたが、私は賛成です。",
+                "前回は反対でしたが、今回は賛成です。",
+                "前回は反対しましたが、今回は賛成します。",
+            ],
+        );
+        assert_all(
+            Vote::No,
+            &[
+                "「賛成」という意見もありますが、反対です。",
+                "前回は賛成しましたが、今回は反対します。",
+            ],
+        );
+    }
+
+    #[test]
+    fn polite_business_forms_are_read_in_their_direction() {
+        assert_all(
+            Vote::Yes,
+            &[
+                "異論ございません。",
+                "反対意見はございません。",
+                "特段の異論はございません。",
+                "賛成で差し支えございません。",
+                "賛成させていただきたく存じます。",
+                "賛成と考えます。",
+                "反対 意見はありません。",
+                "異議 なし",
+                "「賛成」でお願いします。",
+            ],
+        );
+        assert_all(
+            Vote::No,
+            &[
+                "賛成いたしかねます。",
+                "異議あり。",
+                "賛成は難しいと考えます。",
+                "反対と考えます。",
+                "【反対】",
+            ],
+        );
+    }
+
+    #[test]
+    fn agreeing_with_a_named_person_is_unclear_but_saying_the_same_position_is_read() {
+        assert_all(
+            Vote::Unclear,
+            &[
+                "佐藤委員に同意します。",
+                "佐藤委員の意見に同意いたします。",
+                "前者に賛成です。",
+            ],
+        );
+        assert_all(Vote::Yes, &["他の委員と同じく賛成です。"]);
+    }
+
+    #[test]
+    fn intentions_and_reluctant_answers_are_read_in_their_direction() {
+        assert_all(
+            Vote::Yes,
+            &[
+                "賛成するつもりです。",
+                "賛成に回ります。",
+                "賛成でよろしくお願いします。",
+                "賛成で問題ないと思います。",
+            ],
+        );
+        assert_all(
+            Vote::No,
+            &["賛成するつもりはありません。", "反対せざるを得ません。"],
+        );
+        assert_all(
+            Vote::Unclear,
+            &[
+                "反対するつもりはありません。",
+                "賛成です(ほぼ)",
+                "Yes (with reservations).",
+            ],
+        );
+    }
+
+    #[test]
+    fn english_short_answers_are_read() {
+        assert_all(
+            Vote::Yes,
+            &[
+                "Aye.",
+                "For.",
+                "I am for it.",
+                "Absolutely yes.",
+                "Yes, of course.",
+            ],
+        );
+        assert_all(Vote::No, &["Definitely not.", "No way.", "Nay."]);
+        assert_all(Vote::Unclear, &["Not at all."]);
+    }
+
+    #[test]
+    fn same_as_above_and_casual_answers_are_asked_again_not_dropped() {
+        assert_all(
+            Vote::Unclear,
+            &[
+                "同上です。",
+                "上に同じ。",
+                "同感です。",
+                "鈴木さんの意見に一票。",
+                "I'm in.",
+                "Count me out.",
+                "Happy with it.",
+            ],
+        );
+        assert_all(Vote::No, &["私も鈴木委員と同じく反対です。", "-1, sorry."]);
+    }
+
+    #[test]
+    fn company_decisions_and_humble_wishes_are_read() {
+        assert_all(
+            Vote::Yes,
+            &[
+                "部内で検討した結果、賛成となりました。",
+                "賛成とさせていただきたく、よろしくお願いいたします。",
+                "賛成でーす",
+            ],
+        );
+        assert_all(
+            Vote::No,
+            &["部内で検討した結果、反対という結論になりました。"],
+        );
+        // Abstaining and delegating at once contradict each other.
+        assert_all(Vote::Unclear, &["本件は棄権とし、議長に一任します。"]);
     }
 }

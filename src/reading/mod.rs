@@ -66,6 +66,19 @@ impl Default for ReadOptions {
     }
 }
 
+impl ReadOptions {
+    /// The options the daemon reads with under `config`: the bot's own address is
+    /// automated, and the configured size limit applies. `mail-ballot inspect --config`
+    /// uses the same, so that it shows exactly what the daemon would count.
+    pub fn for_config(config: &crate::config::Config) -> Self {
+        Self {
+            own_addresses: vec![config.addresses.bot.clone()],
+            max_message_bytes: config.limits.max_message_bytes,
+            ..Self::default()
+        }
+    }
+}
+
 /// Everything read from one message.
 #[derive(Debug, Clone, Serialize)]
 pub struct Reading {
@@ -216,6 +229,17 @@ fn read_unguarded(raw: &[u8], opts: &ReadOptions) -> Reading {
         };
     }
 
+    // The parser builds every part it finds: give it no more than the cap.
+    let raw = match decode::part_cap(raw, opts.max_parts) {
+        Some(cut) => {
+            r.notes.push(format!(
+                "the message has more than {} MIME parts; parts beyond the first {} were not read (the bytes after {cut} were not parsed)",
+                opts.max_parts, opts.max_parts
+            ));
+            &raw[..cut]
+        }
+        None => raw,
+    };
     let Some(msg) = PARSER.parse(raw) else {
         return Reading {
             malformed: Some("no message structure was found".into()),
@@ -402,6 +426,50 @@ fn decide(r: &mut Reading) {
     }
 
     let c = main.classification;
+    // The rest of the reply may take the answer lines back: a position of its own that
+    // differs ("B-2026-007 賛成" then "反対です。"), or a condition or doubt
+    // ("ただし、予算が確保されることが条件です。"). Then no answer line counts.
+    let lines = || {
+        answers
+            .iter()
+            .map(|a| a.evidence.as_str())
+            .collect::<Vec<_>>()
+            .join(" / ")
+    };
+    let taken_back = if answers.is_empty() {
+        None
+    } else if main.decided && answers.iter().any(|a| a.vote != c.vote) {
+        let said = c.evidence.clone().unwrap_or_default();
+        Some((
+            said.clone(),
+            format!(
+                "The answer lines \"{}\" are contradicted by the rest of the reply, which says {} (\"{said}\").",
+                lines(),
+                c.vote
+            ),
+        ))
+    } else {
+        main.qualifier.as_ref().map(|(text, why)| {
+            (
+                text.clone(),
+                format!(
+                    "The answer lines \"{}\" are {why} by \"{text}\" elsewhere in the reply, so none of them is counted as it stands.",
+                    lines()
+                ),
+            )
+        })
+    };
+    if let Some((said, reason)) = taken_back {
+        let evidence = format!("{} / {said}", lines());
+        for a in &mut answers {
+            a.vote = Vote::Unclear;
+        }
+        r.vote = Vote::Unclear;
+        r.evidence = Some(evidence);
+        r.reason = reason;
+        r.answers = answers;
+        return;
+    }
     let (vote, evidence, reason) = match answers.as_slice() {
         [] => {
             let own_refs = BallotRef::find_all(&r.own_words);
@@ -448,20 +516,7 @@ fn decide(r: &mut Reading) {
             }
         }
         [a] => {
-            if main.decided && c.vote != a.vote {
-                (
-                    Vote::Unclear,
-                    Some(format!(
-                        "{} / {}",
-                        a.evidence,
-                        c.evidence.unwrap_or_default()
-                    )),
-                    format!(
-                        "The answer line \"{}\" says {} but the rest of the reply says {}.",
-                        a.evidence, a.vote, c.vote
-                    ),
-                )
-            } else if r.ballot.is_some_and(|b| b != a.ballot) {
+            if r.ballot.is_some_and(|b| b != a.ballot) {
                 (
                     Vote::Unclear,
                     Some(a.evidence.clone()),
@@ -554,6 +609,48 @@ mod tests {
         let r = read(&format!("{HEAD}B-2026-007 反対\r\n"));
         assert_eq!(r.vote, Vote::No);
         assert_eq!(r.answers.len(), 1);
+    }
+
+    #[test]
+    fn a_condition_elsewhere_in_the_reply_makes_an_answer_line_unclear() {
+        let r = read(&format!(
+            "{HEAD}B-2026-007 賛成\r\nただし、予算が確保されることが条件です。\r\n"
+        ));
+        assert_eq!(r.vote, Vote::Unclear, "{}", r.reason);
+        assert_eq!(r.answers.len(), 1);
+        assert_eq!(r.answers[0].vote, Vote::Unclear);
+        assert!(r.reason.contains("made conditional"), "{}", r.reason);
+    }
+
+    #[test]
+    fn a_doubt_or_a_position_beside_several_answer_lines_makes_every_line_unclear() {
+        for rest in [
+            "ただし、予算が確保されることが条件です。",
+            "いずれもまだ迷っています。",
+            "反対です。",
+            "Yes, when the budget passes.",
+        ] {
+            let r = read(&format!(
+                "{HEAD}B-2026-007 賛成\r\nB-2026-008 賛成\r\n{rest}\r\n"
+            ));
+            assert_eq!(r.answers.len(), 2, "{rest}");
+            assert!(
+                r.answers.iter().all(|a| a.vote == Vote::Unclear),
+                "{rest}: {:?}",
+                r.answers
+            );
+        }
+    }
+
+    #[test]
+    fn greetings_beside_answer_lines_leave_them_as_they_are() {
+        let r = read(&format!(
+            "{HEAD}お疲れ様です。\r\nB-2026-007 賛成\r\nB-2026-008 反対\r\nご不明な点がございましたらご連絡ください。\r\nよろしくお願いいたします。\r\n"
+        ));
+        assert_eq!(r.answers[0].vote, Vote::Yes);
+        assert_eq!(r.answers[1].vote, Vote::No);
+        let r = read(&format!("{HEAD}B-2026-007 賛成\r\n賛成です。\r\n"));
+        assert_eq!(r.vote, Vote::Yes, "{}", r.reason);
     }
 
     #[test]
