@@ -170,6 +170,10 @@ pub struct Limits {
     pub messages_per_sender_per_hour: u32,
     /// Bytes of a message the bot reads; beyond, the rest is not read.
     pub max_message_bytes: usize,
+    /// Messages recorded per transaction while reading a backlog: one commit
+    /// (and one fsync) carries them all. A crash loses none of them, it only
+    /// makes the bot read the uncommitted batch again.
+    pub messages_per_transaction: usize,
 }
 
 /// The name of an environment variable that holds a secret. The secret itself is
@@ -498,6 +502,8 @@ struct RawLimits {
     messages_per_sender_per_hour: u32,
     #[serde(default = "default_max_bytes")]
     max_message_bytes: usize,
+    #[serde(default = "default_per_transaction")]
+    messages_per_transaction: usize,
 }
 
 impl Default for RawLimits {
@@ -506,8 +512,13 @@ impl Default for RawLimits {
             mails_per_address_per_hour: default_mail_cap(),
             messages_per_sender_per_hour: default_burst(),
             max_message_bytes: default_max_bytes(),
+            messages_per_transaction: default_per_transaction(),
         }
     }
+}
+
+fn default_per_transaction() -> usize {
+    500
 }
 
 fn default_mail_cap() -> u32 {
@@ -987,6 +998,7 @@ impl Config {
                 mails_per_address_per_hour: raw.limits.mails_per_address_per_hour.max(1),
                 messages_per_sender_per_hour: raw.limits.messages_per_sender_per_hour.max(1),
                 max_message_bytes: raw.limits.max_message_bytes.max(64 * 1024),
+                messages_per_transaction: raw.limits.messages_per_transaction.clamp(1, 5000),
             },
         })
     }

@@ -340,7 +340,7 @@ async fn record_batch<'p>(
                 let p = &rest[i];
                 error!(error = %e, "could not handle a message; recording it as an error and going on");
                 let processed =
-                    record_failure(app, source, p.f, cursor(p.f), now, &e.to_string()).await?;
+                    record_failure(app, source, p.f, cursor(p.f), now, &e.detail()).await?;
                 out.push((p.f, processed));
                 rest = &rest[i + 1..];
             }
@@ -381,7 +381,7 @@ async fn record_run<'p>(
     tx.commit().await.map_err(StoreError::from)?;
     for (_, p) in &done {
         if !p.skipped {
-            debug!(
+            info!(
                 disposition = p.disposition.as_str(),
                 ballot = p.ballot.map(|b| b.to_string()),
                 "message recorded"
@@ -1226,11 +1226,24 @@ async fn answer(
             let votes = Store::org_votes_tx(tx, r, &org.id).await?;
             let previous = b.positions(&votes, round).get(&org.id).copied();
             debug!(ballot = %r, round, position = position.as_str(), "vote counted");
-            let mut p = Plan::only(
-                Disposition::Vote,
-                Some(r),
-                format!("counted in round {round}"),
-            );
+            // Under a rule whose first answer is final, a later one is kept on
+            // record (the receipt says which answer stands) and never counts.
+            let first_stands = b.profile.vote_changes == crate::ballot::rules::VoteChanges::Closed;
+            let mut p = match previous {
+                Some(kept) if first_stands => Plan::only(
+                    Disposition::NotCounted,
+                    Some(r),
+                    format!(
+                        "the rule makes the first answer final: {} stands in round {round}; not counted",
+                        kept.as_str()
+                    ),
+                ),
+                _ => Plan::only(
+                    Disposition::Vote,
+                    Some(r),
+                    format!("counted in round {round}"),
+                ),
+            };
             let recorded = Recorded {
                 position,
                 received_at: f.internal_date,
@@ -1612,11 +1625,6 @@ impl From<StoreError> for PollError {
     }
 }
 
-/// Messages fetched and recorded per batch (one transaction): bounds memory
-/// however large the backlog (the mailbox also caps a batch's bytes), and spreads
-/// one commit's fsync over many messages.
-pub const BATCH: usize = 500;
-
 /// Shows how far a long read has got, on a terminal only (cron stays quiet).
 struct Progress {
     on: bool,
@@ -1669,7 +1677,12 @@ pub async fn poll(app: &App, src: &mut dyn MailSource) -> Result<PollReport, Pol
     loop {
         let started = app.now();
         let cursor = app.store.cursor(&name).await?;
-        let batch = src.fetch(cursor, BATCH).await?;
+        // A batch, recorded in one transaction: its size bounds memory however
+        // large the backlog (the mailbox also caps its bytes) and spreads one
+        // commit's fsync over many messages.
+        let batch = src
+            .fetch(cursor, app.config.limits.messages_per_transaction)
+            .await?;
         let now = app.now();
         let (prepared, deferred) = prepare(app, &batch.messages, now).await?;
         let uidvalidity = batch.uidvalidity;

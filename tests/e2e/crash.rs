@@ -36,7 +36,8 @@ impl Lcg {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_daemon_between_messages_and_mid_batch_loses_and_doubles_nothing() {
     const ORGS: usize = 40;
-    let c = Committee::start(ORGS).await;
+    // Small transactions, so that kills land between commits as well as inside one.
+    let c = Committee::start_with(ORGS, "[limits]\nmessages_per_transaction = 10\n").await;
     let opened = c.cli(
         &[
             "open",
