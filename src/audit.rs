@@ -30,7 +30,7 @@ use crate::domain::{BallotRef, Position};
 use crate::ingest::content_hash;
 use crate::reading::{read_message, ReadOptions, Reading};
 use crate::store::events;
-use crate::store::{parse_ts, Store, StoreError};
+use crate::store::{counts_as_original, parse_ts, Store, StoreError};
 use crate::verify::policy::Verification;
 
 /// What replay found.
@@ -210,22 +210,28 @@ pub async fn replay(
         for (m, reading) in page.iter().zip(readings) {
             report.messages += 1;
             let hash = content_hash(&m.raw);
-            // The same duplicate rule as ingest: a Message-ID or bytes seen before.
+            // The same duplicate rule as ingest (`store::counts_as_original`): an
+            // earlier copy with this Message-ID that the bot used, or with these
+            // very bytes, is the original.
             let dup = reading
                 .message_id
                 .as_ref()
                 .is_some_and(|id| seen_ids.contains(id))
                 || seen_hashes.contains(&hash);
-            seen_hashes.insert(hash);
+            if counts_as_original(&m.disposition, true) {
+                seen_hashes.insert(hash);
+            }
+            if counts_as_original(&m.disposition, false) {
+                if let Some(id) = &reading.message_id {
+                    seen_ids.insert(id.clone());
+                }
+            }
             if m.disposition == "error" {
                 report.differences.push(format!(
                     "message #{} could not be processed when it arrived; it was not counted",
                     m.id
                 ));
                 continue;
-            }
-            if let Some(id) = &reading.message_id {
-                seen_ids.insert(id.clone());
             }
             if dup || reading.malformed.is_some() || reading.automated {
                 continue;
@@ -1107,5 +1113,48 @@ mod tests {
             &verify_after("UPDATE ballots SET outcome = 'rejected'").await,
             "ballots row B-2026-001: its outcome is `rejected`",
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn replay_counts_a_direct_copy_that_followed_an_unused_list_copy_as_the_ingest_did() {
+        let t = TestApp::new(3, "2026-11-22T01:00:00Z").await;
+        let req = OpenRequest {
+            title: "予算".into(),
+            motion: "予算案".into(),
+            kind: None,
+            deadline: Some("2026-11-29 17:00".parse().unwrap()),
+        };
+        let r = admin::open(&t.app, &req, "cli", t.app.now())
+            .await
+            .unwrap()
+            .reference;
+        let src = t.app.source_name();
+        let direct = reply(
+            "rep1@org1.example",
+            &format!("Re: [{r}]"),
+            "賛成",
+            "both@org1",
+            None,
+        );
+        // The list's copy of a reply-all arrives first, From rewritten: not used.
+        let listed = String::from_utf8(direct.clone())
+            .unwrap()
+            .replacen(
+                "From: Member <rep1@org1.example>",
+                "List-Id: <steering.committee.example>\r\nFrom: \"Member via steering\" <steering@committee.example>",
+                1,
+            )
+            .into_bytes();
+        assert_ne!(listed, direct);
+        for (key, raw) in [("1", listed), ("2", direct)] {
+            let f = fetched(key, raw, "2026-11-23T01:00:00Z");
+            process(&t.app, &src, &f, None, t.app.now()).await.unwrap();
+        }
+        assert_eq!(t.app.store.votes(r).await.unwrap().len(), 1);
+        let rep = replay(&t.app.store, &t.app.config, &t.app.read_options)
+            .await
+            .unwrap();
+        assert_eq!(rep.differences, Vec::<String>::new());
+        assert_eq!(rep.votes, 1);
     }
 }

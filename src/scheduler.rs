@@ -578,6 +578,14 @@ vote_changes = "closed"
             receipt, 2,
             "the changed answer is acknowledged as recorded only"
         );
+        let changed: (String, String) = sqlx::query_as(
+            "SELECT disposition, reason FROM messages WHERE message_id = 'v1-2026-11-23T01:30:00Z@x'",
+        )
+        .fetch_one(t.app.store.pool())
+        .await
+        .unwrap();
+        assert_eq!(changed.0, "not_counted", "{}", changed.1);
+        assert!(changed.1.contains("first answer final"), "{}", changed.1);
     }
 
     #[tokio::test]
