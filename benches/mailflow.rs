@@ -43,7 +43,10 @@ const LIST: &str = "steering@committee.test";
 const CHAIR: &str = "chair@committee.test";
 const SECRETARIAT: &str = "secretariat@committee.test";
 /// Organisations on the roster: votes come from all of them.
-const ORGS: usize = 200;
+const ORGS: usize = 1000;
+/// The first organisations have mailboxes and are the committee list: the
+/// latency run's replies come from them, and its receipts go to them.
+const WITH_MAILBOX: usize = 50;
 /// Ballots open at once; the corpus names B-2026-007, so at least seven.
 const BALLOTS: usize = 9;
 /// The backlog's ballots opened at this instant (the corpus is dated 2026-11-24).
@@ -129,7 +132,7 @@ impl Row {
 }
 
 async fn run(sizes: &Sizes) -> String {
-    let members: Vec<String> = (1..=ORGS).map(member).collect();
+    let members: Vec<String> = (1..=WITH_MAILBOX).map(member).collect();
     let inboxes: Vec<String> = sizes
         .backlogs
         .iter()
@@ -144,7 +147,10 @@ async fn run(sizes: &Sizes) -> String {
     let stack = MailStack::start(&users, &[(LIST, &list)]).await;
     let work = stack.dir().join("bench");
     fs::create_dir_all(&work).unwrap();
-    write_roster(&work);
+    // The backlog: a hosted deployment's worth of organisations. The latency
+    // run: a committee the size of ISOG-J's, whose members have mailboxes.
+    write_roster(&work, "roster.toml", ORGS);
+    write_roster(&work, "committee.toml", WITH_MAILBOX);
     let corpus = Corpus::load();
     let mut rows = Vec::new();
     let mut last_db = None;
@@ -188,6 +194,7 @@ async fn run(sizes: &Sizes) -> String {
             },
             &Outgoing::Files,
             &db,
+            "roster.toml",
         );
         let opened: DateTime<Utc> = OPENED.parse().unwrap();
         for b in 1..=BALLOTS {
@@ -203,6 +210,9 @@ async fn run(sizes: &Sizes) -> String {
             &format!("poll-{n}"),
         ));
         assert!(poll.ok, "mail-ballot poll failed:\n{}", poll.stderr);
+        if std::env::var_os("MAILFLOW_STDERR").is_some() {
+            eprintln!("{}", poll.stderr);
+        }
         let stored = scalar(&db, "SELECT COUNT(*) FROM messages").await;
         assert_eq!(stored as usize, n, "every message recorded once");
         let mix = mix(&db).await;
@@ -291,6 +301,7 @@ async fn latency(stack: &MailStack, work: &Path, count: usize, started: Instant)
             port: stack.smtp_port(),
         },
         &db,
+        "committee.toml",
     );
     let opened = Utc::now() - chrono::Duration::hours(1);
     let out = cli(&config, &password, Some(opened), &open_args(1, "30d"));
@@ -331,7 +342,7 @@ async fn latency(stack: &MailStack, work: &Path, count: usize, started: Instant)
 
     let mut times = Vec::with_capacity(count);
     for i in 0..count {
-        let org = i % ORGS + 1;
+        let org = i % WITH_MAILBOX + 1;
         let id = format!("lat{i}@org{org}.test");
         let raw = latency_reply(&reference, &announce, &member(org), &id, i);
         let accepted = submit_timed(stack.smtp_port(), &member(org), BOT, &raw);
@@ -530,6 +541,8 @@ fn rewrite_headers(raw: &[u8], id: &str, from: Option<&str>, ballot: Option<usiz
     let mut lines: Vec<String> = Vec::new();
     let mut saw_id = false;
     let mut in_from = false;
+    // Inside a header written anew: its continuation lines go too.
+    let mut skipping = false;
     for line in text.split_inclusive('\n') {
         let l = line.trim_end_matches(['\r', '\n']);
         let continuation = l.starts_with([' ', '\t']);
@@ -540,11 +553,24 @@ fn rewrite_headers(raw: &[u8], id: &str, from: Option<&str>, ballot: Option<usiz
         if lower.starts_with("message-id:") {
             saw_id = true;
             lines.push(format!("Message-ID: {id}"));
+            skipping = true;
             continue;
         }
-        if continuation && lines.last().is_some_and(|p| p.starts_with("Message-ID: ")) {
+        // A reply names its ballot in the subject, often encoded: written anew
+        // (as Gmail encodes it) so that the answers spread over every ballot.
+        if let (Some(k), true) = (ballot, lower.starts_with("subject:")) {
+            let subject = format!("Re: [B-2026-{k:03}] 議案 {k} について");
+            lines.push(format!(
+                "Subject: =?UTF-8?B?{}?=",
+                base64(subject.as_bytes())
+            ));
+            skipping = true;
             continue;
         }
+        if continuation && skipping {
+            continue;
+        }
+        skipping = false;
         let mut l = l.replace("ballot@ballot.example.org", BOT);
         if let Some(k) = ballot {
             l = l
@@ -591,6 +617,27 @@ fn rewrite_headers(raw: &[u8], id: &str, from: Option<&str>, ballot: Option<usiz
     bytes
 }
 
+fn base64(bytes: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            out.push(if i <= chunk.len() {
+                T[((n >> (18 - 6 * i)) & 63) as usize] as char
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}
+
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
@@ -607,9 +654,10 @@ fn latency_reply(reference: &str, announce: &str, from: &str, id: &str, i: usize
 
 // ---- configuration and the binary ---------------------------------------------------
 
-fn write_roster(dir: &Path) {
+/// A roster of `n` organisations, `rep{i}@org{i}.test` each, and an observer.
+fn write_roster(dir: &Path, file: &str, n: usize) {
     let mut roster = String::new();
-    for i in 1..=ORGS {
+    for i in 1..=n {
         let _ = write!(
             roster,
             "[[organisations]]\nid = \"org{i:03}\"\nname = \"会員{i}株式会社\"\nrepresentative = \"{}\"\n\n",
@@ -619,7 +667,7 @@ fn write_roster(dir: &Path) {
     roster.push_str(
         "[[participants]]\nname = \"オブザーバー\"\naddress = \"observer@committee.test\"\nrole = \"observer\"\n",
     );
-    fs::write(dir.join("roster.toml"), roster).unwrap();
+    fs::write(dir.join(file), roster).unwrap();
 }
 
 enum Mailbox<'a> {
@@ -637,6 +685,7 @@ fn write_config(
     mailbox: &Mailbox,
     outgoing: &Outgoing,
     db: &Path,
+    roster: &str,
 ) -> PathBuf {
     let Mailbox::Imap { port, user } = mailbox;
     let outgoing = match outgoing {
@@ -675,7 +724,7 @@ timeout_secs = 60
 database = "{}"
 
 [roster]
-file = "roster.toml"
+file = "{roster}"
 
 [logging]
 level = "warn"

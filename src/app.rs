@@ -235,8 +235,30 @@ impl App {
             .map_err(AppError::Refused)
     }
 
-    /// Queues `mail` inside `tx` and records it in the audit trail, with the hash
-    /// of the bytes queued (`audit verify` checks the outbox row against it).
+    /// The outbox row of `mail`, and the audit event that records it queued, with
+    /// the hash of the bytes queued (`audit verify` checks the outbox row against it).
+    pub fn outbox_row(
+        &self,
+        mail: &Mail,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(crate::store::NewOutboxMail, Event), AppError> {
+        let row = mail.to_outbox(
+            &self.config.addresses.bot,
+            &self.config.addresses.bot_name,
+            now,
+        )?;
+        let event = Event::new(
+            "mail_queued",
+            mail.ballot,
+            actor,
+            serde_json::json!({ "kind": mail.kind, "message_id": mail.message_id, "recipients": row.recipients.len(), "content_hash": crate::ingest::content_hash(&row.raw) }),
+        );
+        Ok((row, event))
+    }
+
+    /// Queues `mail` inside `tx` and records it in the audit trail (once: a mail
+    /// already queued with that Message-ID is left as it is).
     pub async fn enqueue(
         &self,
         conn: &mut sqlx::SqliteConnection,
@@ -244,23 +266,9 @@ impl App {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<(), AppError> {
-        let row = mail.to_outbox(
-            &self.config.addresses.bot,
-            &self.config.addresses.bot_name,
-            now,
-        )?;
+        let (row, event) = self.outbox_row(mail, actor, now)?;
         if Store::enqueue(conn, &row, now).await? {
-            events::append(
-                conn,
-                now,
-                &Event::new(
-                    "mail_queued",
-                    mail.ballot,
-                    actor,
-                    serde_json::json!({ "kind": mail.kind, "message_id": mail.message_id, "recipients": row.recipients.len(), "content_hash": crate::ingest::content_hash(&row.raw) }),
-                ),
-            )
-            .await?;
+            events::append(conn, now, &event).await?;
         }
         Ok(())
     }

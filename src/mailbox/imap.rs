@@ -506,6 +506,10 @@ impl ImapSource {
 }
 
 impl MailSource for ImapSource {
+    fn reads_ahead(&self) -> bool {
+        true
+    }
+
     fn fetch<'a>(
         &'a mut self,
         cursor: Option<Cursor>,

@@ -78,6 +78,11 @@ pub trait MailSource: Send {
     fn wait<'a>(&'a mut self, timeout: Duration) -> BoxFuture<'a, Result<(), MailboxError>>;
     /// Logs out cleanly.
     fn close(&mut self) -> BoxFuture<'_, ()>;
+    /// True when the batch after a cursor can be fetched before the messages
+    /// before it are `committed` (the cursor alone says what comes next).
+    fn reads_ahead(&self) -> bool {
+        false
+    }
 }
 
 /// Opens the configured source.

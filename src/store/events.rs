@@ -93,6 +93,18 @@ pub async fn append(
     at: DateTime<Utc>,
     e: &Event,
 ) -> Result<(), StoreError> {
+    append_all(conn, &[(at, e.clone())]).await
+}
+
+/// Appends events in order inside the caller's transaction: the same chain as
+/// appending them one by one, with a few statements however many there are.
+pub async fn append_all(
+    conn: &mut SqliteConnection,
+    all: &[(DateTime<Utc>, Event)],
+) -> Result<(), StoreError> {
+    if all.is_empty() {
+        return Ok(());
+    }
     // The head first: after events were cut from the end, the next one still
     // follows the last that was recorded, so the gap shows.
     let last = match sqlx::query("SELECT last_id, last_hash FROM audit_head WHERE one = 1")
@@ -106,42 +118,61 @@ pub async fn append(
                 .await?
         }
     };
-    let (prev_id, prev_hash) = match last {
+    let (mut prev_id, mut prev_hash) = match last {
         Some(r) => (r.try_get::<i64, _>(0)?, r.try_get::<String, _>(1)?),
         None => (0, GENESIS.to_string()),
     };
-    let id = prev_id + 1;
-    let at = ts(at);
-    let ballot = e.ballot.map(|b| b.to_string());
-    let detail = serde_json::to_string(&e.detail)?;
-    let hash = link(
-        &prev_hash,
-        id,
-        &at,
-        e.kind,
-        ballot.as_deref(),
-        &e.actor,
-        &detail,
-    );
-    sqlx::query(
-        "INSERT INTO events (id, at, kind, ballot, actor, detail_json, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(id)
-    .bind(&at)
-    .bind(e.kind)
-    .bind(&ballot)
-    .bind(&e.actor)
-    .bind(&detail)
-    .bind(&prev_hash)
-    .bind(&hash)
-    .execute(&mut *conn)
-    .await?;
+    // (id, at, kind, ballot, actor, detail, prev_hash, hash)
+    let mut rows = Vec::with_capacity(all.len());
+    for (at, e) in all {
+        let id = prev_id + 1;
+        let at = ts(*at);
+        let ballot = e.ballot.map(|b| b.to_string());
+        let detail = serde_json::to_string(&e.detail)?;
+        let hash = link(
+            &prev_hash,
+            id,
+            &at,
+            e.kind,
+            ballot.as_deref(),
+            &e.actor,
+            &detail,
+        );
+        rows.push((
+            id,
+            at,
+            e.kind,
+            ballot,
+            e.actor.as_str(),
+            detail,
+            prev_hash,
+            hash.clone(),
+        ));
+        prev_id = id;
+        prev_hash = hash;
+    }
+    for chunk in rows.chunks(500) {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO events (id, at, kind, ballot, actor, detail_json, prev_hash, hash) ",
+        );
+        q.push_values(chunk, |mut b, r| {
+            b.push_bind(r.0)
+                .push_bind(&r.1)
+                .push_bind(r.2)
+                .push_bind(&r.3)
+                .push_bind(r.4)
+                .push_bind(&r.5)
+                .push_bind(&r.6)
+                .push_bind(&r.7);
+        });
+        q.build().execute(&mut *conn).await?;
+    }
     sqlx::query(
         "INSERT INTO audit_head (one, last_id, last_hash, checks_from) VALUES (1, ?1, ?2, 0)
          ON CONFLICT (one) DO UPDATE SET last_id = ?1, last_hash = ?2",
     )
-    .bind(id)
-    .bind(&hash)
+    .bind(prev_id)
+    .bind(&prev_hash)
     .execute(&mut *conn)
     .await?;
     Ok(())

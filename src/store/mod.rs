@@ -244,6 +244,39 @@ impl Store {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
+    /// Starts a transaction on `conn` (see `begin`).
+    pub async fn begin_on(
+        conn: &mut SqliteConnection,
+    ) -> Result<sqlx::Transaction<'_, sqlx::Sqlite>, StoreError> {
+        Ok(sqlx::Connection::begin_with(conn, "BEGIN IMMEDIATE").await?)
+    }
+
+    /// A connection for recording one batch of messages, with a page cache that
+    /// holds the batch's writes (hundreds of messages, thousands of pages).
+    /// With SQLite's default 2 MB, those writes evicted every index page the
+    /// batch's lookups need, and each lookup went back to the file. Give it back
+    /// with `end_batch`, which returns the memory.
+    pub async fn batch_connection(
+        &self,
+    ) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        sqlx::query("PRAGMA cache_size = -32768")
+            .execute(&mut *conn)
+            .await?;
+        Ok(conn)
+    }
+
+    /// The default page cache again, and its memory freed.
+    pub async fn end_batch(conn: &mut SqliteConnection) -> Result<(), StoreError> {
+        sqlx::query("PRAGMA cache_size = -2000")
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("PRAGMA shrink_memory")
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
     /// The pool, for read-only queries elsewhere in the crate.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
@@ -461,8 +494,8 @@ impl Store {
     ) -> Result<i64, StoreError> {
         let id = Self::ballot_id(conn, ballot).await?;
         let row = sqlx::query(
-            "INSERT INTO votes (ballot_id, round, org_id, position, voter, cast_at, message_row, status, recorded_at, receipt_id)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO votes (ballot_id, round, org_id, position, voter, cast_at, message_row, status, recorded_at, receipt_id, message_id)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(id)
         .bind(i64::from(v.round))
@@ -474,6 +507,7 @@ impl Store {
         .bind(v.status.as_str())
         .bind(ts(now))
         .bind(receipt_id)
+        .bind(&v.message_id)
         .fetch_one(&mut *conn)
         .await?;
         Ok(row.try_get(0)?)
@@ -485,9 +519,8 @@ impl Store {
         ballot: BallotRef,
     ) -> Result<Vec<VoteRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT v.*, m.message_id AS mid, d.state AS dispute FROM votes v
+            "SELECT v.*, v.message_id AS mid, d.state AS dispute FROM votes v
              JOIN ballots b ON b.id = v.ballot_id
-             JOIN messages m ON m.id = v.message_row
              LEFT JOIN disputes d ON d.vote_id = v.id
              WHERE b.reference = ? ORDER BY v.message_row, v.id",
         )
@@ -505,9 +538,8 @@ impl Store {
         org: &OrgId,
     ) -> Result<Vec<VoteRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT v.*, m.message_id AS mid, d.state AS dispute FROM votes v
+            "SELECT v.*, v.message_id AS mid, d.state AS dispute FROM votes v
              JOIN ballots b ON b.id = v.ballot_id
-             JOIN messages m ON m.id = v.message_row
              LEFT JOIN disputes d ON d.vote_id = v.id
              WHERE b.reference = ? AND v.org_id = ? ORDER BY v.message_row, v.id",
         )

@@ -10,9 +10,7 @@
 //! Nothing that arrives is lost: malformed mail, auto-replies, duplicates,
 //! strangers' mail are all stored with the reason they were not counted.
 
-use std::collections::HashMap;
 use std::io::IsTerminal;
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -20,11 +18,15 @@ use sha2::{Digest, Sha256};
 use sqlx::SqliteConnection;
 use tracing::{debug, error, info, warn};
 
+mod work;
+
+pub use work::Work;
+
 use crate::admin;
 use crate::app::{App, AppError};
 use crate::ballot::{Answer, AnswerFate, Ballot, State, VoteRecord, VoteStatus};
 use crate::domain::{Address, BallotRef, Vote};
-use crate::mailbox::{Fetched, MailSource, MailboxError};
+use crate::mailbox::{Batch, Fetched, MailSource, MailboxError};
 use crate::outbox::compose::{Answering, Member, NotOpenWhy, Recorded};
 use crate::outbox::Mail;
 use crate::reading::{self, Reading};
@@ -155,57 +157,6 @@ impl Plan {
     }
 }
 
-/// One transaction's worth of ingest: the connection, and the ballots this
-/// transaction has already loaded.
-///
-/// The transaction holds SQLite's write lock (`BEGIN IMMEDIATE`), so nobody else
-/// can change a ballot while it runs; a message that changes one itself (an admin
-/// opening a ballot, a meeting's confirmation, a dispute) empties the cache. So a
-/// backlog of thousands of replies parses each ballot's roster and rule once per
-/// batch instead of once per reply.
-pub struct Work<'c> {
-    conn: &'c mut SqliteConnection,
-    ballots: HashMap<BallotRef, Option<Arc<Ballot>>>,
-}
-
-impl<'c> Work<'c> {
-    /// Work inside the transaction `conn`.
-    pub fn new(conn: &'c mut SqliteConnection) -> Self {
-        Work {
-            conn,
-            ballots: HashMap::new(),
-        }
-    }
-
-    /// Ballot `r` as this transaction sees it.
-    pub async fn ballot(&mut self, r: BallotRef) -> Result<Option<Arc<Ballot>>, StoreError> {
-        if let Some(b) = self.ballots.get(&r) {
-            return Ok(b.clone());
-        }
-        let b = Store::load_ballot_tx(self.conn, r).await?.map(Arc::new);
-        self.ballots.insert(r, b.clone());
-        Ok(b)
-    }
-
-    /// Forgets what was loaded: a message changed a ballot.
-    fn forget(&mut self) {
-        self.ballots.clear();
-    }
-}
-
-impl std::ops::Deref for Work<'_> {
-    type Target = SqliteConnection;
-    fn deref(&self) -> &SqliteConnection {
-        self.conn
-    }
-}
-
-impl std::ops::DerefMut for Work<'_> {
-    fn deref_mut(&mut self) -> &mut SqliteConnection {
-        self.conn
-    }
-}
-
 /// A message made ready outside the transaction: read (pure), hashed and, when a
 /// policy is configured, its sender verified (which may wait on DNS).
 struct Prepared<'f> {
@@ -315,17 +266,34 @@ async fn record_batch<'p>(
     cursor: impl Fn(&Fetched) -> Option<Cursor>,
     now: DateTime<Utc>,
 ) -> Result<Vec<(&'p Fetched, Processed)>, AppError> {
+    let mut conn = app.store.batch_connection().await?;
+    let result = record_batch_on(app, &mut conn, source, prepared, cursor, now).await;
+    let ended = Store::end_batch(&mut conn).await;
+    // The batch's own failure says more than the one after it.
+    let done = result?;
+    ended?;
+    Ok(done)
+}
+
+async fn record_batch_on<'p>(
+    app: &App,
+    conn: &mut SqliteConnection,
+    source: &str,
+    prepared: &'p [Prepared<'p>],
+    cursor: impl Fn(&Fetched) -> Option<Cursor>,
+    now: DateTime<Utc>,
+) -> Result<Vec<(&'p Fetched, Processed)>, AppError> {
     let mut out = Vec::with_capacity(prepared.len());
     let mut rest = prepared;
     while !rest.is_empty() {
-        let (done, failed) = match record_run(app, source, rest, &cursor, now).await? {
+        let (done, failed) = match record_run(app, conn, source, rest, &cursor, now).await? {
             Run::All(done) => (done, None),
             Run::FailedAt(i, e) => {
                 // Start again without the message that failed: what came before it
                 // is recorded, then the failure, then the rest.
                 let done = match i {
                     0 => Vec::new(),
-                    _ => match record_run(app, source, &rest[..i], &cursor, now).await? {
+                    _ => match record_run(app, conn, source, &rest[..i], &cursor, now).await? {
                         Run::All(done) => done,
                         Run::FailedAt(_, e) => return Err(e),
                     },
@@ -340,7 +308,7 @@ async fn record_batch<'p>(
                 let p = &rest[i];
                 error!(error = %e, "could not handle a message; recording it as an error and going on");
                 let processed =
-                    record_failure(app, source, p.f, cursor(p.f), now, &e.detail()).await?;
+                    record_failure(conn, source, p.f, cursor(p.f), now, &e.detail()).await?;
                 out.push((p.f, processed));
                 rest = &rest[i + 1..];
             }
@@ -358,13 +326,32 @@ enum Run<'p> {
 /// One transaction over `prepared`.
 async fn record_run<'p>(
     app: &App,
+    conn: &mut SqliteConnection,
     source: &str,
     prepared: &'p [Prepared<'p>],
     cursor: &impl Fn(&Fetched) -> Option<Cursor>,
     now: DateTime<Utc>,
 ) -> Result<Run<'p>, AppError> {
-    let mut tx = app.store.begin().await?;
+    let mut tx = Store::begin_on(conn).await?;
     let mut work = Work::new(&mut tx);
+    let keys: Vec<&str> = prepared.iter().map(|p| p.f.key.as_str()).collect();
+    let ids: Vec<&str> = prepared
+        .iter()
+        .filter_map(|p| p.reading.message_id.as_deref())
+        .collect();
+    let hashes: Vec<&str> = prepared.iter().map(|p| p.hash.as_str()).collect();
+    let senders: Vec<&str> = prepared
+        .iter()
+        .filter_map(|p| p.reading.from.as_ref().map(Address::as_str))
+        .collect();
+    let since = prepared
+        .iter()
+        .map(|p| p.f.internal_date)
+        .min()
+        .unwrap_or(now)
+        - chrono::Duration::hours(1);
+    work.preload(source, &keys, &ids, &hashes, &senders, since)
+        .await?;
     let mut done = Vec::with_capacity(prepared.len());
     for (i, p) in prepared.iter().enumerate() {
         match record_one(app, &mut work, source, p, now).await {
@@ -375,8 +362,9 @@ async fn record_run<'p>(
         }
     }
     if let Some(c) = prepared.iter().rev().find_map(|p| cursor(p.f)) {
-        Store::save_cursor(&mut work, source, c).await?;
+        Store::save_cursor(work.conn().await?, source, c).await?;
     }
+    work.flush().await?;
     drop(work);
     tx.commit().await.map_err(StoreError::from)?;
     for (_, p) in &done {
@@ -402,7 +390,7 @@ async fn record_one(
 ) -> Result<Processed, AppError> {
     let (reading, f, hash) = (&p.reading, p.f, p.hash.as_str());
     let verification = p.verification.as_ref();
-    if Store::source_key_seen(tx, source, &f.key).await? {
+    if tx.seen_key(source, &f.key) {
         return Ok(Processed {
             disposition: Disposition::Duplicate,
             ballot: None,
@@ -419,22 +407,20 @@ async fn record_one(
     // An admin's request opens its ballot, and the secretariat's answer to a
     // digest records the meeting's confirmation, inside this same transaction.
     if plan.disposition == Disposition::AdminOpened {
-        plan = admin_open(app, tx, reading, verification, &answering, now).await?;
+        let conn = tx.conn().await?;
+        plan = admin_open(app, conn, reading, verification, &answering, now).await?;
     } else if plan.disposition == Disposition::Ratification {
-        plan = ratification(app, tx, reading, verification, f, &answering, now).await?;
+        let conn = tx.conn().await?;
+        plan = ratification(app, conn, reading, verification, f, &answering, now).await?;
     }
     if !leaves_ballots_alone(plan.disposition) {
-        tx.forget();
+        tx.forget_ballots();
     }
 
     // A flood from one sender is reported once, when it crosses the limit.
     if let Some(from) = &reading.from {
-        let before = Store::messages_from_since(
-            tx,
-            from.as_str(),
-            f.internal_date - chrono::Duration::hours(1),
-        )
-        .await?;
+        let before =
+            tx.messages_from_since(from.as_str(), f.internal_date - chrono::Duration::hours(1));
         if before == i64::from(app.config.limits.messages_per_sender_per_hour) {
             plan.incidents.push(Incident {
                 kind: security::Kind::Burst,
@@ -450,9 +436,8 @@ async fn record_one(
 
     let reading_json = serde_json::to_string(reading).ok();
     let verification_json = verification.and_then(|v| serde_json::to_string(v).ok());
-    let row = Store::insert_message(
-        tx,
-        &NewMessage {
+    let row = tx
+        .message(&NewMessage {
             source,
             source_key: &f.key,
             message_id: reading.message_id.as_deref(),
@@ -467,13 +452,11 @@ async fn record_one(
             reason: &plan.reason,
             reading_json: reading_json.as_deref(),
             verification_json: verification_json.as_deref(),
-        },
-    )
-    .await?;
-    events::append(
-        tx,
+        })
+        .await?;
+    tx.event(
         now,
-        &Event::new(
+        Event::new(
             "message_received",
             plan.ballot,
             "daemon",
@@ -487,33 +470,33 @@ async fn record_one(
                 "verification": verification.map(|v| v.summary()),
             }),
         ),
-    )
-    .await?;
+    );
     for (b, mut v, receipt) in plan.votes {
         v.seq = row;
-        Store::insert_vote(tx, b, &v, row, receipt.as_deref(), now).await?;
-        events::append(
-            tx,
+        tx.vote(b, &v, row, receipt.as_deref(), now).await?;
+        tx.event(
             now,
-            &Event::new(
+            Event::new(
                 "vote_recorded",
                 Some(b),
                 "daemon",
                 serde_json::json!({ "message": row, "round": v.round, "org": v.org, "position": v.position, "status": v.status, "cast_at": v.cast_at }),
             ),
-        )
-        .await?;
+        );
     }
-    for e in &plan.events {
-        events::append(tx, now, e).await?;
+    for e in plan.events {
+        tx.event(now, e);
     }
     for m in &plan.mails {
-        app.enqueue(tx, m, "daemon", now).await?;
+        let (row, event) = app.outbox_row(m, "daemon", now)?;
+        tx.mail(row, event, now);
     }
+    // Disputes and incidents are rare and write by themselves.
     for vote in &plan.disputes {
-        if Store::open_dispute(tx, *vote, row, now).await? {
+        let conn = tx.conn().await?;
+        if Store::open_dispute(conn, *vote, row, now).await? {
             events::append(
-                tx,
+                conn,
                 now,
                 &Event::new(
                     "vote_disputed",
@@ -526,7 +509,7 @@ async fn record_one(
         }
     }
     for incident in &plan.incidents {
-        security::report_in(app, tx, incident, Some(row), now).await?;
+        security::report_in(app, tx.conn().await?, incident, Some(row), now).await?;
     }
     Ok(Processed {
         disposition: plan.disposition,
@@ -650,9 +633,7 @@ async fn plan(
     if let Some(why) = &reading.malformed {
         return Ok(Plan::only(Disposition::Malformed, None, why.clone()));
     }
-    if let Some((first, first_at)) =
-        Store::find_duplicate(tx, reading.message_id.as_deref(), hash).await?
-    {
+    if let Some((first, first_at)) = tx.duplicate_of(reading.message_id.as_deref(), hash) {
         let mut p = Plan::only(
             Disposition::Duplicate,
             reading.ballot,
@@ -701,7 +682,7 @@ async fn plan(
         ));
     }
     if (app.config.is_secretariat(from) || app.config.is_admin(from))
-        && answered_digest(tx, reading, app.config.message_id_domain())
+        && answered_digest(tx.conn().await?, reading, app.config.message_id_domain())
             .await?
             .is_some()
     {
@@ -836,7 +817,7 @@ async fn unverified(
     if let Some(org) = member {
         let to: Vec<String> = org.addresses().map(|a| a.to_string()).collect();
         let since = app.now() - chrono::Duration::hours(1);
-        if Store::queued_to_since(tx, "unverified", &to, since).await? {
+        if tx.queued_to_since("unverified", &to, since).await? {
             p.reason
                 .push_str("; the organisation was already told within the hour");
         } else {
@@ -1046,8 +1027,7 @@ async fn dispute(
     if !says_not_mine(&reading.own_words) {
         return Ok(None);
     }
-    let Some((vote, r, round, org_id, position)) = Store::vote_by_receipt(tx, receipt).await?
-    else {
+    let Some((vote, r, round, org_id, position)) = tx.vote_by_receipt(receipt).await? else {
         return Ok(None);
     };
     let Some(b) = tx.ballot(r).await? else {
@@ -1223,7 +1203,7 @@ async fn answer(
         AnswerFate::Count { round } => {
             // This organisation's answers only: whose answer stands is decided per
             // organisation, and a ballot may hold thousands of answers.
-            let votes = Store::org_votes_tx(tx, r, &org.id).await?;
+            let votes = tx.org_votes(r, &org.id).await?;
             let previous = b.positions(&votes, round).get(&org.id).copied();
             debug!(ballot = %r, round, position = position.as_str(), "vote counted");
             // Under a rule whose first answer is final, a later one is kept on
@@ -1550,7 +1530,7 @@ async fn ratification(
 }
 
 async fn record_failure(
-    app: &App,
+    conn: &mut SqliteConnection,
     source: &str,
     f: &Fetched,
     cursor: Option<Cursor>,
@@ -1558,7 +1538,7 @@ async fn record_failure(
     why: &str,
 ) -> Result<Processed, AppError> {
     let hash = content_hash(&f.raw);
-    let mut tx = app.store.begin().await?;
+    let mut tx = Store::begin_on(conn).await?;
     let row = Store::insert_message(
         &mut tx,
         &NewMessage {
@@ -1667,6 +1647,10 @@ impl Progress {
     }
 }
 
+/// A batch fetched while the one before it was recorded: when its fetch began,
+/// the cursor it was fetched after, and what came back.
+type ReadAhead = (DateTime<Utc>, Option<Cursor>, Result<Batch, MailboxError>);
+
 /// Reads the mailbox to its end, processing every new message, a batch per
 /// transaction. On a terminal the count is shown as it goes; under cron it stays
 /// quiet.
@@ -1674,15 +1658,22 @@ pub async fn poll(app: &App, src: &mut dyn MailSource) -> Result<PollReport, Pol
     let name = app.source_name();
     let mut report = PollReport::default();
     let mut progress = Progress::new(std::io::stderr().is_terminal());
+    let max = app.config.limits.messages_per_transaction;
+    // A batch read ahead while the one before it was recorded, and when its
+    // fetch began: the mailbox is read to its end as of that instant.
+    let mut ahead: Option<ReadAhead> = None;
     loop {
-        let started = app.now();
-        let cursor = app.store.cursor(&name).await?;
         // A batch, recorded in one transaction: its size bounds memory however
         // large the backlog (the mailbox also caps its bytes) and spreads one
         // commit's fsync over many messages.
-        let batch = src
-            .fetch(cursor, app.config.limits.messages_per_transaction)
-            .await?;
+        let (started, cursor, batch) = match ahead.take() {
+            Some((at, cursor, batch)) => (at, cursor, batch?),
+            None => {
+                let started = app.now();
+                let cursor = app.store.cursor(&name).await?;
+                (started, cursor, src.fetch(cursor, max).await?)
+            }
+        };
         let now = app.now();
         let (prepared, deferred) = prepare(app, &batch.messages, now).await?;
         let uidvalidity = batch.uidvalidity;
@@ -1692,7 +1683,25 @@ pub async fn poll(app: &App, src: &mut dyn MailSource) -> Result<PollReport, Pol
                 last_uid: uid,
             })
         };
-        let done = record_batch(app, &name, &prepared, at, now).await?;
+        // Reading the next batch from the server while this one is recorded
+        // keeps both the network and the database busy. Only a source whose
+        // cursor is the UID can: a Maildir hands out what is still in new/.
+        let read_ahead = batch.more && deferred.is_none() && src.reads_ahead();
+        let done = if read_ahead {
+            let next_cursor = Some(Cursor {
+                uidvalidity,
+                last_uid: batch.scanned_to,
+            });
+            let fetch_started = app.now();
+            let (done, next) = tokio::join!(
+                record_batch(app, &name, &prepared, at, now),
+                src.fetch(next_cursor, max)
+            );
+            ahead = Some((fetch_started, next_cursor, next));
+            done?
+        } else {
+            record_batch(app, &name, &prepared, at, now).await?
+        };
         for (f, p) in &done {
             src.committed(f).await?;
             if p.skipped {

@@ -1,0 +1,746 @@
+//! One transaction's worth of ingest: what it has loaded, and what it will write.
+//!
+//! A backlog is recorded hundreds of messages per transaction. Asking SQLite one
+//! question or writing one row at a time costs a round trip to sqlx's worker
+//! thread each (about 10 µs on the development machine, and a reply needed
+//! fifteen), more than reading the reply itself. So `Work` keeps what the
+//! transaction has loaded (ballots, what the batch's messages may duplicate) and
+//! stages what it writes (messages, votes, mails, audit events), which `flush`
+//! writes with a few multi-row statements.
+//!
+//! Nothing can read around the staging: every question the ingest asks about
+//! those tables is a method here that answers from the database and the staged
+//! rows together, and the raw connection is only handed out (`conn`) after a
+//! flush. The transaction holds SQLite's write lock (`BEGIN IMMEDIATE`), so no
+//! one else writes meanwhile. The audit chain is computed at the flush, in the
+//! order the events were staged, exactly as appending them one by one would.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+
+use crate::ballot::{Ballot, VoteRecord, VoteStatus};
+use crate::domain::{BallotRef, OrgId, Position};
+use crate::store::events::{self, Event};
+use crate::store::{
+    counts_as_original, parse_ts, ts, NewMessage, NewOutboxMail, Store, StoreError,
+};
+
+/// Rows per multi-row statement: well under SQLite's 32,766 variables.
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// What an earlier message with the same Message-ID or bytes looks like.
+#[derive(Debug, Clone)]
+struct Copy {
+    id: i64,
+    internal_date: DateTime<Utc>,
+    disposition: String,
+    message_id: Option<String>,
+    content_hash: String,
+}
+
+/// A message to write.
+struct StagedMessage {
+    id: i64,
+    source: String,
+    source_key: String,
+    message_id: Option<String>,
+    content_hash: String,
+    internal_date: DateTime<Utc>,
+    processed_at: DateTime<Utc>,
+    from_addr: Option<String>,
+    subject: Option<String>,
+    raw: Vec<u8>,
+    ballot_id: Option<i64>,
+    disposition: String,
+    reason: String,
+    reading_json: Option<String>,
+    verification_json: Option<String>,
+}
+
+/// A vote to write.
+struct StagedVote {
+    id: i64,
+    ballot: BallotRef,
+    ballot_id: i64,
+    record: VoteRecord,
+    message_row: i64,
+    receipt_id: Option<String>,
+    recorded_at: DateTime<Utc>,
+}
+
+/// An audit event to append; one about a queued mail only if the mail was queued
+/// (its Message-ID was not in the outbox already).
+struct StagedEvent {
+    at: DateTime<Utc>,
+    event: Event,
+    if_queued: Option<String>,
+}
+
+/// What the transaction has loaded and staged.
+pub struct Work<'c> {
+    conn: &'c mut SqliteConnection,
+    ballots: HashMap<BallotRef, Option<Arc<Ballot>>>,
+    ballot_ids: HashMap<BallotRef, Option<i64>>,
+    /// Mailbox keys recorded (in the database when preloaded, or by this transaction).
+    keys: HashSet<(String, String)>,
+    /// Every message of the database or this transaction with a Message-ID or
+    /// content hash of the batch, in id order.
+    copies: Vec<Copy>,
+    /// When each sender's messages arrived (for bursts), from `since` on.
+    senders: HashMap<String, Vec<DateTime<Utc>>>,
+    senders_since: Option<DateTime<Utc>>,
+    messages: Vec<StagedMessage>,
+    votes: Vec<StagedVote>,
+    mails: Vec<(NewOutboxMail, DateTime<Utc>)>,
+    events: Vec<StagedEvent>,
+    next_message: Option<i64>,
+    next_vote: Option<i64>,
+}
+
+impl<'c> Work<'c> {
+    /// Work inside the transaction `conn`.
+    pub fn new(conn: &'c mut SqliteConnection) -> Self {
+        Work {
+            conn,
+            ballots: HashMap::new(),
+            ballot_ids: HashMap::new(),
+            keys: HashSet::new(),
+            copies: Vec::new(),
+            senders: HashMap::new(),
+            senders_since: None,
+            messages: Vec::new(),
+            votes: Vec::new(),
+            mails: Vec::new(),
+            events: Vec::new(),
+            next_message: None,
+            next_vote: None,
+        }
+    }
+
+    /// Loads, in a few queries, what the batch's messages will ask about: which
+    /// of their mailbox keys are recorded, the earlier copies of each (same
+    /// Message-ID or bytes), and their senders' recent messages. Only messages of
+    /// this batch may be asked about afterwards (`seen_key`, `duplicate_of`,
+    /// `messages_from_since` rely on it).
+    pub async fn preload(
+        &mut self,
+        source: &str,
+        keys: &[&str],
+        message_ids: &[&str],
+        hashes: &[&str],
+        senders: &[&str],
+        since: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+            let mut q =
+                QueryBuilder::<Sqlite>::new("SELECT source_key FROM messages WHERE source = ");
+            q.push_bind(source).push(" AND source_key IN (");
+            let mut sep = q.separated(", ");
+            for k in chunk {
+                sep.push_bind(*k);
+            }
+            q.push(")");
+            for r in q.build().fetch_all(&mut *self.conn).await? {
+                self.keys.insert((source.to_string(), r.try_get(0)?));
+            }
+        }
+        let mut copies: HashMap<i64, Copy> = HashMap::new();
+        for (column, values) in [("content_hash", hashes), ("message_id", message_ids)] {
+            for chunk in values.chunks(ROWS_PER_STATEMENT) {
+                let mut q = QueryBuilder::<Sqlite>::new(
+                    "SELECT id, internal_date, disposition, message_id, content_hash FROM messages WHERE ",
+                );
+                q.push(column).push(" IN (");
+                let mut sep = q.separated(", ");
+                for v in chunk {
+                    sep.push_bind(*v);
+                }
+                q.push(")");
+                for r in q.build().fetch_all(&mut *self.conn).await? {
+                    let id: i64 = r.try_get(0)?;
+                    copies.entry(id).or_insert(Copy {
+                        id,
+                        internal_date: parse_ts(&r.try_get::<String, _>(1)?)?,
+                        disposition: r.try_get(2)?,
+                        message_id: r.try_get(3)?,
+                        content_hash: r.try_get(4)?,
+                    });
+                }
+            }
+        }
+        let mut copies: Vec<Copy> = copies.into_values().collect();
+        copies.sort_by_key(|c| c.id);
+        self.copies = copies;
+        self.senders.clear();
+        for chunk in senders.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "SELECT from_addr, internal_date FROM messages WHERE internal_date >= ",
+            );
+            q.push_bind(ts(since)).push(" AND from_addr IN (");
+            let mut sep = q.separated(", ");
+            for s in chunk {
+                sep.push_bind(*s);
+            }
+            q.push(")");
+            for r in q.build().fetch_all(&mut *self.conn).await? {
+                self.senders
+                    .entry(r.try_get(0)?)
+                    .or_default()
+                    .push(parse_ts(&r.try_get::<String, _>(1)?)?);
+            }
+        }
+        self.senders_since = Some(since);
+        Ok(())
+    }
+
+    /// The connection, for work that writes by itself (opening a ballot, a
+    /// meeting's confirmation, a dispute, an incident): everything staged is
+    /// written first, so it sees all of it.
+    pub async fn conn(&mut self) -> Result<&mut SqliteConnection, StoreError> {
+        self.flush().await?;
+        // What it writes may change ballots, and its rows take ids of their own.
+        self.ballots.clear();
+        self.next_message = None;
+        self.next_vote = None;
+        Ok(&mut *self.conn)
+    }
+
+    /// Ballot `r` as this transaction sees it (ballots are never staged).
+    pub async fn ballot(&mut self, r: BallotRef) -> Result<Option<Arc<Ballot>>, StoreError> {
+        if let Some(b) = self.ballots.get(&r) {
+            return Ok(b.clone());
+        }
+        let b = Store::load_ballot_tx(self.conn, r).await?.map(Arc::new);
+        self.ballots.insert(r, b.clone());
+        Ok(b)
+    }
+
+    /// Forgets the ballots loaded: a message changed one.
+    pub fn forget_ballots(&mut self) {
+        self.ballots.clear();
+    }
+
+    async fn ballot_id(&mut self, r: BallotRef) -> Result<Option<i64>, StoreError> {
+        if let Some(id) = self.ballot_ids.get(&r) {
+            return Ok(*id);
+        }
+        let id = sqlx::query_scalar::<_, i64>("SELECT id FROM ballots WHERE reference = ?")
+            .bind(r.to_string())
+            .fetch_optional(&mut *self.conn)
+            .await?;
+        // A ballot that does not exist yet may be opened later in this
+        // transaction: remember only the ones found.
+        if id.is_some() {
+            self.ballot_ids.insert(r, id);
+        }
+        Ok(id)
+    }
+
+    // ---- questions about messages ---------------------------------------------
+
+    /// True when the mailbox item `key` is already recorded.
+    pub fn seen_key(&self, source: &str, key: &str) -> bool {
+        self.keys.contains(&(source.to_string(), key.to_string()))
+    }
+
+    /// The earlier copy this message duplicates, by the ingest's one rule
+    /// (`store::counts_as_original`): its row and INTERNALDATE.
+    pub fn duplicate_of(
+        &self,
+        message_id: Option<&str>,
+        content_hash: &str,
+    ) -> Option<(i64, DateTime<Utc>)> {
+        self.copies
+            .iter()
+            .filter(|c| {
+                c.content_hash == content_hash
+                    || (message_id.is_some() && c.message_id.as_deref() == message_id)
+            })
+            .find(|c| counts_as_original(&c.disposition, c.content_hash == content_hash))
+            .map(|c| (c.id, c.internal_date))
+    }
+
+    /// How many messages `from` sent that arrived at or after `since`.
+    pub fn messages_from_since(&self, from: &str, since: DateTime<Utc>) -> i64 {
+        debug_assert!(self.senders_since.is_some_and(|s| s <= since));
+        self.senders
+            .get(from)
+            .map_or(0, |times| times.iter().filter(|t| **t >= since).count()) as i64
+    }
+
+    // ---- questions about votes and mail ------------------------------------------
+
+    /// Every answer `org` gave in ballot `r`, recorded or staged, in arrival order.
+    pub async fn org_votes(
+        &mut self,
+        r: BallotRef,
+        org: &OrgId,
+    ) -> Result<Vec<VoteRecord>, StoreError> {
+        let mut votes = Store::org_votes_tx(self.conn, r, org).await?;
+        votes.extend(
+            self.votes
+                .iter()
+                .filter(|v| v.ballot == r && &v.record.org == org)
+                .map(|v| v.record.clone()),
+        );
+        Ok(votes)
+    }
+
+    /// The vote a receipt acknowledged: (vote row, ballot, round, organisation, position).
+    pub async fn vote_by_receipt(
+        &mut self,
+        receipt_id: &str,
+    ) -> Result<Option<(i64, BallotRef, u32, OrgId, Position)>, StoreError> {
+        if let Some(found) = Store::vote_by_receipt(self.conn, receipt_id).await? {
+            return Ok(Some(found));
+        }
+        Ok(self
+            .votes
+            .iter()
+            .find(|v| v.receipt_id.as_deref() == Some(receipt_id))
+            .map(|v| {
+                (
+                    v.id,
+                    v.ballot,
+                    v.record.round,
+                    v.record.org.clone(),
+                    v.record.position,
+                )
+            }))
+    }
+
+    /// True when a mail of `kind` to exactly `recipients` was queued since `since`.
+    pub async fn queued_to_since(
+        &mut self,
+        kind: &str,
+        recipients: &[String],
+        since: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        if self
+            .mails
+            .iter()
+            .any(|(m, at)| m.kind == kind && m.recipients == recipients && *at >= since)
+        {
+            return Ok(true);
+        }
+        Store::queued_to_since(self.conn, kind, recipients, since).await
+    }
+
+    // ---- what the transaction writes ---------------------------------------------
+
+    /// Stages a message; returns the row id it will have.
+    pub async fn message(&mut self, m: &NewMessage<'_>) -> Result<i64, StoreError> {
+        let id = match self.next_message {
+            Some(id) => id,
+            None => {
+                sqlx::query_scalar::<_, i64>("SELECT COALESCE(MAX(id), 0) + 1 FROM messages")
+                    .fetch_one(&mut *self.conn)
+                    .await?
+            }
+        };
+        self.next_message = Some(id + 1);
+        let ballot_id = match m.ballot {
+            Some(r) => self.ballot_id(r).await?,
+            None => None,
+        };
+        self.keys
+            .insert((m.source.to_string(), m.source_key.to_string()));
+        self.copies.push(Copy {
+            id,
+            internal_date: m.internal_date,
+            disposition: m.disposition.to_string(),
+            message_id: m.message_id.map(str::to_string),
+            content_hash: m.content_hash.to_string(),
+        });
+        if let Some(from) = m.from_addr {
+            self.senders
+                .entry(from.to_string())
+                .or_default()
+                .push(m.internal_date);
+        }
+        self.messages.push(StagedMessage {
+            id,
+            source: m.source.to_string(),
+            source_key: m.source_key.to_string(),
+            message_id: m.message_id.map(str::to_string),
+            content_hash: m.content_hash.to_string(),
+            internal_date: m.internal_date,
+            processed_at: m.processed_at,
+            from_addr: m.from_addr.map(str::to_string),
+            subject: m.subject.map(str::to_string),
+            raw: m.raw.to_vec(),
+            ballot_id,
+            disposition: m.disposition.to_string(),
+            reason: m.reason.to_string(),
+            reading_json: m.reading_json.map(str::to_string),
+            verification_json: m.verification_json.map(str::to_string),
+        });
+        Ok(id)
+    }
+
+    /// Stages a vote of message `message_row`; returns its row id.
+    pub async fn vote(
+        &mut self,
+        ballot: BallotRef,
+        v: &VoteRecord,
+        message_row: i64,
+        receipt_id: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        let ballot_id = self.ballot_id(ballot).await?.ok_or_else(|| {
+            StoreError::Corrupt(format!("a vote for {ballot}, which does not exist"))
+        })?;
+        let id = match self.next_vote {
+            Some(id) => id,
+            None => {
+                sqlx::query_scalar::<_, i64>("SELECT COALESCE(MAX(id), 0) + 1 FROM votes")
+                    .fetch_one(&mut *self.conn)
+                    .await?
+            }
+        };
+        self.next_vote = Some(id + 1);
+        self.votes.push(StagedVote {
+            id,
+            ballot,
+            ballot_id,
+            record: v.clone(),
+            message_row,
+            receipt_id: receipt_id.map(str::to_string),
+            recorded_at: now,
+        });
+        Ok(id)
+    }
+
+    /// Stages an audit event.
+    pub fn event(&mut self, at: DateTime<Utc>, event: Event) {
+        self.events.push(StagedEvent {
+            at,
+            event,
+            if_queued: None,
+        });
+    }
+
+    /// Stages a mail for the outbox and its `mail_queued` event, which is kept
+    /// only if the mail is new (a mail with that Message-ID is queued once).
+    pub fn mail(&mut self, row: NewOutboxMail, event: Event, now: DateTime<Utc>) {
+        self.events.push(StagedEvent {
+            at: now,
+            event,
+            if_queued: Some(row.message_id.clone()),
+        });
+        self.mails.push((row, now));
+    }
+
+    /// Writes everything staged, in this order: messages, votes, mails, events.
+    pub async fn flush(&mut self) -> Result<(), StoreError> {
+        let messages = std::mem::take(&mut self.messages);
+        for chunk in messages.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO messages (id, source, source_key, message_id, content_hash, internal_date, processed_at,
+                 from_addr, subject, size, raw, ballot_id, disposition, reason, reading_json, verification_json) ",
+            );
+            q.push_values(chunk, |mut b, m| {
+                b.push_bind(m.id)
+                    .push_bind(&m.source)
+                    .push_bind(&m.source_key)
+                    .push_bind(&m.message_id)
+                    .push_bind(&m.content_hash)
+                    .push_bind(ts(m.internal_date))
+                    .push_bind(ts(m.processed_at))
+                    .push_bind(&m.from_addr)
+                    .push_bind(&m.subject)
+                    .push_bind(i64::try_from(m.raw.len()).unwrap_or(i64::MAX))
+                    .push_bind(&m.raw)
+                    .push_bind(m.ballot_id)
+                    .push_bind(&m.disposition)
+                    .push_bind(&m.reason)
+                    .push_bind(&m.reading_json)
+                    .push_bind(&m.verification_json);
+            });
+            q.build().execute(&mut *self.conn).await?;
+        }
+
+        let votes = std::mem::take(&mut self.votes);
+        for chunk in votes.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO votes (id, ballot_id, round, org_id, position, voter, cast_at, message_row, status, recorded_at, receipt_id, message_id) ",
+            );
+            q.push_values(chunk, |mut b, v| {
+                b.push_bind(v.id)
+                    .push_bind(v.ballot_id)
+                    .push_bind(i64::from(v.record.round))
+                    .push_bind(v.record.org.as_str())
+                    .push_bind(v.record.position.as_str())
+                    .push_bind(&v.record.voter)
+                    .push_bind(ts(v.record.cast_at))
+                    .push_bind(v.message_row)
+                    .push_bind(match v.record.status {
+                        VoteStatus::Valid => "valid",
+                        VoteStatus::Late => "late",
+                    })
+                    .push_bind(ts(v.recorded_at))
+                    .push_bind(&v.receipt_id)
+                    .push_bind(&v.record.message_id);
+            });
+            q.build().execute(&mut *self.conn).await?;
+        }
+
+        // A mail is queued once per Message-ID: drop the ones already in the outbox
+        // (or staged twice), and with them their mail_queued events.
+        let mails = std::mem::take(&mut self.mails);
+        let mut queued: HashSet<String> = HashSet::new();
+        let mut existing: HashSet<String> = HashSet::new();
+        for chunk in mails.chunks(ROWS_PER_STATEMENT) {
+            let mut q =
+                QueryBuilder::<Sqlite>::new("SELECT message_id FROM outbox WHERE message_id IN (");
+            let mut sep = q.separated(", ");
+            for (m, _) in chunk {
+                sep.push_bind(&m.message_id);
+            }
+            q.push(")");
+            for r in q.build().fetch_all(&mut *self.conn).await? {
+                existing.insert(r.try_get(0)?);
+            }
+        }
+        let mut new_mails = Vec::with_capacity(mails.len());
+        for (m, at) in &mails {
+            if !existing.contains(&m.message_id) && queued.insert(m.message_id.clone()) {
+                let ballot_id = match m.ballot {
+                    Some(r) => self.ballot_id(r).await?,
+                    None => None,
+                };
+                new_mails.push((m, *at, ballot_id));
+            }
+        }
+        for chunk in new_mails.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO outbox (message_id, kind, ballot_id, envelope_from, recipients_json, raw, created_at, next_attempt_at) ",
+            );
+            let mut recipients = Vec::with_capacity(chunk.len());
+            for (m, _, _) in chunk {
+                recipients.push(serde_json::to_string(&m.recipients)?);
+            }
+            q.push_values(
+                chunk.iter().zip(&recipients),
+                |mut b, ((m, at, ballot_id), r)| {
+                    b.push_bind(&m.message_id)
+                        .push_bind(&m.kind)
+                        .push_bind(*ballot_id)
+                        .push_bind(&m.envelope_from)
+                        .push_bind(r)
+                        .push_bind(&m.raw)
+                        .push_bind(ts(*at))
+                        .push_bind(ts(*at));
+                },
+            );
+            q.build().execute(&mut *self.conn).await?;
+        }
+
+        let staged = std::mem::take(&mut self.events);
+        let mut kept = Vec::with_capacity(staged.len());
+        let mut announced: HashSet<String> = HashSet::new();
+        for e in staged {
+            match &e.if_queued {
+                Some(id) if !queued.contains(id) || !announced.insert(id.clone()) => {}
+                _ => kept.push((e.at, e.event)),
+            }
+        }
+        events::append_all(&mut *self.conn, &kept).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admin::{self, OpenRequest};
+    use crate::ingest::poll;
+    use crate::mailbox::{Batch, Fetched, MailSource, MailboxError};
+    use crate::testkit::{fetched, reply, TestApp};
+    use futures::future::BoxFuture;
+
+    /// A mailbox in memory, handing out at most `max` messages per batch.
+    struct Memory(Vec<Fetched>);
+
+    impl MailSource for Memory {
+        fn fetch<'a>(
+            &'a mut self,
+            cursor: Option<crate::store::Cursor>,
+            max: usize,
+        ) -> BoxFuture<'a, Result<Batch, MailboxError>> {
+            let after = cursor.map_or(0, |c| c.last_uid);
+            let rest: Vec<Fetched> = self
+                .0
+                .iter()
+                .filter(|m| m.uid.is_some_and(|u| u > after))
+                .cloned()
+                .collect();
+            let messages: Vec<Fetched> = rest.iter().take(max).cloned().collect();
+            let more = rest.len() > messages.len();
+            Box::pin(async move {
+                Ok(Batch {
+                    uidvalidity: 7,
+                    scanned_to: messages.last().and_then(|m| m.uid).unwrap_or(after),
+                    pending: 0,
+                    messages,
+                    more,
+                })
+            })
+        }
+        fn committed<'a>(&'a mut self, _: &'a Fetched) -> BoxFuture<'a, Result<(), MailboxError>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn wait<'a>(
+            &'a mut self,
+            _: std::time::Duration,
+        ) -> BoxFuture<'a, Result<(), MailboxError>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn close(&mut self) -> BoxFuture<'_, ()> {
+            Box::pin(async {})
+        }
+    }
+
+    /// Everything a backlog leaves in the record, row by row.
+    async fn record(t: &TestApp) -> Vec<String> {
+        let mut out = Vec::new();
+        for sql in [
+            "SELECT id, source_key, message_id, content_hash, internal_date, from_addr, ballot_id, disposition, reason, hex(raw) FROM messages ORDER BY id",
+            "SELECT id, ballot_id, round, org_id, position, voter, cast_at, message_row, status, receipt_id, message_id FROM votes ORDER BY id",
+            "SELECT message_id, kind, ballot_id, recipients_json, hex(raw), created_at FROM outbox ORDER BY message_id",
+            "SELECT id, at, kind, ballot, actor, detail_json, prev_hash, hash FROM events ORDER BY id",
+            "SELECT kind, ballot_id, message_row, summary FROM incidents ORDER BY id",
+            "SELECT last_id, last_hash FROM audit_head",
+        ] {
+            let rows = sqlx::query(sql).fetch_all(t.app.store.pool()).await.unwrap();
+            for r in rows {
+                let cols: Vec<String> = (0..r.len())
+                    .map(|i| {
+                        r.try_get::<Option<String>, _>(i)
+                            .ok()
+                            .flatten()
+                            .or_else(|| r.try_get::<Option<i64>, _>(i).ok().flatten().map(|n| n.to_string()))
+                            .unwrap_or_else(|| "NULL".into())
+                    })
+                    .collect();
+                out.push(cols.join(" | "));
+            }
+        }
+        out
+    }
+
+    /// A backlog touching every path the staging answers for.
+    fn backlog() -> Vec<Fetched> {
+        let subject = "Re: [B-2026-001] 新規会員の加盟承認";
+        let member = |i: usize| format!("rep{i}@org{i}.example");
+        let mut raws: Vec<Vec<u8>> = vec![
+            reply(&member(1), subject, "賛成します。", "a1@x", None),
+            reply(&member(2), subject, "反対です。", "a2@x", None),
+            // The same org changes its mind within the batch.
+            reply(&member(1), subject, "やはり反対します。", "a3@x", None),
+            // The same message delivered twice.
+            reply(&member(2), subject, "反対です。", "a2@x", None),
+            reply(
+                &member(3),
+                subject,
+                "どうしようか迷っています。",
+                "a4@x",
+                None,
+            ),
+            reply("stranger@else.example", subject, "賛成", "a5@x", None),
+            reply(&member(3), subject, "棄権します。", "a6@x", None),
+        ];
+        // A list copy first (From rewritten), then the member's own copy.
+        let direct = reply(&member(4), subject, "賛成", "a7@x", None);
+        let listed = String::from_utf8(direct.clone())
+            .unwrap()
+            .replacen(
+                "From: Member <rep4@org4.example>",
+                "List-Id: <steering.committee.example>\r\nFrom: \"Member via steering\" <steering@committee.example>",
+                1,
+            )
+            .into_bytes();
+        raws.push(listed);
+        raws.push(direct);
+        // An admin opens a second ballot by mail; a member answers it at once.
+        raws.push(reply(
+            "chair@committee.example",
+            "[ballot:open] 予算承認",
+            "締切: 2026-11-29 17:00\n\n予算案を承認する。\n",
+            "open@x",
+            None,
+        ));
+        raws.push(reply(
+            &member(2),
+            "Re: [B-2026-002] 予算承認",
+            "賛成",
+            "b1@x",
+            None,
+        ));
+        // One sender past the burst limit (3 an hour in this test).
+        for i in 0..5 {
+            raws.push(reply(
+                &member(5),
+                subject,
+                "賛成",
+                &format!("burst{i}@x"),
+                None,
+            ));
+        }
+        raws.into_iter()
+            .enumerate()
+            .map(|(i, raw)| {
+                let mut f = fetched(&format!("uid:7:{}", i + 1), raw, "2026-11-23T01:00:00Z");
+                f.internal_date += chrono::Duration::seconds(i as i64);
+                f.uid = Some(i as u32 + 1);
+                f
+            })
+            .collect()
+    }
+
+    async fn run(per_transaction: usize) -> Vec<String> {
+        let t = TestApp::with(
+            6,
+            "2026-11-22T01:00:00Z",
+            &format!("[limits]\nmessages_per_sender_per_hour = 3\nmessages_per_transaction = {per_transaction}\n"),
+        )
+        .await;
+        let req = OpenRequest {
+            title: "新規会員の加盟承認".into(),
+            motion: "株式会社サンプルの加盟を承認する。".into(),
+            kind: None,
+            deadline: Some("2026-11-29 17:00".parse().unwrap()),
+        };
+        admin::open(&t.app, &req, "cli", t.app.now()).await.unwrap();
+        t.set_now("2026-11-23T02:00:00Z");
+        let report = poll(&t.app, &mut Memory(backlog())).await.unwrap();
+        assert_eq!(report.processed + report.skipped, backlog().len());
+        record(&t).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_backlog_recorded_in_one_transaction_leaves_the_same_record_as_one_per_message() {
+        let one_by_one = run(1).await;
+        let batched = run(500).await;
+        // The backlog did what it should: every path was taken.
+        let all = one_by_one.join("\n");
+        for d in [
+            "| vote |",
+            "| duplicate |",
+            "| unclear |",
+            "| non_member |",
+            "| admin_opened |",
+        ] {
+            assert!(all.contains(d), "no {d} in the record:\n{all}");
+        }
+        assert!(all.contains("vote_superseded"), "{all}");
+        assert!(all.contains("burst"), "{all}");
+        assert_eq!(batched.len(), one_by_one.len());
+        for (b, o) in batched.iter().zip(&one_by_one) {
+            assert_eq!(b, o);
+        }
+    }
+}
