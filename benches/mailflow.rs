@@ -40,6 +40,9 @@ use harness::MailStack;
 
 const BOT: &str = "bot@committee.test";
 const LIST: &str = "steering@committee.test";
+/// The bot and list of the second latency run (polling instead of IDLE).
+const BOT2: &str = "bot2@committee.test";
+const LIST2: &str = "steering2@committee.test";
 const CHAIR: &str = "chair@committee.test";
 const SECRETARIAT: &str = "secretariat@committee.test";
 /// Organisations on the roster: votes come from all of them.
@@ -139,12 +142,14 @@ async fn run(sizes: &Sizes) -> String {
         .map(|n| format!("backlog{n}@committee.test"))
         .collect();
     let mut users: Vec<&str> = members.iter().map(String::as_str).collect();
-    users.extend([BOT, CHAIR, SECRETARIAT]);
+    users.extend([BOT, BOT2, CHAIR, SECRETARIAT]);
     users.extend(inboxes.iter().map(String::as_str));
     let mut list: Vec<&str> = members.iter().map(String::as_str).collect();
+    let mut list2 = list.clone();
     list.push(BOT);
+    list2.push(BOT2);
     let started = Instant::now();
-    let stack = MailStack::start(&users, &[(LIST, &list)]).await;
+    let stack = MailStack::start(&users, &[(LIST, &list), (LIST2, &list2)]).await;
     let work = stack.dir().join("bench");
     fs::create_dir_all(&work).unwrap();
     // The backlog: a hosted deployment's worth of organisations. The latency
@@ -191,6 +196,9 @@ async fn run(sizes: &Sizes) -> String {
             &Mailbox::Imap {
                 port: stack.imap_port(),
                 user: inbox,
+                bot: BOT,
+                list: LIST,
+                how: "idle = true",
             },
             &Outgoing::Files,
             &db,
@@ -282,20 +290,54 @@ async fn run(sizes: &Sizes) -> String {
         );
     }
 
-    rows.extend(latency(&stack, &work, sizes.latency_replies, started).await);
+    let idle = Waiting {
+        bot: BOT,
+        list: LIST,
+        how: "idle = true",
+        label: "IDLE",
+    };
+    rows.extend(latency(&stack, &work, sizes.latency_replies, started, &idle).await);
+    let polling = Waiting {
+        bot: BOT2,
+        list: LIST2,
+        how: "idle = false\npoll_interval_secs = 0.1",
+        label: "polling every 0.1 s",
+    };
+    rows.extend(latency(&stack, &work, sizes.latency_replies, started, &polling).await);
     table(&rows)
 }
 
-/// The daemon in IDLE, and `count` replies submitted one by one.
-async fn latency(stack: &MailStack, work: &Path, count: usize, started: Instant) -> Vec<Row> {
-    let password = stack.password(BOT);
-    let db = work.join("latency.sqlite");
+/// How the daemon of a latency run waits for mail, with a bot and list of its own.
+struct Waiting {
+    bot: &'static str,
+    list: &'static str,
+    /// The [mailbox] lines that say how.
+    how: &'static str,
+    label: &'static str,
+}
+
+/// The daemon waiting for mail as `w` says, and `count` replies submitted one
+/// by one. The rows about memory come from the IDLE run only.
+async fn latency(
+    stack: &MailStack,
+    work: &Path,
+    count: usize,
+    started: Instant,
+    w: &Waiting,
+) -> Vec<Row> {
+    let password = stack.password(w.bot);
+    let name = format!("latency-{}", w.bot.split('@').next().unwrap());
+    let db = work.join(format!("{name}.sqlite"));
+    let log_path = work.join(format!("{name}.log"));
     let config = write_config(
         work,
-        "latency",
+        &name,
         &Mailbox::Imap {
             port: stack.imap_port(),
-            user: BOT,
+            user: w.bot,
+            bot: w.bot,
+            list: w.list,
+            how: w.how,
         },
         &Outgoing::Smtp {
             port: stack.smtp_port(),
@@ -313,7 +355,7 @@ async fn latency(stack: &MailStack, work: &Path, count: usize, started: Instant)
     .await
     .unwrap();
 
-    let log = fs::File::create(work.join("daemon.log")).unwrap();
+    let log = fs::File::create(&log_path).unwrap();
     let mut daemon = cli_command(&config, &password, None, &["run"])
         .stdout(Stdio::null())
         .stderr(log)
@@ -328,7 +370,7 @@ async fn latency(stack: &MailStack, work: &Path, count: usize, started: Instant)
     assert!(
         settled,
         "the daemon did not read the announcement's copy within 30 s:\n{}\n{}",
-        fs::read_to_string(work.join("daemon.log")).unwrap_or_default(),
+        fs::read_to_string(&log_path).unwrap_or_default(),
         stack.log_tail(20)
     );
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -344,8 +386,8 @@ async fn latency(stack: &MailStack, work: &Path, count: usize, started: Instant)
     for i in 0..count {
         let org = i % WITH_MAILBOX + 1;
         let id = format!("lat{i}@org{org}.test");
-        let raw = latency_reply(&reference, &announce, &member(org), &id, i);
-        let accepted = submit_timed(stack.smtp_port(), &member(org), BOT, &raw);
+        let raw = latency_reply(&reference, &announce, &member(org), w.bot, &id, i);
+        let accepted = submit_timed(stack.smtp_port(), &member(org), w.bot, &raw);
         let deadline = accepted + Duration::from_secs(30);
         loop {
             let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE message_id = ?")
@@ -360,7 +402,7 @@ async fn latency(stack: &MailStack, work: &Path, count: usize, started: Instant)
             assert!(
                 Instant::now() < deadline,
                 "reply {i} was not committed within 30 s\n{}",
-                fs::read_to_string(work.join("daemon.log")).unwrap_or_default()
+                fs::read_to_string(&log_path).unwrap_or_default()
             );
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
@@ -378,28 +420,38 @@ async fn latency(stack: &MailStack, work: &Path, count: usize, started: Instant)
     let pct = |p: usize| sorted[(sorted.len() * p / 100).min(sorted.len() - 1)];
     let (p50, p99, max) = (pct(50), pct(99), *sorted.last().unwrap());
     eprintln!(
-        "[{:>6.1} s] latency over {count}: p50 {} p99 {} max {}",
+        "[{:>6.1} s] latency ({}) over {count}: p50 {} p99 {} max {}",
         started.elapsed().as_secs_f64(),
+        w.label,
         ms(p50),
         ms(p99),
         ms(max)
     );
-    vec![
+    let mut rows = vec![
         Row::new(
-            format!("latency, {count} replies: SMTP 250 → vote committed, p50"),
+            format!(
+                "latency, {}, {count} replies: SMTP 250 → vote committed, p50",
+                w.label
+            ),
             ms(p50),
         )
         .target("< 100 ms", p50 < Duration::from_millis(100)),
-        Row::new("latency: p99", ms(p99)).target("< 500 ms", p99 < Duration::from_millis(500)),
-        Row::new("latency: max", ms(max)),
-        Row::new("daemon idle: RSS", mib(idle.rss_kib))
-            .target("< 15 MiB", idle.rss_kib < 15 * 1024),
-        Row::new("daemon idle: peak RSS since start", mib(idle.hwm_kib)),
-        Row::new(
-            "daemon after the latency run: RSS (peak)",
-            format!("{} ({})", mib(after.rss_kib), mib(after.hwm_kib)),
-        ),
-    ]
+        Row::new(format!("latency, {}: p99", w.label), ms(p99))
+            .target("< 500 ms", p99 < Duration::from_millis(500)),
+        Row::new(format!("latency, {}: max", w.label), ms(max)),
+    ];
+    if w.how.contains("idle = true") {
+        rows.extend([
+            Row::new("daemon idle (in IDLE): RSS", mib(idle.rss_kib))
+                .target("< 15 MiB", idle.rss_kib < 15 * 1024),
+            Row::new("daemon idle: peak RSS since start", mib(idle.hwm_kib)),
+            Row::new(
+                "daemon after the latency run: RSS (peak)",
+                format!("{} ({})", mib(after.rss_kib), mib(after.hwm_kib)),
+            ),
+        ]);
+    }
+    rows
 }
 
 fn table(rows: &[Row]) -> String {
@@ -643,10 +695,17 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// A Thunderbird-style reply for the latency run: UTF-8, the answer on top.
-fn latency_reply(reference: &str, announce: &str, from: &str, id: &str, i: usize) -> Vec<u8> {
+fn latency_reply(
+    reference: &str,
+    announce: &str,
+    from: &str,
+    bot: &str,
+    id: &str,
+    i: usize,
+) -> Vec<u8> {
     let answer = ["賛成します。", "反対します。", "棄権します。"][i % 3];
     format!(
-        "From: Member <{from}>\r\nTo: <{BOT}>\r\nSubject: Re: [{reference}] 予算承認\r\nMessage-ID: <{id}>\r\nIn-Reply-To: <{announce}>\r\nReferences: <{announce}>\r\nDate: {}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{answer}\r\n\r\n2026/11/24 10:00, メール審議 wrote:\r\n> 予算案を承認することについて、賛成・反対・棄権でご回答ください。\r\n",
+        "From: Member <{from}>\r\nTo: <{bot}>\r\nSubject: Re: [{reference}] 予算承認\r\nMessage-ID: <{id}>\r\nIn-Reply-To: <{announce}>\r\nReferences: <{announce}>\r\nDate: {}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{answer}\r\n\r\n2026/11/24 10:00, メール審議 wrote:\r\n> 予算案を承認することについて、賛成・反対・棄権でご回答ください。\r\n",
         Utc::now().to_rfc2822()
     )
     .into_bytes()
@@ -671,7 +730,15 @@ fn write_roster(dir: &Path, file: &str, n: usize) {
 }
 
 enum Mailbox<'a> {
-    Imap { port: u16, user: &'a str },
+    Imap {
+        port: u16,
+        user: &'a str,
+        /// The bot's address and the committee list.
+        bot: &'a str,
+        list: &'a str,
+        /// How it waits: the `idle` and `poll_interval_secs` lines.
+        how: &'a str,
+    },
 }
 
 enum Outgoing {
@@ -687,7 +754,13 @@ fn write_config(
     db: &Path,
     roster: &str,
 ) -> PathBuf {
-    let Mailbox::Imap { port, user } = mailbox;
+    let Mailbox::Imap {
+        port,
+        user,
+        bot,
+        list,
+        how,
+    } = mailbox;
     let outgoing = match outgoing {
         Outgoing::Smtp { port } => format!(
             "kind = \"smtp\"\nhost = \"127.0.0.1\"\nport = {port}\nsecurity = \"plain\"\ntimeout_secs = 15"
@@ -700,9 +773,9 @@ fn write_config(
 name = "ベンチマーク協議会 運営委員会"
 
 [addresses]
-bot = "{BOT}"
+bot = "{bot}"
 bot_name = "ベンチマーク メール審議"
-list = "{LIST}"
+list = "{list}"
 secretariat = ["{SECRETARIAT}"]
 admins = ["{CHAIR}"]
 
@@ -713,8 +786,7 @@ port = {port}
 security = "plain"
 user = "{user}"
 password_env = "MAIL_BALLOT_IMAP_PASSWORD"
-idle = true
-poll_interval_secs = 2
+{how}
 timeout_secs = 60
 
 [outgoing]

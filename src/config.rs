@@ -409,7 +409,7 @@ enum RawMailbox {
         #[serde(default = "default_true")]
         idle: bool,
         #[serde(default = "default_poll")]
-        poll_interval_secs: u64,
+        poll_interval_secs: f64,
         #[serde(default = "default_timeout")]
         timeout_secs: u64,
     },
@@ -427,8 +427,8 @@ fn default_folder() -> String {
 fn default_true() -> bool {
     true
 }
-fn default_poll() -> u64 {
-    60
+fn default_poll() -> f64 {
+    60.0
 }
 fn default_timeout() -> u64 {
     60
@@ -740,9 +740,17 @@ impl Config {
                     )));
                 }
                 check_env_name(&file, "mailbox", "password_env", &password_env)?;
-                if poll_interval_secs == 0 || timeout_secs == 0 {
+                // Fractions of a second are allowed: polling is how to get replies
+                // faster than a server's IDLE notifications (Dovecot 2.3 holds
+                // them for half a second).
+                if !(0.05..=86_400.0).contains(&poll_interval_secs) {
                     return Err(ConfigError(format!(
-                        "{file}: [mailbox] poll_interval_secs and timeout_secs must be at least 1"
+                        "{file}: [mailbox] poll_interval_secs must be between 0.05 and 86400 seconds"
+                    )));
+                }
+                if timeout_secs == 0 {
+                    return Err(ConfigError(format!(
+                        "{file}: [mailbox] timeout_secs must be at least 1"
                     )));
                 }
                 MailboxConfig::Imap(ImapConfig {
@@ -753,7 +761,7 @@ impl Config {
                     password: SecretRef { env: password_env },
                     folder,
                     idle,
-                    poll_interval: std::time::Duration::from_secs(poll_interval_secs),
+                    poll_interval: std::time::Duration::from_secs_f64(poll_interval_secs),
                     timeout: std::time::Duration::from_secs(timeout_secs),
                 })
             }
@@ -1210,6 +1218,36 @@ file = "roster.toml"
             .unwrap_err()
             .0;
         assert!(err.contains("loopback"), "{err}");
+    }
+
+    #[test]
+    fn the_poll_interval_may_be_a_fraction_of_a_second_but_not_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let imap = |interval: &str| {
+            CONFIG.replace(
+                "kind = \"maildir\"\npath = \"mail\"",
+                &format!("kind = \"imap\"\nhost = \"127.0.0.1\"\nsecurity = \"plain\"\nuser = \"u\"\npassword_env = \"P\"\nidle = false\npoll_interval_secs = {interval}"),
+            )
+        };
+        let c = Config::load(&write_config(dir.path(), &imap("0.2"))).unwrap();
+        match &c.mailbox {
+            MailboxConfig::Imap(i) => {
+                assert_eq!(i.poll_interval, std::time::Duration::from_millis(200))
+            }
+            other => panic!("{other:?}"),
+        }
+        let c = Config::load(&write_config(dir.path(), &imap("60"))).unwrap();
+        match &c.mailbox {
+            MailboxConfig::Imap(i) => assert_eq!(i.poll_interval.as_secs(), 60),
+            other => panic!("{other:?}"),
+        }
+        let err = Config::load(&write_config(dir.path(), &imap("0")))
+            .unwrap_err()
+            .0;
+        assert!(
+            err.contains("poll_interval_secs must be between 0.05"),
+            "{err}"
+        );
     }
 
     #[test]

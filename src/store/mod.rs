@@ -252,7 +252,7 @@ impl Store {
     }
 
     /// A connection for recording one batch of messages, with a page cache that
-    /// holds the batch's writes (hundreds of messages, thousands of pages).
+    /// holds the batch's writes (hundreds of messages, thousands of pages: 16 MB).
     /// With SQLite's default 2 MB, those writes evicted every index page the
     /// batch's lookups need, and each lookup went back to the file. Give it back
     /// with `end_batch`, which returns the memory.
@@ -260,7 +260,7 @@ impl Store {
         &self,
     ) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        sqlx::query("PRAGMA cache_size = -32768")
+        sqlx::query("PRAGMA cache_size = -16384")
             .execute(&mut *conn)
             .await?;
         Ok(conn)
