@@ -356,11 +356,7 @@ impl Ballot {
             } else {
                 v.round == round
             };
-            if !in_scope
-                || v.status != VoteStatus::Valid
-                || v.disputed
-                || self.roster.organisation(&v.org).is_none()
-            {
+            if !in_scope || v.status != VoteStatus::Valid || v.disputed {
                 continue;
             }
             let key = |x: &VoteRecord| (x.round, x.cast_at, x.seq);
@@ -371,6 +367,15 @@ impl Ballot {
                     latest.insert(v.org.clone(), v);
                 }
             }
+        }
+        // Once per organisation, not per answer; through a set when there are
+        // many (a tally of a large committee), by a plain search for a few.
+        if latest.len() > 16 {
+            let on_roster: std::collections::HashSet<&OrgId> =
+                self.roster.voters().map(|o| &o.id).collect();
+            latest.retain(|org, _| on_roster.contains(org));
+        } else {
+            latest.retain(|org, _| self.roster.organisation(org).is_some());
         }
         latest
     }
