@@ -169,28 +169,37 @@ struct Prepared<'f> {
 /// Reads every message of a batch, on every core when there are enough to share:
 /// reading is pure and is most of the work of a backlog.
 fn read_batch(msgs: &[Fetched], opts: &reading::ReadOptions) -> Vec<(Reading, String)> {
-    let one = |f: &Fetched| (reading::read_message(&f.raw, opts), content_hash(&f.raw));
+    let multi = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if !multi || msgs.len() < 8 {
+        return msgs.iter().map(|f| read_one(f, opts)).collect();
+    }
+    tokio::task::block_in_place(|| read_all(msgs, opts))
+}
+
+fn read_one(f: &Fetched, opts: &reading::ReadOptions) -> (Reading, String) {
+    (reading::read_message(&f.raw, opts), content_hash(&f.raw))
+}
+
+/// Reads `msgs` on every core (a blocking call: run it where blocking is allowed).
+fn read_all(msgs: &[Fetched], opts: &reading::ReadOptions) -> Vec<(Reading, String)> {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    let multi = tokio::runtime::Handle::try_current()
-        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-    if threads < 2 || msgs.len() < 8 || !multi {
-        return msgs.iter().map(one).collect();
+    if threads < 2 || msgs.len() < 8 {
+        return msgs.iter().map(|f| read_one(f, opts)).collect();
     }
     let chunk = msgs.len().div_ceil(threads);
-    tokio::task::block_in_place(|| {
-        std::thread::scope(|s| {
-            let handles: Vec<_> = msgs
-                .chunks(chunk)
-                .map(|c| s.spawn(move || c.iter().map(one).collect::<Vec<_>>()))
-                .collect();
-            handles
-                .into_iter()
-                // A panic in the reader is a bug; let it surface, never lose a message.
-                .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
-        })
+    std::thread::scope(|s| {
+        let handles: Vec<_> = msgs
+            .chunks(chunk)
+            .map(|c| s.spawn(move || c.iter().map(|f| read_one(f, opts)).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            // A panic in the reader is a bug; let it surface, never lose a message.
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
     })
 }
 
@@ -200,9 +209,14 @@ fn read_batch(msgs: &[Fetched], opts: &reading::ReadOptions) -> Vec<(Reading, St
 async fn prepare<'f>(
     app: &App,
     msgs: &'f [Fetched],
+    read: Option<Vec<(Reading, String)>>,
     now: DateTime<Utc>,
 ) -> Result<(Vec<Prepared<'f>>, Option<AppError>), AppError> {
-    let read = read_batch(msgs, &app.read_options);
+    // Read already when the batch was fetched ahead.
+    let read = match read {
+        Some(r) if r.len() == msgs.len() => r,
+        _ => read_batch(msgs, &app.read_options),
+    };
     // The personal ballots a token may answer: loaded once for the whole batch.
     let candidates = match &app.verifier {
         Some(_) => {
@@ -245,7 +259,7 @@ pub async fn process(
     cursor: Option<Cursor>,
     now: DateTime<Utc>,
 ) -> Result<Processed, AppError> {
-    let (prepared, deferred) = prepare(app, std::slice::from_ref(f), now).await?;
+    let (prepared, deferred) = prepare(app, std::slice::from_ref(f), None, now).await?;
     if let Some(e) = deferred {
         return Err(e);
     }
@@ -1647,9 +1661,13 @@ impl Progress {
     }
 }
 
-/// A batch fetched while the one before it was recorded: when its fetch began,
-/// the cursor it was fetched after, and what came back.
-type ReadAhead = (DateTime<Utc>, Option<Cursor>, Result<Batch, MailboxError>);
+/// A batch fetched (and read) while the one before it was recorded: when its
+/// fetch began, the cursor it was fetched after, and what came back.
+type ReadAhead = (
+    DateTime<Utc>,
+    Option<Cursor>,
+    Result<(Batch, Vec<(Reading, String)>), MailboxError>,
+);
 
 /// Reads the mailbox to its end, processing every new message, a batch per
 /// transaction. On a terminal the count is shown as it goes; under cron it stays
@@ -1666,16 +1684,19 @@ pub async fn poll(app: &App, src: &mut dyn MailSource) -> Result<PollReport, Pol
         // A batch, recorded in one transaction: its size bounds memory however
         // large the backlog (the mailbox also caps its bytes) and spreads one
         // commit's fsync over many messages.
-        let (started, cursor, batch) = match ahead.take() {
-            Some((at, cursor, batch)) => (at, cursor, batch?),
+        let (started, cursor, batch, read) = match ahead.take() {
+            Some((at, cursor, fetched)) => {
+                let (batch, read) = fetched?;
+                (at, cursor, batch, Some(read))
+            }
             None => {
                 let started = app.now();
                 let cursor = app.store.cursor(&name).await?;
-                (started, cursor, src.fetch(cursor, max).await?)
+                (started, cursor, src.fetch(cursor, max).await?, None)
             }
         };
         let now = app.now();
-        let (prepared, deferred) = prepare(app, &batch.messages, now).await?;
+        let (prepared, deferred) = prepare(app, &batch.messages, read, now).await?;
         let uidvalidity = batch.uidvalidity;
         let at = |f: &Fetched| {
             f.uid.map(|uid| Cursor {
@@ -1693,10 +1714,23 @@ pub async fn poll(app: &App, src: &mut dyn MailSource) -> Result<PollReport, Pol
                 last_uid: batch.scanned_to,
             });
             let fetch_started = app.now();
-            let (done, next) = tokio::join!(
-                record_batch(app, &name, &prepared, at, now),
-                src.fetch(next_cursor, max)
-            );
+            let opts = app.read_options.clone();
+            let fetch_and_read = async {
+                let next = src.fetch(next_cursor, max).await?;
+                // Reading is pure and most of a backlog's work: on the other core,
+                // while this batch is recorded.
+                tokio::task::spawn_blocking(move || {
+                    let read = read_all(&next.messages, &opts);
+                    (next, read)
+                })
+                .await
+                .map_err(|e| match e.try_into_panic() {
+                    Ok(p) => std::panic::resume_unwind(p),
+                    Err(e) => MailboxError::Io(std::io::Error::other(e)),
+                })
+            };
+            let (done, next) =
+                tokio::join!(record_batch(app, &name, &prepared, at, now), fetch_and_read);
             ahead = Some((fetch_started, next_cursor, next));
             done?
         } else {

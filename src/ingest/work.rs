@@ -87,8 +87,11 @@ pub struct Work<'c> {
     /// Mailbox keys recorded (in the database when preloaded, or by this transaction).
     keys: HashSet<(String, String)>,
     /// Every message of the database or this transaction with a Message-ID or
-    /// content hash of the batch, in id order.
+    /// content hash of the batch, in id order, and where each hash and
+    /// Message-ID occurs among them.
     copies: Vec<Copy>,
+    by_hash: HashMap<String, Vec<usize>>,
+    by_message_id: HashMap<String, Vec<usize>>,
     /// When each sender's messages arrived (for bursts), from `since` on.
     senders: HashMap<String, Vec<DateTime<Utc>>>,
     senders_since: Option<DateTime<Utc>>,
@@ -109,6 +112,8 @@ impl<'c> Work<'c> {
             ballot_ids: HashMap::new(),
             keys: HashSet::new(),
             copies: Vec::new(),
+            by_hash: HashMap::new(),
+            by_message_id: HashMap::new(),
             senders: HashMap::new(),
             senders_since: None,
             messages: Vec::new(),
@@ -173,7 +178,12 @@ impl<'c> Work<'c> {
         }
         let mut copies: Vec<Copy> = copies.into_values().collect();
         copies.sort_by_key(|c| c.id);
-        self.copies = copies;
+        self.copies.clear();
+        self.by_hash.clear();
+        self.by_message_id.clear();
+        for c in copies {
+            self.add_copy(c);
+        }
         self.senders.clear();
         for chunk in senders.chunks(ROWS_PER_STATEMENT) {
             let mut q = QueryBuilder::<Sqlite>::new(
@@ -246,6 +256,18 @@ impl<'c> Work<'c> {
         self.keys.contains(&(source.to_string(), key.to_string()))
     }
 
+    fn add_copy(&mut self, c: Copy) {
+        let i = self.copies.len();
+        self.by_hash
+            .entry(c.content_hash.clone())
+            .or_default()
+            .push(i);
+        if let Some(id) = &c.message_id {
+            self.by_message_id.entry(id.clone()).or_default().push(i);
+        }
+        self.copies.push(c);
+    }
+
     /// The earlier copy this message duplicates, by the ingest's one rule
     /// (`store::counts_as_original`): its row and INTERNALDATE.
     pub fn duplicate_of(
@@ -253,12 +275,18 @@ impl<'c> Work<'c> {
         message_id: Option<&str>,
         content_hash: &str,
     ) -> Option<(i64, DateTime<Utc>)> {
-        self.copies
-            .iter()
-            .filter(|c| {
-                c.content_hash == content_hash
-                    || (message_id.is_some() && c.message_id.as_deref() == message_id)
-            })
+        let none = Vec::new();
+        let by_hash = self.by_hash.get(content_hash).unwrap_or(&none);
+        let by_id = message_id
+            .and_then(|id| self.by_message_id.get(id))
+            .unwrap_or(&none);
+        // Copies are in id order; so are both lists: take the first that counts.
+        let mut candidates: Vec<usize> = by_hash.iter().chain(by_id).copied().collect();
+        candidates.sort_unstable();
+        candidates.dedup();
+        candidates
+            .into_iter()
+            .map(|i| &self.copies[i])
             .find(|c| counts_as_original(&c.disposition, c.content_hash == content_hash))
             .map(|c| (c.id, c.internal_date))
     }
@@ -348,7 +376,7 @@ impl<'c> Work<'c> {
         };
         self.keys
             .insert((m.source.to_string(), m.source_key.to_string()));
-        self.copies.push(Copy {
+        self.add_copy(Copy {
             id,
             internal_date: m.internal_date,
             disposition: m.disposition.to_string(),
