@@ -264,11 +264,17 @@ async fn run(sizes: &Sizes) -> String {
             )
             .target("< 64 MiB (at 100,000)", poll.max_rss_kib < 64 * 1024),
         );
+        if let Some(keep) = std::env::var_os("MAILFLOW_KEEP") {
+            keep_backlog(Path::new(&keep), &work, &config, &db).await;
+        }
         last_db = Some((n, config, password));
     }
 
     if let Some((n, config, password)) = &last_db {
-        let replay = timed_run(cli_command(config, password, None, &["replay"]));
+        let replay = timed_run(profiled(
+            cli_command(config, password, None, &["replay"]),
+            &format!("replay-{n}"),
+        ));
         assert!(replay.ok, "mail-ballot replay failed:\n{}", replay.stderr);
         assert!(
             replay.stdout.contains("every recorded result matches"),
@@ -832,8 +838,12 @@ fn cli_command<S: AsRef<str>>(
         c.arg("--now").arg(t.to_rfc3339());
     }
     c.args(args.iter().map(AsRef::as_ref))
-        .env("MAIL_BALLOT_IMAP_PASSWORD", password)
-        .env_remove("MAIL_BALLOT_LOG");
+        .env("MAIL_BALLOT_IMAP_PASSWORD", password);
+    // MAILFLOW_LOG=debug (with MAILFLOW_STDERR) shows each batch's stage times.
+    match std::env::var_os("MAILFLOW_LOG") {
+        Some(level) => c.env("MAIL_BALLOT_LOG", level),
+        None => c.env_remove("MAIL_BALLOT_LOG"),
+    };
     c
 }
 
@@ -853,11 +863,34 @@ fn cli<S: AsRef<str>>(
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// `command` under `perf record -g` when `MAILFLOW_PERF` is set (the profile goes to
-/// target/bench/NAME.perf; read it with `perf report -i`), else `command` itself.
+/// Copies a backlog's database, config and roster to `keep` (MAILFLOW_KEEP=DIR), so
+/// that `replay` or `report` can be profiled again without loading the backlog anew:
+/// `mail-ballot --config DIR/NAME.toml replay` (any MAIL_BALLOT_IMAP_PASSWORD).
+async fn keep_backlog(keep: &Path, work: &Path, config: &Path, db: &Path) {
+    fs::create_dir_all(keep).unwrap();
+    let kept_db = keep.join(db.file_name().unwrap());
+    // One file, the WAL folded in, by SQLite itself.
+    let _ = fs::remove_file(&kept_db);
+    sqlx::query("VACUUM INTO ?")
+        .bind(kept_db.display().to_string())
+        .execute(&mut connect(db).await)
+        .await
+        .unwrap();
+    let text = fs::read_to_string(config)
+        .unwrap()
+        .replace(&db.display().to_string(), &kept_db.display().to_string());
+    fs::write(keep.join(config.file_name().unwrap()), text).unwrap();
+    fs::copy(work.join("roster.toml"), keep.join("roster.toml")).unwrap();
+    eprintln!("kept in {}", keep.display());
+}
+
+/// `command` under `perf record -g` when `MAILFLOW_PERF` is set to 1 or to a prefix
+/// of NAME (`poll`, `replay`); the profile goes to target/bench/NAME.perf (read it
+/// with `perf report -i`). Otherwise `command` itself.
 fn profiled(command: Command, name: &str) -> Command {
-    if std::env::var_os("MAILFLOW_PERF").is_none() {
-        return command;
+    match std::env::var("MAILFLOW_PERF") {
+        Ok(v) if v == "1" || name.starts_with(v.as_str()) => {}
+        _ => return command,
     }
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
     fs::create_dir_all(&dir).unwrap();

@@ -22,13 +22,14 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
 use sqlx::Row;
 
 use crate::ballot::{Answer, AnswerFate, Ballot, VoteRecord, VoteStatus};
 use crate::config::Config;
 use crate::domain::{BallotRef, Position};
 use crate::ingest::content_hash;
-use crate::reading::{read_message, ReadOptions, Reading};
+use crate::reading::{read_message, ReadOptions};
 use crate::store::events;
 use crate::store::{counts_as_original, parse_ts, Store, StoreError};
 use crate::verify::policy::Verification;
@@ -54,31 +55,6 @@ struct Stored {
 
 const PAGE: i64 = 2000;
 
-/// Reads a page of messages on every core: reading is pure and dominates replay.
-fn read_all(page: &[Stored], opts: &ReadOptions) -> Vec<Reading> {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .max(1);
-    let chunk = page.len().div_ceil(threads).max(1);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = page
-            .chunks(chunk)
-            .map(|c| {
-                s.spawn(move || {
-                    c.iter()
-                        .map(|m| read_message(&m.raw, opts))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
-    })
-}
-
 /// The order in which messages and ballot changes happened, from the trail.
 /// Replay needs the ballot as it stood when each message was processed; times
 /// can tie (a poll and a tick in the same second, or under a fixed clock), the
@@ -97,23 +73,27 @@ struct Order {
 impl Order {
     async fn load(store: &Store) -> Result<Order, StoreError> {
         let mut o = Order::default();
-        let rows = sqlx::query(
-            "SELECT id, kind, ballot, detail_json FROM events WHERE kind IN
+        // Streamed, and only the two fields used taken out by SQLite: a trail
+        // holds an event per message, and a replay of 100,000 would otherwise
+        // hold them all (and their JSON) at once.
+        let mut rows = sqlx::query(
+            "SELECT id, kind, ballot,
+                    json_extract(detail_json, '$.message'), json_extract(detail_json, '$.round')
+             FROM events WHERE kind IN
              ('message_received', 'message_failed', 'round_opened', 'round_closed', 'ballot_closed', 'ballot_cancelled')
              ORDER BY id",
         )
-        .fetch_all(store.pool())
-        .await?;
-        for r in rows {
+        .fetch(store.pool());
+        while let Some(r) = rows.try_next().await? {
             let id: i64 = r.try_get(0)?;
             let kind: String = r.try_get(1)?;
             let ballot: Option<String> = r.try_get(2)?;
-            let d: serde_json::Value =
-                serde_json::from_str(&r.try_get::<String, _>(3)?).unwrap_or_default();
-            let round = d.get("round").and_then(|v| v.as_u64()).map(|n| n as u32);
+            // json_extract gives NULL (or text) where the field is missing or not a number.
+            let int = |i: usize| r.try_get::<Option<i64>, _>(i).ok().flatten();
+            let round = int(4).and_then(|n| u32::try_from(n).ok());
             match (kind.as_str(), ballot, round) {
                 ("message_received" | "message_failed", _, _) => {
-                    if let Some(m) = d.get("message").and_then(|v| v.as_i64()) {
+                    if let Some(m) = int(3) {
                         o.message.insert(m, id);
                     }
                 }
@@ -128,33 +108,37 @@ impl Order {
         Ok(o)
     }
 
-    /// `b` as it stood when message row `message` was recorded: what happened
-    /// after it in the trail is undone. Without its event (a record older than
-    /// the trail), by time.
-    fn as_at(&self, b: &Ballot, message: i64, processed_at: DateTime<Utc>) -> Ballot {
+    /// What happened to `b` after message row `message` was recorded, by the
+    /// trail. Without its event (a record older than the trail), by time.
+    fn changes_after(
+        &self,
+        b: &Ballot,
+        message: i64,
+        processed_at: DateTime<Utc>,
+    ) -> crate::ballot::Changes {
         let Some(&at) = self.message.get(&message) else {
-            return b.as_of(processed_at);
+            return b.changes_after(processed_at);
         };
         let key = b.reference.to_string();
-        let after = |list: Option<&Vec<(u32, i64)>>, n: u32| {
-            list.into_iter().flatten().any(|(r, e)| *r == n && *e > at)
+        let later = |list: Option<&Vec<(u32, i64)>>| -> Vec<u32> {
+            let mut v: Vec<u32> = list
+                .into_iter()
+                .flatten()
+                .filter(|(_, e)| *e > at)
+                .map(|(r, _)| *r)
+                .collect();
+            v.sort_unstable();
+            v.dedup();
+            v
         };
-        let mut then = b.clone();
-        then.rounds
-            .retain(|r| r.number == 1 || !after(self.opened.get(&key), r.number));
-        for r in &mut then.rounds {
-            if after(self.closed.get(&key), r.number) {
-                r.closed_at = None;
-                r.tally = None;
-            }
+        crate::ballot::Changes {
+            opened: later(self.opened.get(&key))
+                .into_iter()
+                .filter(|n| *n != 1)
+                .collect(),
+            closed: later(self.closed.get(&key)),
+            ended: self.ended.get(&key).is_some_and(|e| *e > at),
         }
-        if self.ended.get(&key).is_some_and(|e| *e > at) {
-            then.state = crate::ballot::State::Open;
-            then.outcome = None;
-            then.closed_at = None;
-            then.cancel_reason = None;
-        }
-        then
     }
 }
 
@@ -174,6 +158,7 @@ pub async fn replay(
     report.ballots = ballots.len();
     let order = Order::load(store).await?;
     let mut recomputed: HashMap<BallotRef, Vec<VoteRecord>> = HashMap::new();
+    let mut thens: HashMap<(BallotRef, crate::ballot::Changes), Ballot> = HashMap::new();
     let mut seen_ids: HashSet<String> = HashSet::new();
     let mut seen_hashes: HashSet<String> = HashSet::new();
     let prefix = config.ballots.open_subject_prefix.to_lowercase();
@@ -206,10 +191,14 @@ pub async fn replay(
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         after = page.last().map(|m| m.id).unwrap_or(after);
-        let readings = tokio::task::block_in_place(|| read_all(&page, opts));
-        for (m, reading) in page.iter().zip(readings) {
+        // Reading dominates replay: on every core.
+        let readings = tokio::task::block_in_place(|| {
+            crate::reading::on_every_core(&page, |m| {
+                (read_message(&m.raw, opts), content_hash(&m.raw))
+            })
+        });
+        for (m, (reading, hash)) in page.iter().zip(readings) {
             report.messages += 1;
-            let hash = content_hash(&m.raw);
             // The same duplicate rule as ingest (`store::counts_as_original`): an
             // earlier copy with this Message-ID that the bot used, or with these
             // very bytes, is the original.
@@ -272,7 +261,16 @@ pub async fn replay(
             };
             for (r, vote) in answers {
                 let Some(b) = ballots.get(&r) else { continue };
-                let then = order.as_at(b, m.id, m.processed_at);
+                // The ballot as ingest saw it: copied only when something happened
+                // to it since, and then once per distinct state, not per message.
+                let changes = order.changes_after(b, m.id, m.processed_at);
+                let then = if changes.is_empty() {
+                    b
+                } else {
+                    thens
+                        .entry((r, changes))
+                        .or_insert_with_key(|(_, c)| b.undone(c))
+                };
                 if let Answer::Position {
                     org,
                     position,
@@ -318,10 +316,13 @@ pub async fn replay(
         let mut again = recomputed.remove(r).unwrap_or_default();
         // Disputes are people's decisions, not readings: the recomputed vote of
         // a message takes the dispute recorded on it.
+        let disputed: HashSet<(i64, &crate::domain::OrgId)> = recorded
+            .iter()
+            .filter(|x| x.disputed)
+            .map(|x| (x.seq, &x.org))
+            .collect();
         for v in &mut again {
-            v.disputed = recorded
-                .iter()
-                .any(|x| x.seq == v.seq && x.org == v.org && x.disputed);
+            v.disputed = disputed.contains(&(v.seq, &v.org));
         }
         compare(b, &recorded, &again, &mut report.differences);
     }

@@ -15,6 +15,7 @@ pub mod domain;
 pub mod ingest;
 pub mod mailbox;
 pub mod meetings;
+pub mod memory;
 pub mod outbox;
 pub mod reading;
 pub mod roster;

@@ -81,6 +81,21 @@ pub struct Round {
     pub tally: Option<Tally>,
 }
 
+/// What happened to a ballot after some moment: the rounds opened and closed
+/// since, and whether it was closed or cancelled since. Empty when nothing did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Changes {
+    pub opened: Vec<u32>,
+    pub closed: Vec<u32>,
+    pub ended: bool,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.opened.is_empty() && self.closed.is_empty() && !self.ended
+    }
+}
+
 /// A ballot: one motion (議決ごと), its rule and roster as they were when it opened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ballot {
@@ -527,15 +542,42 @@ impl Ballot {
     /// closed later are open, and a later cancellation or closing undone. What
     /// ingest saw when it processed a message at `t`, for `replay`.
     pub fn as_of(&self, t: DateTime<Utc>) -> Ballot {
+        self.undone(&self.changes_after(t))
+    }
+
+    /// What happened to the ballot after `t`, by the times it records.
+    pub fn changes_after(&self, t: DateTime<Utc>) -> Changes {
+        Changes {
+            opened: self
+                .rounds
+                .iter()
+                .filter(|r| r.number != 1 && r.opened_at > t)
+                .map(|r| r.number)
+                .collect(),
+            closed: self
+                .rounds
+                .iter()
+                .filter(|r| r.closed_at.is_some_and(|c| c > t))
+                .map(|r| r.number)
+                .collect(),
+            ended: self.closed_at.is_some_and(|c| c > t),
+        }
+    }
+
+    /// The ballot with `changes` undone. A copy: callers that ask for the same
+    /// changes again (replay, message after message) keep it rather than copy the
+    /// roster each time.
+    pub fn undone(&self, changes: &Changes) -> Ballot {
         let mut b = self.clone();
-        b.rounds.retain(|r| r.opened_at <= t || r.number == 1);
+        b.rounds
+            .retain(|r| r.number == 1 || !changes.opened.contains(&r.number));
         for r in &mut b.rounds {
-            if r.closed_at.is_some_and(|c| c > t) {
+            if changes.closed.contains(&r.number) {
                 r.closed_at = None;
                 r.tally = None;
             }
         }
-        if b.closed_at.is_some_and(|c| c > t) {
+        if changes.ended {
             b.state = State::Open;
             b.outcome = None;
             b.closed_at = None;
@@ -655,6 +697,22 @@ pub(crate) mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn nothing_changed_after_the_last_event_so_nothing_is_undone() {
+        let mut b = ballot(17);
+        b.close_round(
+            &[],
+            utc("2026-11-29T08:00:05Z"),
+            TOKYO,
+            &Calendar::default(),
+        )
+        .unwrap();
+        assert!(b.changes_after(utc("2026-11-29T08:00:05Z")).is_empty());
+        let before = b.changes_after(utc("2026-11-29T08:00:00Z"));
+        assert_eq!(before.closed, vec![1]);
+        assert_eq!(b.undone(&before), b.as_of(utc("2026-11-29T08:00:00Z")));
     }
 
     #[test]

@@ -183,24 +183,7 @@ fn read_one(f: &Fetched, opts: &reading::ReadOptions) -> (Reading, String) {
 
 /// Reads `msgs` on every core (a blocking call: run it where blocking is allowed).
 fn read_all(msgs: &[Fetched], opts: &reading::ReadOptions) -> Vec<(Reading, String)> {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    if threads < 2 || msgs.len() < 8 {
-        return msgs.iter().map(|f| read_one(f, opts)).collect();
-    }
-    let chunk = msgs.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = msgs
-            .chunks(chunk)
-            .map(|c| s.spawn(move || c.iter().map(|f| read_one(f, opts)).collect::<Vec<_>>()))
-            .collect();
-        handles
-            .into_iter()
-            // A panic in the reader is a bug; let it surface, never lose a message.
-            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    })
+    reading::on_every_core(msgs, |f| read_one(f, opts))
 }
 
 /// Reads and verifies `msgs`. Stops at the first message whose verification must
@@ -283,6 +266,7 @@ async fn record_batch<'p>(
     let mut conn = app.store.batch_connection().await?;
     let result = record_batch_on(app, &mut conn, source, prepared, cursor, now).await;
     let ended = Store::end_batch(&mut conn).await;
+    crate::memory::release_freed();
     // The batch's own failure says more than the one after it.
     let done = result?;
     ended?;
@@ -346,6 +330,8 @@ async fn record_run<'p>(
     cursor: &impl Fn(&Fetched) -> Option<Cursor>,
     now: DateTime<Utc>,
 ) -> Result<Run<'p>, AppError> {
+    // Stage times, at debug level: where a backlog's time goes (docs/BENCHMARKS.md).
+    let clock = std::time::Instant::now();
     let mut tx = Store::begin_on(conn).await?;
     let mut work = Work::new(&mut tx);
     let keys: Vec<&str> = prepared.iter().map(|p| p.f.key.as_str()).collect();
@@ -366,6 +352,7 @@ async fn record_run<'p>(
         - chrono::Duration::hours(1);
     work.preload(source, &keys, &ids, &hashes, &senders, since)
         .await?;
+    let preloaded = clock.elapsed();
     let mut done = Vec::with_capacity(prepared.len());
     for (i, p) in prepared.iter().enumerate() {
         match record_one(app, &mut work, source, p, now).await {
@@ -378,9 +365,20 @@ async fn record_run<'p>(
     if let Some(c) = prepared.iter().rev().find_map(|p| cursor(p.f)) {
         Store::save_cursor(work.conn().await?, source, c).await?;
     }
+    let planned = clock.elapsed();
     work.flush().await?;
     drop(work);
+    let flushed = clock.elapsed();
     tx.commit().await.map_err(StoreError::from)?;
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+    debug!(
+        messages = prepared.len(),
+        preload_ms = ms(preloaded),
+        plan_ms = ms(planned - preloaded),
+        flush_ms = ms(flushed - planned),
+        commit_ms = ms(clock.elapsed() - flushed),
+        "batch committed"
+    );
     for (_, p) in &done {
         if !p.skipped {
             info!(
@@ -1696,7 +1694,13 @@ pub async fn poll(app: &App, src: &mut dyn MailSource) -> Result<PollReport, Pol
             }
         };
         let now = app.now();
+        let clock = std::time::Instant::now();
         let (prepared, deferred) = prepare(app, &batch.messages, read, now).await?;
+        debug!(
+            messages = batch.messages.len(),
+            prepare_ms = clock.elapsed().as_secs_f64() * 1e3,
+            "batch prepared"
+        );
         let uidvalidity = batch.uidvalidity;
         let at = |f: &Fetched| {
             f.uid.map(|uid| Cursor {
@@ -1716,18 +1720,26 @@ pub async fn poll(app: &App, src: &mut dyn MailSource) -> Result<PollReport, Pol
             let fetch_started = app.now();
             let opts = app.read_options.clone();
             let fetch_and_read = async {
+                let clock = std::time::Instant::now();
                 let next = src.fetch(next_cursor, max).await?;
+                let fetched = clock.elapsed();
                 // Reading is pure and most of a backlog's work: on the other core,
-                // while this batch is recorded.
-                tokio::task::spawn_blocking(move || {
-                    let read = read_all(&next.messages, &opts);
+                // while this batch is recorded (one thread: recording has the first).
+                let read = tokio::task::spawn_blocking(move || {
+                    let read = next.messages.iter().map(|f| read_one(f, &opts)).collect();
                     (next, read)
                 })
                 .await
                 .map_err(|e| match e.try_into_panic() {
                     Ok(p) => std::panic::resume_unwind(p),
                     Err(e) => MailboxError::Io(std::io::Error::other(e)),
-                })
+                });
+                debug!(
+                    fetch_ms = fetched.as_secs_f64() * 1e3,
+                    read_ms = (clock.elapsed() - fetched).as_secs_f64() * 1e3,
+                    "next batch fetched and read"
+                );
+                read
             };
             let (done, next) =
                 tokio::join!(record_batch(app, &name, &prepared, at, now), fetch_and_read);

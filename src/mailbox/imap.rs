@@ -97,6 +97,12 @@ pub struct ImapSource {
     /// (UIDVALIDITY, UIDNEXT) as the last fetch saw them: mail that arrives after
     /// it and before IDLE begins raises no IDLE event, so the wait compares.
     seen: Option<(u32, u32)>,
+    /// The folder as this session's last EXAMINE found it: (UIDVALIDITY, UIDNEXT,
+    /// EXISTS). A backlog is read batch after batch up to that UIDNEXT without
+    /// opening the folder again: on a large folder each EXAMINE costs the server
+    /// a sync of its index (0.3 s a batch at 100,000 messages in Maildir). Any
+    /// wait, error or new connection forgets it, so new mail is always seen.
+    selected: Option<(u32, u32, u32)>,
 }
 
 /// A UID and its RFC822.SIZE.
@@ -286,6 +292,7 @@ impl ImapSource {
             idle: false,
             max_message_bytes: max_message_bytes.max(1),
             seen: None,
+            selected: None,
         }
     }
 
@@ -338,10 +345,27 @@ impl ImapSource {
         let timeout = self.cfg.timeout;
         let folder = self.cfg.folder.clone();
         let cap = self.max_message_bytes;
+        if self.session.is_none() {
+            self.selected = None;
+        }
+        let known = self.selected;
         let session = self.session().await?;
-        let mb = timed(timeout, session.examine(&folder)).await?;
-        let uidvalidity = mb.uid_validity.unwrap_or(0);
-        let uid_next = mb.uid_next.unwrap_or(1);
+        let (uidvalidity, uid_next, exists) = match (known, cursor) {
+            // More of the folder as examined is still to read: no need to open it again.
+            (Some((v, next, exists)), Some(c)) if c.uidvalidity == v && c.last_uid + 1 < next => {
+                (v, next, exists)
+            }
+            _ => {
+                let mb = timed(timeout, session.examine(&folder)).await?;
+                (
+                    mb.uid_validity.unwrap_or(0),
+                    mb.uid_next.unwrap_or(1),
+                    mb.exists,
+                )
+            }
+        };
+        self.selected = Some((uidvalidity, uid_next, exists));
+        let session = self.session.as_mut().expect("connected above");
         let after = match cursor {
             Some(c) if c.uidvalidity == uidvalidity => c.last_uid,
             Some(c) => {
@@ -351,7 +375,7 @@ impl ImapSource {
             None => 0,
         };
         let seen = (uidvalidity, uid_next);
-        if mb.exists == 0 || after + 1 >= uid_next {
+        if exists == 0 || after + 1 >= uid_next {
             let empty = Batch {
                 uidvalidity,
                 messages: vec![],
@@ -464,12 +488,14 @@ impl ImapSource {
             messages: fetched,
             scanned_to: covered,
             more: covered + 1 < uid_next,
-            pending: pending.min(mb.exists as usize),
+            pending: pending.min(exists as usize),
         };
         Ok((batch, seen))
     }
 
     async fn wait_inner(&mut self, timeout: Duration) -> Result<(), MailboxError> {
+        // After a wait the folder is examined again: mail may have come.
+        self.selected = None;
         let cmd_timeout = self.cfg.timeout;
         let folder = self.cfg.folder.clone();
         self.session().await?;

@@ -139,6 +139,31 @@ pub struct BallotAnswer {
 /// The prefix of `malformed` when reading itself failed; a bug, never the sender's fault.
 pub const INTERNAL_ERROR: &str = "internal error while reading";
 
+/// `f` over `items` on every core, in order: reading is pure and is most of the
+/// work of a backlog or a replay. A blocking call (scoped threads): under tokio,
+/// run it in `block_in_place` or `spawn_blocking`. `read_message` never panics; a
+/// panic in `f` is a bug and surfaces rather than losing an item.
+pub fn on_every_core<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    if threads < 2 || items.len() < 8 {
+        return items.iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|c| s.spawn(move || c.iter().map(f).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| panic::resume_unwind(p)))
+            .collect()
+    })
+}
+
 /// Reads one message. Pure: no I/O, never panics, bounded time and memory on any input.
 pub fn read_message(raw: &[u8], opts: &ReadOptions) -> Reading {
     // mail-parser is robust, but a panic in a dependency must not take the daemon down
@@ -574,6 +599,14 @@ mod tests {
 
     fn read(raw: &str) -> Reading {
         read_message(raw.as_bytes(), &ReadOptions::default())
+    }
+
+    #[test]
+    fn work_shared_among_the_cores_comes_back_in_the_order_of_its_items() {
+        let items: Vec<u32> = (0..1000).collect();
+        let doubled = on_every_core(&items, |n| n * 2);
+        assert_eq!(doubled, (0..1000).map(|n| n * 2).collect::<Vec<_>>());
+        assert!(on_every_core(&[] as &[u32], |n| *n).is_empty());
     }
 
     const HEAD: &str = "From: \"山田 太郎\" <Taro@Example.co.jp>\r\nSubject: Re: [B-2026-007] 新規会員\r\nMessage-ID: <abc@example.co.jp>\r\nIn-Reply-To: <b-2026-007.r2.announce@ballot.example.org>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n";
