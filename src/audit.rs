@@ -132,10 +132,7 @@ impl Order {
             v
         };
         crate::ballot::Changes {
-            opened: later(self.opened.get(&key))
-                .into_iter()
-                .filter(|n| *n != 1)
-                .collect(),
+            opened: later(self.opened.get(&key)),
             closed: later(self.closed.get(&key)),
             ended: self.ended.get(&key).is_some_and(|e| *e > at),
         }

@@ -169,9 +169,10 @@ struct Prepared<'f> {
 /// Reads every message of a batch, on every core when there are enough to share:
 /// reading is pure and is most of the work of a backlog.
 fn read_batch(msgs: &[Fetched], opts: &reading::ReadOptions) -> Vec<(Reading, String)> {
+    // block_in_place needs a multi-threaded runtime (unit tests run on one thread).
     let multi = tokio::runtime::Handle::try_current()
         .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-    if !multi || msgs.len() < 8 {
+    if !multi {
         return msgs.iter().map(|f| read_one(f, opts)).collect();
     }
     tokio::task::block_in_place(|| read_all(msgs, opts))
