@@ -363,11 +363,12 @@ async fn record_run<'p>(
             Err(e) => return Ok(Run::FailedAt(i, e)),
         }
     }
+    let planned = clock.elapsed();
+    work.flush().await?;
+    let (ballot_loads, flushes) = (work.ballot_loads, work.flushes);
     if let Some(c) = prepared.iter().rev().find_map(|p| cursor(p.f)) {
         Store::save_cursor(work.conn().await?, source, c).await?;
     }
-    let planned = clock.elapsed();
-    work.flush().await?;
     drop(work);
     let flushed = clock.elapsed();
     tx.commit().await.map_err(StoreError::from)?;
@@ -378,6 +379,8 @@ async fn record_run<'p>(
         plan_ms = ms(planned - preloaded),
         flush_ms = ms(flushed - planned),
         commit_ms = ms(clock.elapsed() - flushed),
+        ballot_loads,
+        flushes,
         "batch committed"
     );
     for (_, p) in &done {

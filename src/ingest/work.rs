@@ -25,11 +25,9 @@ use crate::ballot::{Ballot, VoteRecord, VoteStatus};
 use crate::domain::{BallotRef, OrgId, Position};
 use crate::store::events::{self, Event};
 use crate::store::{
-    counts_as_original, parse_ts, ts, NewMessage, NewOutboxMail, Store, StoreError,
+    counts_as_original, parse_ts, statement_chunks, ts, NewMessage, NewOutboxMail, Store,
+    StoreError,
 };
-
-/// Rows per multi-row statement: well under SQLite's 32,766 variables.
-const ROWS_PER_STATEMENT: usize = 500;
 
 /// What an earlier message with the same Message-ID or bytes looks like.
 #[derive(Debug, Clone)]
@@ -101,6 +99,10 @@ pub struct Work<'c> {
     events: Vec<StagedEvent>,
     next_message: Option<i64>,
     next_vote: Option<i64>,
+    /// How often a ballot was loaded and the staging flushed: the stage-time log
+    /// reports them (docs/BENCHMARKS.md).
+    pub ballot_loads: u32,
+    pub flushes: u32,
 }
 
 impl<'c> Work<'c> {
@@ -122,6 +124,8 @@ impl<'c> Work<'c> {
             events: Vec::new(),
             next_message: None,
             next_vote: None,
+            ballot_loads: 0,
+            flushes: 0,
         }
     }
 
@@ -139,7 +143,7 @@ impl<'c> Work<'c> {
         senders: &[&str],
         since: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+        for chunk in statement_chunks(keys) {
             let mut q =
                 QueryBuilder::<Sqlite>::new("SELECT source_key FROM messages WHERE source = ");
             q.push_bind(source).push(" AND source_key IN (");
@@ -154,7 +158,7 @@ impl<'c> Work<'c> {
         }
         let mut copies: HashMap<i64, Copy> = HashMap::new();
         for (column, values) in [("content_hash", hashes), ("message_id", message_ids)] {
-            for chunk in values.chunks(ROWS_PER_STATEMENT) {
+            for chunk in statement_chunks(values) {
                 let mut q = QueryBuilder::<Sqlite>::new(
                     "SELECT id, internal_date, disposition, message_id, content_hash FROM messages WHERE ",
                 );
@@ -185,7 +189,7 @@ impl<'c> Work<'c> {
             self.add_copy(c);
         }
         self.senders.clear();
-        for chunk in senders.chunks(ROWS_PER_STATEMENT) {
+        for chunk in statement_chunks(senders) {
             let mut q = QueryBuilder::<Sqlite>::new(
                 "SELECT from_addr, internal_date FROM messages WHERE internal_date >= ",
             );
@@ -210,6 +214,7 @@ impl<'c> Work<'c> {
     /// meeting's confirmation, a dispute, an incident): everything staged is
     /// written first, so it sees all of it.
     pub async fn conn(&mut self) -> Result<&mut SqliteConnection, StoreError> {
+        self.flushes += 1;
         self.flush().await?;
         // What it writes may change ballots, and its rows take ids of their own.
         self.ballots.clear();
@@ -223,6 +228,7 @@ impl<'c> Work<'c> {
         if let Some(b) = self.ballots.get(&r) {
             return Ok(b.clone());
         }
+        self.ballot_loads += 1;
         let b = Store::load_ballot_tx(self.conn, r).await?.map(Arc::new);
         self.ballots.insert(r, b.clone());
         Ok(b)
@@ -465,7 +471,7 @@ impl<'c> Work<'c> {
     /// Writes everything staged, in this order: messages, votes, mails, events.
     pub async fn flush(&mut self) -> Result<(), StoreError> {
         let messages = std::mem::take(&mut self.messages);
-        for chunk in messages.chunks(ROWS_PER_STATEMENT) {
+        for chunk in statement_chunks(&messages) {
             let mut q = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO messages (id, source, source_key, message_id, content_hash, internal_date, processed_at,
                  from_addr, subject, size, raw, ballot_id, disposition, reason, reading_json, verification_json) ",
@@ -492,7 +498,7 @@ impl<'c> Work<'c> {
         }
 
         let votes = std::mem::take(&mut self.votes);
-        for chunk in votes.chunks(ROWS_PER_STATEMENT) {
+        for chunk in statement_chunks(&votes) {
             let mut q = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO votes (id, ballot_id, round, org_id, position, voter, cast_at, message_row, status, recorded_at, receipt_id, message_id) ",
             );
@@ -521,7 +527,7 @@ impl<'c> Work<'c> {
         let mails = std::mem::take(&mut self.mails);
         let mut queued: HashSet<String> = HashSet::new();
         let mut existing: HashSet<String> = HashSet::new();
-        for chunk in mails.chunks(ROWS_PER_STATEMENT) {
+        for chunk in statement_chunks(&mails) {
             let mut q =
                 QueryBuilder::<Sqlite>::new("SELECT message_id FROM outbox WHERE message_id IN (");
             let mut sep = q.separated(", ");
@@ -543,7 +549,7 @@ impl<'c> Work<'c> {
                 new_mails.push((m, *at, ballot_id));
             }
         }
-        for chunk in new_mails.chunks(ROWS_PER_STATEMENT) {
+        for chunk in statement_chunks(&new_mails) {
             let mut q = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO outbox (message_id, kind, ballot_id, envelope_from, recipients_json, raw, created_at, next_attempt_at) ",
             );

@@ -151,7 +151,7 @@ pub async fn append_all(
         prev_id = id;
         prev_hash = hash;
     }
-    for chunk in rows.chunks(500) {
+    for chunk in super::statement_chunks(&rows) {
         let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
             "INSERT INTO events (id, at, kind, ballot, actor, detail_json, prev_hash, hash) ",
         );
