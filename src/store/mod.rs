@@ -221,6 +221,11 @@ impl Store {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
+            // A checkpoint every 10,000 pages (40 MB of WAL) instead of SQLite's
+            // 1,000: a backlog's batch writes about 1,000 pages, most of them
+            // the same index pages again, so every batch's commit also
+            // checkpointed. 100,000 messages: 2,262–2,613 -> 2,895 msg/s.
+            .pragma("wal_autocheckpoint", "10000")
             .foreign_keys(true)
             .busy_timeout(std::time::Duration::from_secs(30));
         let pool = SqlitePoolOptions::new()
@@ -561,7 +566,9 @@ impl Store {
         org: &OrgId,
     ) -> Result<Vec<VoteRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT v.*, v.message_id AS mid, d.state AS dispute FROM votes v
+            // Only the columns of votes_by_org_answers, which then answers alone.
+            "SELECT v.id, v.org_id, v.position, v.cast_at, v.message_row, v.round, v.status,
+                    v.voter, v.message_id AS mid, d.state AS dispute FROM votes v
              JOIN ballots b ON b.id = v.ballot_id
              LEFT JOIN disputes d ON d.vote_id = v.id
              WHERE b.reference = ? AND v.org_id = ? ORDER BY v.message_row, v.id",
