@@ -29,6 +29,17 @@ use crate::store::{
     StoreError,
 };
 
+/// The expression `messages_by_hash_key` indexes (migration 0008): the first 12
+/// hex digits (48 bits) of the content hash, a quarter of the index the whole
+/// hash made. Its pages stay in the batch's page cache; the whole hash's, written
+/// at random places, did not past a few tens of thousands of messages.
+const HASH_KEY: &str = "substr(content_hash, 1, 12)";
+
+/// `HASH_KEY` of `hash`, computed here (SQLite's substr counts characters).
+fn hash_key(hash: &str) -> String {
+    hash.chars().take(12).collect()
+}
+
 /// What an earlier message with the same Message-ID or bytes looks like.
 #[derive(Debug, Clone)]
 struct Copy {
@@ -157,7 +168,15 @@ impl<'c> Work<'c> {
             }
         }
         let mut copies: HashMap<i64, Copy> = HashMap::new();
-        for (column, values) in [("content_hash", hashes), ("message_id", message_ids)] {
+        // Hashes are looked up by their index key (migration 0008), then
+        // compared whole: a row that only shares the key is no copy.
+        let hash_keys: Vec<String> = hashes.iter().map(|h| hash_key(h)).collect();
+        let wanted: HashSet<&str> = hashes.iter().copied().collect();
+        let hash_keys: Vec<&str> = hash_keys.iter().map(String::as_str).collect();
+        for (column, values) in [
+            (HASH_KEY, hash_keys.as_slice()),
+            ("message_id", message_ids),
+        ] {
             for chunk in statement_chunks(values) {
                 let mut q = QueryBuilder::<Sqlite>::new(
                     "SELECT id, internal_date, disposition, message_id, content_hash FROM messages WHERE ",
@@ -170,12 +189,17 @@ impl<'c> Work<'c> {
                 q.push(")");
                 for r in q.build().fetch_all(&mut *self.conn).await? {
                     let id: i64 = r.try_get(0)?;
+                    let hash: String = r.try_get(4)?;
+                    let mid: Option<String> = r.try_get(3)?;
+                    if column == HASH_KEY && !wanted.contains(hash.as_str()) {
+                        continue;
+                    }
                     copies.entry(id).or_insert(Copy {
                         id,
                         internal_date: parse_ts(&r.try_get::<String, _>(1)?)?,
                         disposition: r.try_get(2)?,
-                        message_id: r.try_get(3)?,
-                        content_hash: r.try_get(4)?,
+                        message_id: mid,
+                        content_hash: hash,
                     });
                 }
             }

@@ -600,7 +600,8 @@ impl Store {
         // fetch them all and let the one rule below decide.
         let rows = sqlx::query(
             "SELECT id, internal_date, disposition, content_hash = ?1 FROM messages
-             WHERE content_hash = ?1 OR (?2 IS NOT NULL AND message_id = ?2)
+             WHERE (substr(content_hash, 1, 12) = substr(?1, 1, 12) AND content_hash = ?1)
+                OR (?2 IS NOT NULL AND message_id = ?2)
              ORDER BY id",
         )
         .bind(content_hash)
