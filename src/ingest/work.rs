@@ -168,10 +168,10 @@ impl<'c> Work<'c> {
             }
         }
         let mut copies: HashMap<i64, Copy> = HashMap::new();
-        // Hashes are looked up by their index key (migration 0008), then
-        // compared whole: a row that only shares the key is no copy.
+        // Hashes are looked up by their index key (migration 0008). A row that
+        // only shares the key is loaded too, but `duplicate_of` finds copies by
+        // the whole hash, so it is never taken for one.
         let hash_keys: Vec<String> = hashes.iter().map(|h| hash_key(h)).collect();
-        let wanted: HashSet<&str> = hashes.iter().copied().collect();
         let hash_keys: Vec<&str> = hash_keys.iter().map(String::as_str).collect();
         for (column, values) in [
             (HASH_KEY, hash_keys.as_slice()),
@@ -189,17 +189,12 @@ impl<'c> Work<'c> {
                 q.push(")");
                 for r in q.build().fetch_all(&mut *self.conn).await? {
                     let id: i64 = r.try_get(0)?;
-                    let hash: String = r.try_get(4)?;
-                    let mid: Option<String> = r.try_get(3)?;
-                    if column == HASH_KEY && !wanted.contains(hash.as_str()) {
-                        continue;
-                    }
                     copies.entry(id).or_insert(Copy {
                         id,
                         internal_date: parse_ts(&r.try_get::<String, _>(1)?)?,
                         disposition: r.try_get(2)?,
-                        message_id: mid,
-                        content_hash: hash,
+                        message_id: r.try_get(3)?,
+                        content_hash: r.try_get(4)?,
                     });
                 }
             }
@@ -619,6 +614,59 @@ mod tests {
     use crate::mailbox::{Batch, Fetched, MailSource, MailboxError};
     use crate::testkit::{fetched, reply, TestApp};
     use futures::future::BoxFuture;
+
+    /// Work over a database holding one vote message, `abc@x` with hash `hash`.
+    async fn one_message_recorded(t: &TestApp, hash: &str) -> i64 {
+        let mut tx = t.app.store.begin().await.unwrap();
+        let m = NewMessage {
+            source: "test",
+            source_key: "1",
+            message_id: Some("abc@x"),
+            content_hash: hash,
+            internal_date: crate::ballot::tests::utc("2026-11-22T00:00:00Z"),
+            processed_at: crate::ballot::tests::utc("2026-11-22T00:00:00Z"),
+            from_addr: None,
+            subject: None,
+            raw: b"raw",
+            ballot: None,
+            disposition: "vote",
+            reason: "r",
+            reading_json: None,
+            verification_json: None,
+        };
+        let id = Store::insert_message(&mut tx, &m).await.unwrap();
+        tx.commit().await.unwrap();
+        id
+    }
+
+    #[tokio::test]
+    async fn a_recorded_copy_is_found_by_message_id_or_whole_hash_never_by_the_index_key_alone() {
+        let t = TestApp::new(3, "2026-11-22T01:00:00Z").await;
+        let stored = "0123456789ab".to_string() + &"c".repeat(52);
+        let id = one_message_recorded(&t, &stored).await;
+        // Same first 12 digits (the index key), different hash.
+        let other = "0123456789ab".to_string() + &"d".repeat(52);
+        let since = crate::ballot::tests::utc("2026-11-21T00:00:00Z");
+        let mut conn = t.app.store.pool().acquire().await.unwrap();
+        let mut work = Work::new(&mut conn);
+        work.preload(
+            "test",
+            &[],
+            &["abc@x", "new@x"],
+            &[&stored, &other],
+            &[],
+            since,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            work.duplicate_of(Some("abc@x"), &other).map(|d| d.0),
+            Some(id)
+        );
+        assert_eq!(work.duplicate_of(None, &stored).map(|d| d.0), Some(id));
+        assert_eq!(work.duplicate_of(Some("new@x"), &other), None);
+        assert_eq!(work.duplicate_of(None, &other), None);
+    }
 
     /// A mailbox in memory, handing out at most `max` messages per batch.
     struct Memory(Vec<Fetched>);

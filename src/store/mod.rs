@@ -588,54 +588,6 @@ impl Store {
 
     // ---- messages --------------------------------------------------------
 
-    /// The row of the earlier message that a new one with this Message-ID and
-    /// these bytes is a copy of, when that earlier copy stands as the original
-    /// (see [`counts_as_original`]); the first such row.
-    pub async fn find_duplicate(
-        conn: &mut SqliteConnection,
-        message_id: Option<&str>,
-        content_hash: &str,
-    ) -> Result<Option<(i64, DateTime<Utc>)>, StoreError> {
-        // Copies of one message are few (the bot's, the list's, a redelivery):
-        // fetch them all and let the one rule below decide.
-        let rows = sqlx::query(
-            "SELECT id, internal_date, disposition, content_hash = ?1 FROM messages
-             WHERE (substr(content_hash, 1, 12) = substr(?1, 1, 12) AND content_hash = ?1)
-                OR (?2 IS NOT NULL AND message_id = ?2)
-             ORDER BY id",
-        )
-        .bind(content_hash)
-        .bind(message_id)
-        .fetch_all(&mut *conn)
-        .await?;
-        for r in rows {
-            let disposition: String = r.try_get(2)?;
-            let same_bytes: bool = r.try_get(3)?;
-            if counts_as_original(&disposition, same_bytes) {
-                return Ok(Some((
-                    r.try_get(0)?,
-                    parse_ts(&r.try_get::<String, _>(1)?)?,
-                )));
-            }
-        }
-        Ok(None)
-    }
-
-    /// How many messages `from` sent that the server received since `since`.
-    pub async fn messages_from_since(
-        conn: &mut SqliteConnection,
-        from: &str,
-        since: DateTime<Utc>,
-    ) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT COUNT(*) FROM messages WHERE from_addr = ? AND internal_date >= ?",
-        )
-        .bind(from)
-        .bind(ts(since))
-        .fetch_one(&mut *conn)
-        .await?)
-    }
-
     /// The incident a new one of `kind` is merged into: the latest one mailed
     /// since `since`, when at least `burst` were mailed since then.
     pub async fn incident_to_merge_into(
@@ -1596,49 +1548,6 @@ mod tests {
         Store::insert_ballot(&mut tx, &ballot(2)).await.unwrap();
         assert_eq!(Store::next_ballot_number(&mut tx, 2026).await.unwrap(), 8);
         assert_eq!(Store::next_ballot_number(&mut tx, 2027).await.unwrap(), 1);
-    }
-
-    #[tokio::test]
-    async fn a_message_with_a_seen_message_id_is_found_as_a_duplicate() {
-        let s = Store::memory().await.unwrap();
-        let mut tx = s.begin().await.unwrap();
-        let m = NewMessage {
-            source: "test",
-            source_key: "1",
-            message_id: Some("abc@x"),
-            content_hash: "h1",
-            internal_date: utc("2026-11-22T00:00:00Z"),
-            processed_at: utc("2026-11-22T00:00:00Z"),
-            from_addr: None,
-            subject: None,
-            raw: b"raw",
-            ballot: None,
-            disposition: "vote",
-            reason: "r",
-            reading_json: None,
-            verification_json: None,
-        };
-        let id = Store::insert_message(&mut tx, &m).await.unwrap();
-        assert_eq!(
-            Store::find_duplicate(&mut tx, Some("abc@x"), "other")
-                .await
-                .unwrap()
-                .map(|d| d.0),
-            Some(id)
-        );
-        assert_eq!(
-            Store::find_duplicate(&mut tx, None, "h1")
-                .await
-                .unwrap()
-                .map(|d| d.0),
-            Some(id)
-        );
-        assert_eq!(
-            Store::find_duplicate(&mut tx, Some("new@x"), "h2")
-                .await
-                .unwrap(),
-            None
-        );
     }
 
     #[tokio::test]
