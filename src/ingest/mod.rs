@@ -334,7 +334,10 @@ async fn record_run<'p>(
     // Stage times, at debug level: where a backlog's time goes (docs/BENCHMARKS.md).
     let clock = std::time::Instant::now();
     let mut tx = Store::begin_on(conn).await?;
-    let mut work = Work::new(&mut tx);
+    // The ballots the batch before loaded, when no one has changed one since.
+    let generation = Store::ballot_generation(&mut tx).await?;
+    let ballots = app.store.cached_ballots(generation);
+    let mut work = Work::new(&mut tx).with_ballots(ballots);
     let keys: Vec<&str> = prepared.iter().map(|p| p.f.key.as_str()).collect();
     let ids: Vec<&str> = prepared
         .iter()
@@ -366,12 +369,20 @@ async fn record_run<'p>(
     let planned = clock.elapsed();
     work.flush().await?;
     let (ballot_loads, flushes) = (work.ballot_loads, work.flushes);
+    // Taken before `conn`, which forgets them. A ballot this batch changed was
+    // forgotten and loaded again after the change, so these are as committed.
+    let ballots = work.take_ballots();
+    let conn = work.conn().await?;
     if let Some(c) = prepared.iter().rev().find_map(|p| cursor(p.f)) {
-        Store::save_cursor(work.conn().await?, source, c).await?;
+        Store::save_cursor(conn, source, c).await?;
     }
+    let generation = Store::ballot_generation(conn).await?;
     drop(work);
     let flushed = clock.elapsed();
     tx.commit().await.map_err(StoreError::from)?;
+    // Only once committed: a batch rolled back may have loaded ballots as it
+    // had changed them.
+    app.store.keep_ballots(generation, ballots);
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
     debug!(
         messages = prepared.len(),
@@ -1893,6 +1904,36 @@ mod tests {
         assert!(receipts[0]
             .message_id
             .starts_with(&format!("{}.r1.receipt.", r.msgid_prefix())));
+    }
+
+    #[tokio::test]
+    async fn a_deadline_extended_between_batches_is_seen_by_the_next_batch() {
+        let t = TestApp::new(3, "2026-11-22T01:00:00Z").await;
+        let r = open_ballot(&t).await;
+        let vote = |from: &str, id: &str| reply(from, &subject(r), "賛成\n", id, None);
+        // This batch loads the ballot, and the next one may reuse it...
+        let p = feed(
+            &t,
+            "1",
+            vote("rep1@org1.example", "a@org1"),
+            "2026-11-23T01:00:00Z",
+        )
+        .await;
+        assert_eq!(p.disposition, Disposition::Vote);
+        // ...unless a ballot changed meanwhile, here from another connection.
+        let later = "2026-12-02 17:00".parse().unwrap();
+        admin::extend(&t.app, r, &later, "cli", t.app.now())
+            .await
+            .unwrap();
+        // After the old deadline (2026-11-29 17:00 JST), before the new one.
+        let p = feed(
+            &t,
+            "2",
+            vote("rep2@org2.example", "b@org2"),
+            "2026-11-30T01:00:00Z",
+        )
+        .await;
+        assert_eq!(p.disposition, Disposition::Vote);
     }
 
     #[tokio::test]

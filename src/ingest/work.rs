@@ -253,6 +253,17 @@ impl<'c> Work<'c> {
         Ok(b)
     }
 
+    /// Starts from ballots loaded before, still current (`Store::cached_ballots`).
+    pub fn with_ballots(mut self, ballots: HashMap<BallotRef, Option<Arc<Ballot>>>) -> Self {
+        self.ballots = ballots;
+        self
+    }
+
+    /// The ballots loaded since the last change to one, for `Store::keep_ballots`.
+    pub fn take_ballots(&mut self) -> HashMap<BallotRef, Option<Arc<Ballot>>> {
+        std::mem::take(&mut self.ballots)
+    }
+
     /// Forgets the ballots loaded: a message changed one.
     pub fn forget_ballots(&mut self) {
         self.ballots.clear();

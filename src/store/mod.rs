@@ -12,6 +12,7 @@ pub mod events;
 use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -116,6 +117,17 @@ fn parse_opt_ts(s: Option<String>) -> Result<Option<DateTime<Utc>>, StoreError> 
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
+    ballots: Arc<Mutex<BallotCache>>,
+}
+
+/// Ballots as the last committed batch of messages left them, and the
+/// `ballot_generation` (migration 0009) they were current at. Every write to
+/// the ballot tables bumps it, so the next batch reuses them only when no one,
+/// in this process or another, has changed a ballot since.
+#[derive(Default)]
+struct BallotCache {
+    generation: i64,
+    ballots: HashMap<BallotRef, Option<Arc<Ballot>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -288,7 +300,39 @@ impl Store {
         let conn: &mut SqliteConnection = &mut tx;
         sqlx::migrate!("./migrations").run_direct(conn).await?;
         tx.commit().await?;
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            ballots: Arc::default(),
+        })
+    }
+
+    /// The database's ballot generation (migration 0009), as `conn` sees it.
+    pub async fn ballot_generation(conn: &mut SqliteConnection) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT n FROM ballot_generation WHERE id = 1")
+                .fetch_one(conn)
+                .await?,
+        )
+    }
+
+    /// The ballots a committed batch left at `generation`; none when that is
+    /// not the generation they were kept at.
+    pub fn cached_ballots(&self, generation: i64) -> HashMap<BallotRef, Option<Arc<Ballot>>> {
+        let cache = self.ballots.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.generation == generation {
+            cache.ballots.clone()
+        } else {
+            HashMap::new()
+        }
+    }
+
+    /// Keeps `ballots`, loaded by a transaction that committed at `generation`.
+    pub fn keep_ballots(&self, generation: i64, ballots: HashMap<BallotRef, Option<Arc<Ballot>>>) {
+        let mut cache = self.ballots.lock().unwrap_or_else(|p| p.into_inner());
+        *cache = BallotCache {
+            generation,
+            ballots,
+        };
     }
 
     /// Starts a transaction. SQLite takes the write lock at the first write; the
@@ -1589,6 +1633,51 @@ mod tests {
         tx.commit().await.unwrap();
         let back = s.load_ballot(b.reference).await.unwrap().unwrap();
         assert_eq!(back, b);
+    }
+
+    #[tokio::test]
+    async fn a_ballot_write_bumps_the_ballot_generation_and_a_vote_does_not() {
+        let s = Store::memory().await.unwrap();
+        let mut b = ballot(3);
+        let mut tx = s.begin().await.unwrap();
+        let g0 = Store::ballot_generation(&mut tx).await.unwrap();
+        Store::insert_ballot(&mut tx, &b).await.unwrap();
+        let g1 = Store::ballot_generation(&mut tx).await.unwrap();
+        assert!(g1 > g0, "a new ballot and its round");
+        let m = NewMessage {
+            source: "t",
+            source_key: "1",
+            message_id: None,
+            content_hash: "1",
+            internal_date: utc("2026-11-23T00:00:00Z"),
+            processed_at: utc("2026-11-23T00:00:00Z"),
+            from_addr: None,
+            subject: None,
+            raw: b"r",
+            ballot: Some(b.reference),
+            disposition: "vote",
+            reason: "r",
+            reading_json: None,
+            verification_json: None,
+        };
+        let row = Store::insert_message(&mut tx, &m).await.unwrap();
+        let v = vote(1, Position::Yes, "2026-11-23T00:00:00Z", row, 1);
+        let at = utc("2026-11-23T00:00:00Z");
+        Store::insert_vote(&mut tx, b.reference, &v, row, None, at)
+            .await
+            .unwrap();
+        // Answers must leave it alone, or a backlog would reload ballots every batch.
+        assert_eq!(Store::ballot_generation(&mut tx).await.unwrap(), g1);
+        b.cancel_reason = Some("取り下げ".into());
+        Store::save_ballot(&mut tx, &b).await.unwrap();
+        let g2 = Store::ballot_generation(&mut tx).await.unwrap();
+        assert!(g2 > g1, "a changed ballot");
+        tx.commit().await.unwrap();
+
+        let kept = HashMap::from([(b.reference, Some(Arc::new(b.clone())))]);
+        s.keep_ballots(g2, kept);
+        assert_eq!(s.cached_ballots(g2).len(), 1);
+        assert!(s.cached_ballots(g2 + 1).is_empty(), "changed since");
     }
 
     #[tokio::test]
