@@ -1920,6 +1920,13 @@ mod tests {
         )
         .await;
         assert_eq!(p.disposition, Disposition::Vote);
+        let mut conn = t.app.store.pool().acquire().await.unwrap();
+        let generation = Store::ballot_generation(&mut conn).await.unwrap();
+        drop(conn);
+        assert!(
+            t.app.store.cached_ballots(generation).contains_key(&r),
+            "kept for the next batch"
+        );
         // ...unless a ballot changed meanwhile, here from another connection.
         let later = "2026-12-02 17:00".parse().unwrap();
         admin::extend(&t.app, r, &later, "cli", t.app.now())
