@@ -25,3 +25,4 @@ pub mod store;
 #[cfg(test)]
 pub(crate) mod testkit;
 pub mod verify;
+pub mod zone;

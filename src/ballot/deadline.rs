@@ -12,11 +12,11 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::zone::Tz;
 use chrono::{
     DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone,
     Timelike, Utc,
 };
-use chrono_tz::Tz;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::ballot::calendar::{weekday_ja, Calendar};
@@ -245,13 +245,15 @@ mod tests {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
     }
 
-    const TOKYO: Tz = chrono_tz::Asia::Tokyo;
+    fn tokyo() -> Tz {
+        "Asia/Tokyo".parse().unwrap()
+    }
 
     #[test]
     fn a_local_date_and_time_is_read_in_the_organisations_zone() {
         let spec: DeadlineSpec = "2026-11-29 17:00".parse().unwrap();
         let at = spec
-            .resolve(utc("2026-11-22T00:00:00Z"), TOKYO, &Calendar::default())
+            .resolve(utc("2026-11-22T00:00:00Z"), tokyo(), &Calendar::default())
             .unwrap();
         assert_eq!(at, utc("2026-11-29T08:00:00Z"));
     }
@@ -261,7 +263,7 @@ mod tests {
         let spec: DeadlineSpec = "7d@17:00".parse().unwrap();
         // 2026-11-22 23:30 JST is 14:30Z; seven days later at 17:00 JST.
         let at = spec
-            .resolve(utc("2026-11-22T14:30:00Z"), TOKYO, &Calendar::default())
+            .resolve(utc("2026-11-22T14:30:00Z"), tokyo(), &Calendar::default())
             .unwrap();
         assert_eq!(at, utc("2026-11-29T08:00:00Z"));
     }
@@ -271,7 +273,7 @@ mod tests {
         let spec: DeadlineSpec = "5bd@17:00".parse().unwrap();
         // Opened Fri 2026-11-20 10:00 JST; Mon 11/23 is a holiday → Mon 11/30 17:00.
         let at = spec
-            .resolve(utc("2026-11-20T01:00:00Z"), TOKYO, &Calendar::default())
+            .resolve(utc("2026-11-20T01:00:00Z"), tokyo(), &Calendar::default())
             .unwrap();
         assert_eq!(at, utc("2026-11-30T08:00:00Z"));
     }
@@ -280,7 +282,7 @@ mod tests {
     fn a_date_alone_means_the_end_of_that_day() {
         let spec: DeadlineSpec = "2026-11-29".parse().unwrap();
         let at = spec
-            .resolve(utc("2026-11-22T00:00:00Z"), TOKYO, &Calendar::default())
+            .resolve(utc("2026-11-22T00:00:00Z"), tokyo(), &Calendar::default())
             .unwrap();
         assert_eq!(at, utc("2026-11-29T14:59:00Z"));
     }
@@ -302,7 +304,7 @@ mod tests {
         // lands 9 h 30 min and one second later.
         let spec: DeadlineSpec = "1d@09:30".parse().unwrap();
         let now = utc("2026-11-22T14:59:59Z"); // 23:59:59 JST
-        let at = spec.resolve(now, TOKYO, &Calendar::default()).unwrap();
+        let at = spec.resolve(now, tokyo(), &Calendar::default()).unwrap();
         assert_eq!((at - now).num_seconds(), (9 * 60 + 30) * 60 + 1);
     }
 
@@ -325,11 +327,11 @@ mod tests {
     fn deadlines_are_shown_in_jst_with_the_weekday() {
         let at = utc("2026-11-29T08:00:00Z");
         assert_eq!(
-            format_deadline(at, TOKYO, Language::Ja),
+            format_deadline(at, tokyo(), Language::Ja),
             "2026年11月29日(日) 17:00 (JST)"
         );
         assert_eq!(
-            format_deadline(at, TOKYO, Language::En),
+            format_deadline(at, tokyo(), Language::En),
             "Sun 29 Nov 2026 17:00 JST"
         );
     }

@@ -23,8 +23,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{Address, BallotRef, OrgId, Position, Vote};
 use crate::roster::{Membership, Organisation, Participant, Roster};
+use crate::zone::Tz;
 use calendar::Calendar;
-use chrono_tz::Tz;
 use rules::Delegation;
 use rules::{Counts, Outcome, Profile, Tally, TallyError};
 
@@ -660,7 +660,9 @@ pub(crate) mod tests {
         }
     }
 
-    const TOKYO: Tz = chrono_tz::Asia::Tokyo;
+    fn tokyo() -> Tz {
+        "Asia/Tokyo".parse().unwrap()
+    }
 
     #[test]
     fn an_answer_is_judged_by_who_sent_it_what_it_says_and_when_the_server_got_it() {
@@ -705,7 +707,7 @@ pub(crate) mod tests {
         b.close_round(
             &[],
             utc("2026-11-29T08:00:05Z"),
-            TOKYO,
+            tokyo(),
             &Calendar::default(),
         )
         .unwrap();
@@ -812,7 +814,7 @@ pub(crate) mod tests {
         // Closed Sun 11/29 17:00:05 JST: 1d@09:00 would be Mon 09:00, 16 hours.
         let closed = utc("2026-11-29T08:00:05Z");
         let c = b
-            .close_round(&[], closed, TOKYO, &Calendar::default())
+            .close_round(&[], closed, tokyo(), &Calendar::default())
             .unwrap();
         let Next::Reballot { deadline, .. } = c.next else {
             panic!("{:?}", c.next)
@@ -845,7 +847,7 @@ pub(crate) mod tests {
             .close_round(
                 &votes,
                 utc("2026-11-29T08:00:05Z"),
-                TOKYO,
+                tokyo(),
                 &Calendar::default(),
             )
             .unwrap();
@@ -864,7 +866,7 @@ pub(crate) mod tests {
             .close_round(
                 &votes,
                 utc("2026-11-29T08:00:05Z"),
-                TOKYO,
+                tokyo(),
                 &Calendar::default(),
             )
             .unwrap();
@@ -886,13 +888,13 @@ pub(crate) mod tests {
         b.close_round(
             &[],
             utc("2026-11-29T08:00:05Z"),
-            TOKYO,
+            tokyo(),
             &Calendar::default(),
         )
         .unwrap();
         let deadline = b.current_round().deadline;
         let c = b
-            .close_round(&[], deadline, TOKYO, &Calendar::default())
+            .close_round(&[], deadline, tokyo(), &Calendar::default())
             .unwrap();
         assert_eq!(c.next, Next::Final(Outcome::NotValid));
         assert_eq!(b.outcome, Some(Outcome::NotValid));
@@ -907,7 +909,7 @@ pub(crate) mod tests {
         b.close_round(
             std::slice::from_ref(&v1),
             utc("2026-11-29T08:00:05Z"),
-            TOKYO,
+            tokyo(),
             &Calendar::default(),
         )
         .unwrap();
@@ -926,7 +928,7 @@ pub(crate) mod tests {
         b.close_round(
             &votes,
             utc("2026-11-25T00:00:00Z"),
-            TOKYO,
+            tokyo(),
             &Calendar::default(),
         )
         .unwrap();
@@ -966,7 +968,7 @@ pub(crate) mod tests {
             .close_round(
                 &[],
                 utc("2026-11-30T00:00:00Z"),
-                TOKYO,
+                tokyo(),
                 &Calendar::default()
             )
             .is_err());

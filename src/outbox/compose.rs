@@ -2,8 +2,8 @@
 //! context and the headers. `check-config` renders every template through these
 //! same functions with sample data, so what it checks is what is sent.
 
+use crate::zone::Tz;
 use chrono::{DateTime, NaiveDate, Utc};
-use chrono_tz::Tz;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
