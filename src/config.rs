@@ -11,7 +11,6 @@ use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use crate::zone::Tz;
 use serde::Deserialize;
 
 use chrono::NaiveDate;
@@ -22,6 +21,7 @@ use crate::ballot::rules::{Profile, ProfileSet};
 use crate::domain::{Address, OrgId};
 use crate::roster::{Roster, RosterFile};
 use crate::verify::policy::PolicyConfig;
+use crate::zone::Tz;
 
 /// Everything the program needs to run one committee.
 #[derive(Debug, Clone)]

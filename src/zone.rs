@@ -121,8 +121,7 @@ impl Tz {
         ZoneOffset {
             zone: *self,
             // Checked in `Zone::parse`: every offset of the zone fits.
-            fixed: FixedOffset::east_opt(t.ut_offset())
-                .unwrap_or(FixedOffset::east_opt(0).unwrap()),
+            fixed: FixedOffset::east_opt(t.ut_offset()).unwrap_or_else(|| chrono::Utc.fix()),
             abbreviation: Abbreviation::new(t.time_zone_designation()),
         }
     }

@@ -12,7 +12,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::zone::Tz;
 use chrono::{
     DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone,
     Timelike, Utc,
@@ -21,6 +20,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::ballot::calendar::{weekday_ja, Calendar};
 use crate::config::Language;
+use crate::zone::Tz;
 
 /// A deadline as written, before it is resolved against `now`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,7 +2,6 @@
 //! context and the headers. `check-config` renders every template through these
 //! same functions with sample data, so what it checks is what is sent.
 
-use crate::zone::Tz;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -15,6 +14,7 @@ use crate::ballot::{Ballot, RoundClosed, VoteRecord};
 use crate::config::{Config, Language};
 use crate::domain::{Address, BallotRef, Position};
 use crate::roster::Organisation;
+use crate::zone::Tz;
 
 /// Why an answer was not counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
