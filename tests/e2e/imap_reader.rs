@@ -1,7 +1,7 @@
 //! The daemon's IMAP reader against a real Dovecot, seen from outside: it
 //! leaves every flag as it found it, survives a UIDVALIDITY change without
-//! counting anything twice, and without IDLE still picks a reply up within its
-//! poll interval.
+//! counting anything twice, without IDLE still picks a reply up within its
+//! poll interval, and reads mail that came while it read a backlog right after.
 
 use std::time::{Duration, Instant};
 
@@ -195,4 +195,103 @@ async fn without_idle_the_daemon_picks_a_reply_up_within_its_poll_interval() {
     // Two-second polls, a scheduler pass and delivery: well inside ten seconds.
     assert!(took < Duration::from_secs(10), "the receipt took {took:?}");
     assert_eq!(c.show(&r)["current"]["counts"]["yes"], 1);
+}
+
+/// The reader opens the folder once for a backlog and reads it batch after
+/// batch up to the UIDNEXT that EXAMINE reported (`ImapSource::selected`), so
+/// mail that arrives meanwhile lies past the end of the backlog. It must still
+/// be read at once: the wait after the last batch sees that the folder moved
+/// and returns without waiting out its timeout, and the next fetch examines
+/// the folder again and finds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_that_arrives_while_a_backlog_is_read_is_read_right_after_it() {
+    use mail_ballot::config::{ImapConfig, SecretRef, Security};
+    use mail_ballot::mailbox::{imap::ImapSource, MailSource};
+    use mail_ballot::store::Cursor;
+
+    let c = Committee::start(2).await;
+    let note = |i: usize| {
+        format!(
+            "From: {m}\r\nTo: {BOT}\r\nSubject: note {i}\r\nMessage-ID: <note{i}@org1.test>\r\n\
+             Date: Thu, 03 Dec 2026 10:00:00 +0900\r\n\r\nnote {i}\r\n",
+            m = member(1)
+        )
+        .into_bytes()
+    };
+    for i in 1..=6 {
+        c.send(&member(1), &note(i)).await;
+    }
+    c.stack.wait_for_messages(BOT, 6, WAIT).await;
+
+    // A variable of this test's own: the tests share one process environment.
+    let env = "MAIL_BALLOT_E2E_BACKLOG_PASSWORD";
+    std::env::set_var(env, c.stack.password(BOT));
+    let cfg = ImapConfig {
+        host: "127.0.0.1".into(),
+        port: c.stack.imap_port(),
+        security: Security::Plain,
+        user: BOT.into(),
+        password: SecretRef { env: env.into() },
+        folder: "INBOX".into(),
+        idle: true,
+        poll_interval: Duration::from_secs(2),
+        timeout: Duration::from_secs(15),
+    };
+    let mut source = ImapSource::new(cfg, 1 << 20);
+    let subjects = |b: &mail_ballot::mailbox::Batch| -> Vec<String> {
+        b.messages
+            .iter()
+            .map(|m| {
+                let raw = String::from_utf8_lossy(&m.raw);
+                raw.lines()
+                    .find_map(|l| l.strip_prefix("Subject: ").map(str::to_string))
+                    .unwrap()
+            })
+            .collect()
+    };
+
+    let first = source.fetch(None, 2).await.unwrap();
+    assert_eq!(first.messages.len(), 2);
+    assert!(first.more);
+    // Two more arrive while the backlog is being read.
+    for i in 7..=8 {
+        c.send(&member(1), &note(i)).await;
+    }
+    c.stack.wait_for_messages(BOT, 8, WAIT).await;
+
+    let mut read = subjects(&first);
+    let mut cursor = Cursor {
+        uidvalidity: first.uidvalidity,
+        last_uid: first.scanned_to,
+    };
+    loop {
+        let b = source.fetch(Some(cursor), 2).await.unwrap();
+        read.extend(subjects(&b));
+        cursor.last_uid = b.scanned_to;
+        if !b.more {
+            break;
+        }
+    }
+    // The backlog ends where its EXAMINE said (no EXAMINE per batch). Postfix
+    // may deliver the six in any order; UIDs follow delivery.
+    read.sort();
+    let notes = |r: std::ops::RangeInclusive<usize>| -> Vec<String> {
+        r.map(|i| format!("note {i}")).collect()
+    };
+    assert_eq!(read, notes(1..=6));
+
+    let timeout = Duration::from_secs(60);
+    let waited = Instant::now();
+    source.wait(timeout).await.unwrap();
+    assert!(
+        waited.elapsed() < timeout / 2,
+        "the wait did not notice the mail that came during the backlog ({:?})",
+        waited.elapsed()
+    );
+    let after = source.fetch(Some(cursor), 10).await.unwrap();
+    let mut late = subjects(&after);
+    late.sort();
+    assert_eq!(late, notes(7..=8));
+    assert!(!after.more);
+    source.close().await;
 }
