@@ -863,7 +863,7 @@ fn strip_prefix_ignore_case<'a>(s: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> 
 /// The value of a `boundary=` parameter on this line, if there is one.
 fn declared_boundary(line: &[u8]) -> Option<&[u8]> {
     // Found from the line's `=` signs rather than by comparing at every byte:
-    // this runs on every line of every message (a tenth of `replay`'s reading
+    // this runs on every line of every message (4 % of `replay`'s CPU
     // when it compared windows), and most lines have no `=` at all.
     const KEY: &[u8] = b"boundary";
     let at = memchr::memchr_iter(b'=', line)
