@@ -25,8 +25,8 @@ use crate::ballot::{Ballot, VoteRecord, VoteStatus};
 use crate::domain::{BallotRef, OrgId, Position};
 use crate::store::events::{self, Event};
 use crate::store::{
-    counts_as_original, parse_ts, statement_chunks, ts, NewMessage, NewOutboxMail, Store,
-    StoreError,
+    counts_as_original, parse_ts, statement_chunks, ts, LoadedBallots, NewMessage, NewOutboxMail,
+    Store, StoreError,
 };
 
 /// The expression `messages_by_hash_key` indexes (migration 0008): the first 12
@@ -91,7 +91,7 @@ struct StagedEvent {
 /// What the transaction has loaded and staged.
 pub struct Work<'c> {
     conn: &'c mut SqliteConnection,
-    ballots: HashMap<BallotRef, Option<Arc<Ballot>>>,
+    ballots: LoadedBallots,
     ballot_ids: HashMap<BallotRef, Option<i64>>,
     /// Mailbox keys recorded (in the database when preloaded, or by this transaction).
     keys: HashSet<(String, String)>,
@@ -254,13 +254,13 @@ impl<'c> Work<'c> {
     }
 
     /// Starts from ballots loaded before, still current (`Store::cached_ballots`).
-    pub fn with_ballots(mut self, ballots: HashMap<BallotRef, Option<Arc<Ballot>>>) -> Self {
+    pub fn with_ballots(mut self, ballots: LoadedBallots) -> Self {
         self.ballots = ballots;
         self
     }
 
     /// The ballots loaded since the last change to one, for `Store::keep_ballots`.
-    pub fn take_ballots(&mut self) -> HashMap<BallotRef, Option<Arc<Ballot>>> {
+    pub fn take_ballots(&mut self) -> LoadedBallots {
         std::mem::take(&mut self.ballots)
     }
 

@@ -120,6 +120,10 @@ pub struct Store {
     ballots: Arc<Mutex<BallotCache>>,
 }
 
+/// Ballots a batch has loaded, by reference; `None` where no such ballot exists
+/// (a reply may name one that was never opened).
+pub type LoadedBallots = HashMap<BallotRef, Option<Arc<Ballot>>>;
+
 /// Ballots as the last committed batch of messages left them, and the
 /// `ballot_generation` (migration 0009) they were current at. Every write to
 /// the ballot tables bumps it, so the next batch reuses them only when no one,
@@ -127,7 +131,7 @@ pub struct Store {
 #[derive(Default)]
 struct BallotCache {
     generation: i64,
-    ballots: HashMap<BallotRef, Option<Arc<Ballot>>>,
+    ballots: LoadedBallots,
 }
 
 impl std::fmt::Debug for Store {
@@ -317,7 +321,7 @@ impl Store {
 
     /// The ballots a committed batch left at `generation`; none when that is
     /// not the generation they were kept at.
-    pub fn cached_ballots(&self, generation: i64) -> HashMap<BallotRef, Option<Arc<Ballot>>> {
+    pub fn cached_ballots(&self, generation: i64) -> LoadedBallots {
         let cache = self.ballots.lock().unwrap_or_else(|p| p.into_inner());
         if cache.generation == generation {
             cache.ballots.clone()
@@ -327,7 +331,7 @@ impl Store {
     }
 
     /// Keeps `ballots`, loaded by a transaction that committed at `generation`.
-    pub fn keep_ballots(&self, generation: i64, ballots: HashMap<BallotRef, Option<Arc<Ballot>>>) {
+    pub fn keep_ballots(&self, generation: i64, ballots: LoadedBallots) {
         let mut cache = self.ballots.lock().unwrap_or_else(|p| p.into_inner());
         *cache = BallotCache {
             generation,
@@ -1635,6 +1639,27 @@ mod tests {
         assert_eq!(back, b);
     }
 
+    /// A stored message that answers ballot `r`, with `key` as its mailbox key
+    /// and content hash.
+    fn vote_message(key: &str, r: BallotRef) -> NewMessage<'_> {
+        NewMessage {
+            source: "t",
+            source_key: key,
+            message_id: None,
+            content_hash: key,
+            internal_date: utc("2026-11-23T00:00:00Z"),
+            processed_at: utc("2026-11-23T00:00:00Z"),
+            from_addr: None,
+            subject: None,
+            raw: b"r",
+            ballot: Some(r),
+            disposition: "vote",
+            reason: "r",
+            reading_json: None,
+            verification_json: None,
+        }
+    }
+
     #[tokio::test]
     async fn a_ballot_write_bumps_the_ballot_generation_and_a_vote_does_not() {
         let s = Store::memory().await.unwrap();
@@ -1644,23 +1669,9 @@ mod tests {
         Store::insert_ballot(&mut tx, &b).await.unwrap();
         let g1 = Store::ballot_generation(&mut tx).await.unwrap();
         assert!(g1 > g0, "a new ballot and its round");
-        let m = NewMessage {
-            source: "t",
-            source_key: "1",
-            message_id: None,
-            content_hash: "1",
-            internal_date: utc("2026-11-23T00:00:00Z"),
-            processed_at: utc("2026-11-23T00:00:00Z"),
-            from_addr: None,
-            subject: None,
-            raw: b"r",
-            ballot: Some(b.reference),
-            disposition: "vote",
-            reason: "r",
-            reading_json: None,
-            verification_json: None,
-        };
-        let row = Store::insert_message(&mut tx, &m).await.unwrap();
+        let row = Store::insert_message(&mut tx, &vote_message("1", b.reference))
+            .await
+            .unwrap();
         let v = vote(1, Position::Yes, "2026-11-23T00:00:00Z", row, 1);
         let at = utc("2026-11-23T00:00:00Z");
         Store::insert_vote(&mut tx, b.reference, &v, row, None, at)
@@ -1699,20 +1710,8 @@ mod tests {
         for (i, p) in [Position::Yes, Position::No].into_iter().enumerate() {
             let key = i.to_string();
             let m = NewMessage {
-                source: "t",
-                source_key: &key,
                 message_id: Some("m@x"),
-                content_hash: &key,
-                internal_date: utc("2026-11-23T00:00:00Z"),
-                processed_at: utc("2026-11-23T00:00:00Z"),
-                from_addr: None,
-                subject: None,
-                raw: b"r",
-                ballot: Some(b.reference),
-                disposition: "vote",
-                reason: "r",
-                reading_json: None,
-                verification_json: None,
+                ..vote_message(&key, b.reference)
             };
             let row = Store::insert_message(&mut tx, &m).await.unwrap();
             let mut v = vote(1, p, "2026-11-23T00:00:00Z", row, 1);
