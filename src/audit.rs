@@ -55,6 +55,35 @@ struct Stored {
 
 const PAGE: i64 = 2000;
 
+/// A page of stored messages and their readings (and content hashes), in order.
+type ReadPage = (Vec<Stored>, Vec<(crate::reading::Reading, String)>);
+
+/// The next `PAGE` stored messages after the row `after`, in arrival order.
+async fn fetch_page(store: &Store, after: i64) -> Result<Vec<Stored>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, internal_date, processed_at, disposition, raw, verification_json FROM messages WHERE id > ? ORDER BY id LIMIT ?",
+    )
+    .bind(after)
+    .bind(PAGE)
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Stored {
+                id: r.try_get(0)?,
+                internal_date: parse_ts(&r.try_get::<String, _>(1)?)?,
+                processed_at: parse_ts(&r.try_get::<String, _>(2)?)?,
+                disposition: r.try_get(3)?,
+                raw: r.try_get(4)?,
+                verification: r
+                    .try_get::<Option<String>, _>(5)?
+                    .map(|j| serde_json::from_str::<Verification>(&j))
+                    .transpose()?,
+            })
+        })
+        .collect()
+}
+
 /// The order in which messages and ballot changes happened, from the trail.
 /// Replay needs the ballot as it stood when each message was processed; times
 /// can tie (a poll and a tick in the same second, or under a fixed clock), the
@@ -159,41 +188,44 @@ pub async fn replay(
     let mut seen_ids: HashSet<String> = HashSet::new();
     let mut seen_hashes: HashSet<String> = HashSet::new();
     let prefix = config.ballots.open_subject_prefix.to_lowercase();
+    // Three stages overlap, so both cores stay busy: the next page is fetched
+    // while this one is read (on every core), and it is read while this one is
+    // counted (in order, here). At most two pages are held.
+    let opts = std::sync::Arc::new(opts.clone());
+    let mut reading: Option<tokio::task::JoinHandle<ReadPage>> = None;
     let mut after = 0i64;
+    let mut exhausted = false;
     loop {
-        let rows = sqlx::query(
-            "SELECT id, internal_date, processed_at, disposition, raw, verification_json FROM messages WHERE id > ? ORDER BY id LIMIT ?",
-        )
-        .bind(after)
-        .bind(PAGE)
-        .fetch_all(store.pool())
-        .await?;
-        if rows.is_empty() {
-            break;
+        let next = if exhausted {
+            Vec::new()
+        } else {
+            fetch_page(store, after).await?
+        };
+        exhausted = next.is_empty();
+        let read = match reading.take() {
+            Some(h) => Some(h.await.map_err(|e| match e.try_into_panic() {
+                Ok(p) => std::panic::resume_unwind(p),
+                Err(e) => StoreError::Corrupt(format!("replay stopped while reading: {e}")),
+            })?),
+            None => None,
+        };
+        if let Some(last) = next.last() {
+            after = last.id;
+            let opts = opts.clone();
+            // Reading dominates replay: on every core.
+            reading = Some(tokio::task::spawn_blocking(move || {
+                let readings = crate::reading::on_every_core(&next, |m| {
+                    (read_message(&m.raw, &opts), content_hash(&m.raw))
+                });
+                (next, readings)
+            }));
         }
-        let page = rows
-            .iter()
-            .map(|r| {
-                Ok(Stored {
-                    id: r.try_get(0)?,
-                    internal_date: parse_ts(&r.try_get::<String, _>(1)?)?,
-                    processed_at: parse_ts(&r.try_get::<String, _>(2)?)?,
-                    disposition: r.try_get(3)?,
-                    raw: r.try_get(4)?,
-                    verification: r
-                        .try_get::<Option<String>, _>(5)?
-                        .map(|j| serde_json::from_str::<Verification>(&j))
-                        .transpose()?,
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        after = page.last().map(|m| m.id).unwrap_or(after);
-        // Reading dominates replay: on every core.
-        let readings = tokio::task::block_in_place(|| {
-            crate::reading::on_every_core(&page, |m| {
-                (read_message(&m.raw, opts), content_hash(&m.raw))
-            })
-        });
+        let Some((page, readings)) = read else {
+            if reading.is_none() {
+                break;
+            }
+            continue;
+        };
         for (m, (reading, hash)) in page.iter().zip(readings) {
             report.messages += 1;
             // The same duplicate rule as ingest (`store::counts_as_original`): an
