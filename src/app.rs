@@ -177,7 +177,7 @@ impl App {
 
     /// A composer for this configuration.
     pub fn composer(&self) -> Composer<'_> {
-        Composer::new(&self.config, &self.templates)
+        Composer::new(&self.config, &self.templates, self.store.message_id_key())
     }
 
     /// The mails that announce the current round of `b`: the one to the committee

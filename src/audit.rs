@@ -31,7 +31,7 @@ use crate::domain::{BallotRef, Position};
 use crate::ingest::content_hash;
 use crate::reading::{read_message, ReadOptions};
 use crate::store::events;
-use crate::store::{counts_as_original, parse_ts, Store, StoreError};
+use crate::store::{counts_as_original, parse_ts, same_sender, Store, StoreError};
 use crate::verify::policy::Verification;
 
 /// What replay found.
@@ -185,7 +185,7 @@ pub async fn replay(
     let order = Order::load(store).await?;
     let mut recomputed: HashMap<BallotRef, Vec<VoteRecord>> = HashMap::new();
     let mut thens: HashMap<(BallotRef, crate::ballot::Changes), Ballot> = HashMap::new();
-    let mut seen_ids: HashSet<String> = HashSet::new();
+    let mut seen_ids: HashMap<String, Vec<String>> = HashMap::new();
     let mut seen_hashes: HashSet<String> = HashSet::new();
     let prefix = config.ballots.open_subject_prefix.to_lowercase();
     // Three stages overlap, so both cores stay busy: the next page is fetched
@@ -228,20 +228,29 @@ pub async fn replay(
         };
         for (m, (reading, hash)) in page.iter().zip(readings) {
             report.messages += 1;
-            // The same duplicate rule as ingest (`store::counts_as_original`): an
-            // earlier copy with this Message-ID that the bot used, or with these
-            // very bytes, is the original.
-            let dup = reading
-                .message_id
+            // The same duplicate rule as ingest (`store::duplicates`): an earlier
+            // copy with these very bytes, or with this Message-ID from the same
+            // sender, that stands as the original.
+            let sender = m
+                .verification
                 .as_ref()
-                .is_some_and(|id| seen_ids.contains(id))
-                || seen_hashes.contains(&hash);
+                .and_then(|v| v.author.as_ref())
+                .or(reading.from.as_ref())
+                .map(|a| a.as_str().to_ascii_lowercase());
+            let dup = seen_hashes.contains(&hash)
+                || reading.message_id.as_ref().is_some_and(|id| {
+                    seen_ids.get(id).is_some_and(|senders| {
+                        senders
+                            .iter()
+                            .any(|s| same_sender(Some(s), sender.as_deref()))
+                    })
+                });
             if counts_as_original(&m.disposition, true) {
                 seen_hashes.insert(hash);
             }
             if counts_as_original(&m.disposition, false) {
-                if let Some(id) = &reading.message_id {
-                    seen_ids.insert(id.clone());
+                if let (Some(id), Some(sender)) = (&reading.message_id, sender) {
+                    seen_ids.entry(id.clone()).or_default().push(sender);
                 }
             }
             if m.disposition == "error" {
@@ -313,7 +322,14 @@ pub async fn replay(
                             } else {
                                 None
                             };
-                            if crate::ingest::answers_elsewhere(named, token, r, round).is_some() {
+                            let verified = m.verification.as_ref().is_none_or(
+                                crate::verify::policy::Verification::verified_without_token,
+                            );
+                            let several = reading.answers.len() > 1;
+                            if crate::ingest::place_answer(
+                                named, token, r, round, several, verified,
+                            ) != crate::ingest::Placement::Here
+                            {
                                 continue;
                             }
                             (round, VoteStatus::Valid)

@@ -122,11 +122,14 @@ impl Demo {
         Ok(())
     }
 
+    /// The Message-ID of the round's announcement, as the bot wrote it.
     fn announcement(&self, r: BallotRef, round: u32) -> String {
-        format!(
-            "{}.r{round}.announce@{}",
-            r.msgid_prefix(),
-            self.app.config.message_id_domain()
+        crate::outbox::message_id(
+            self.app.store.message_id_key(),
+            Some((r, round)),
+            "announce",
+            None,
+            self.app.config.message_id_domain(),
         )
     }
 

@@ -373,6 +373,49 @@ impl fmt::Display for Vote {
     }
 }
 
+/// This installation's secret for the bot's Message-IDs (migration 0010),
+/// drawn when the database was created and kept in it.
+///
+/// Every Message-ID the bot writes ends in a tag keyed by it, so the IDs are
+/// stable where they must be (a retry, a reply's References) and unknown to
+/// anyone outside: nobody can plant a message carrying the ID of a mail the
+/// bot is about to send, and two installations never share an ID.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MessageIdKey([u8; 32]);
+
+impl MessageIdKey {
+    /// The key as the database keeps it: 64 hex digits.
+    pub fn from_hex(s: &str) -> Option<MessageIdKey> {
+        let bytes = hex::decode(s.trim()).ok()?;
+        Some(MessageIdKey(bytes.try_into().ok()?))
+    }
+
+    /// The key as the database keeps it.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// A key of fixed bytes, for tests that compare whole Message-IDs.
+    pub const fn fixed(byte: u8) -> MessageIdKey {
+        MessageIdKey([byte; 32])
+    }
+
+    /// 16 hex digits (64 bits) of HMAC-SHA256 over the rest of the ID.
+    pub fn tag(&self, local: &str) -> String {
+        use hmac::Mac;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.0)
+            .expect("HMAC takes a key of any length");
+        mac.update(local.as_bytes());
+        hex::encode(&mac.finalize().into_bytes()[..8])
+    }
+}
+
+impl std::fmt::Debug for MessageIdKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MessageIdKey(..)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -444,8 +444,11 @@ async fn record_one(
         tx.forget_ballots();
     }
 
-    // A flood from one sender is reported once, when it crosses the limit.
-    if let Some(from) = &reading.from {
+    // A flood from one sender is reported once, when it crosses the limit. The
+    // bot's own copies of what it sent are no flood: a ballot's personal mails
+    // alone come back by the dozen within a minute.
+    let own = |a: &Address| app.read_options.own_addresses.contains(a);
+    if let Some(from) = reading.from.as_ref().filter(|a| !own(a)) {
         let before =
             tx.messages_from_since(from.as_str(), f.internal_date - chrono::Duration::hours(1));
         if before == i64::from(app.config.limits.messages_per_sender_per_hour) {
@@ -464,22 +467,27 @@ async fn record_one(
     let reading_json = serde_json::to_string(reading).ok();
     let verification_json = verification.and_then(|v| serde_json::to_string(v).ok());
     let row = tx
-        .message(&NewMessage {
-            source,
-            source_key: &f.key,
-            message_id: reading.message_id.as_deref(),
-            content_hash: hash,
-            internal_date: f.internal_date,
-            processed_at: now,
-            from_addr: reading.from.as_ref().map(Address::as_str),
-            subject: reading.subject.as_deref(),
-            raw: &f.raw,
-            ballot: plan.ballot,
-            disposition: plan.disposition.as_str(),
-            reason: &plan.reason,
-            reading_json: reading_json.as_deref(),
-            verification_json: verification_json.as_deref(),
-        })
+        .message(
+            &NewMessage {
+                source,
+                source_key: &f.key,
+                message_id: reading.message_id.as_deref(),
+                content_hash: hash,
+                internal_date: f.internal_date,
+                processed_at: now,
+                from_addr: reading.from.as_ref().map(Address::as_str),
+                subject: reading.subject.as_deref(),
+                raw: &f.raw,
+                ballot: plan.ballot,
+                disposition: plan.disposition.as_str(),
+                reason: &plan.reason,
+                reading_json: reading_json.as_deref(),
+                verification_json: verification_json.as_deref(),
+            },
+            author_of(reading, verification)
+                .as_ref()
+                .map(Address::as_str),
+        )
         .await?;
     tx.event(
         now,
@@ -660,7 +668,13 @@ async fn plan(
     if let Some(why) = &reading.malformed {
         return Ok(Plan::only(Disposition::Malformed, None, why.clone()));
     }
-    if let Some((first, first_at)) = tx.duplicate_of(reading.message_id.as_deref(), hash) {
+    let sender = author_of(reading, verification);
+    let earlier = tx.earlier(
+        reading.message_id.as_deref(),
+        hash,
+        sender.as_ref().map(Address::as_str),
+    );
+    if let Some((first, first_at)) = earlier.original {
         let mut p = Plan::only(
             Disposition::Duplicate,
             reading.ballot,
@@ -678,6 +692,25 @@ async fn plan(
         }
         return Ok(p);
     }
+    let mut p = judge(app, tx, reading, f, answering, verification).await?;
+    if let Some(other) = earlier.clash {
+        // Not the same message: judged on its own, and the record says so.
+        p.reason.push_str(&format!(
+            "; its Message-ID is also that of message #{other} from another sender, judged on its own"
+        ));
+    }
+    Ok(p)
+}
+
+/// What a message that is not a copy of an earlier one does.
+async fn judge(
+    app: &App,
+    tx: &mut Work<'_>,
+    reading: &Reading,
+    f: &Fetched,
+    answering: &Answering<'_>,
+    verification: Option<&Verification>,
+) -> Result<Plan, AppError> {
     if reading.automated {
         return Ok(Plan::only(
             Disposition::Automated,
@@ -737,6 +770,7 @@ async fn plan(
                     None
                 },
                 token: token_subject(verification),
+                several: reading.answers.len() > 1,
                 verification,
             };
             let part = answer(
@@ -781,6 +815,7 @@ async fn plan(
             let named = Named {
                 round: reading.round,
                 token: token_subject(verification),
+                several: false,
                 verification,
             };
             answer(
@@ -880,6 +915,8 @@ async fn unverified(
 struct Named<'a> {
     round: Option<u32>,
     token: Option<&'a TokenSubject>,
+    /// One answer of a reply that answers several ballots.
+    several: bool,
     /// For the evidence of an incident.
     verification: Option<&'a Verification>,
 }
@@ -993,6 +1030,48 @@ pub fn answers_elsewhere(
         Some(t) if t.ballot != ballot => Some(Mismatch::Ballot(t.ballot)),
         Some(t) if t.round != round => Some(Mismatch::Round(t.round)),
         _ => named_round.filter(|n| *n != round).map(Mismatch::Round),
+    }
+}
+
+/// Where an answer that would count in a round belongs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// It counts here.
+    Here,
+    /// It answers another ballot or round (`answers_elsewhere`).
+    Elsewhere(Mismatch),
+    /// One answer of a reply to several ballots, sent to the personal reply
+    /// address of `token_ballot`: the token speaks for that ballot only, and
+    /// nothing else verified this answer. Not a replay; the member is asked to
+    /// answer this ballot again.
+    Unverified { token_ballot: BallotRef },
+}
+
+/// Where an answer to `ballot` that would count in `round` belongs. A reply
+/// that answers several ballots (`several`) carries at most one ballot's
+/// token; its other answers count where the author is verified without it
+/// (`verified_without_token`: another accepted method passed, or the policy
+/// does not enforce). Shared by the ingest and `replay`.
+pub fn place_answer(
+    named_round: Option<u32>,
+    token: Option<&TokenSubject>,
+    ballot: BallotRef,
+    round: u32,
+    several: bool,
+    verified_without_token: bool,
+) -> Placement {
+    match answers_elsewhere(named_round, token, ballot, round) {
+        None => Placement::Here,
+        Some(Mismatch::Ballot(token_ballot)) if several => {
+            if !verified_without_token {
+                return Placement::Unverified { token_ballot };
+            }
+            match answers_elsewhere(named_round, None, ballot, round) {
+                None => Placement::Here,
+                Some(m) => Placement::Elsewhere(m),
+            }
+        }
+        Some(m) => Placement::Elsewhere(m),
     }
 }
 
@@ -1197,7 +1276,30 @@ async fn answer(
     // sent again, or a personal reply address used for another round, is
     // recorded but never counted again (the member is asked to answer anew).
     if let AnswerFate::Count { round } = fate {
-        if let Some(m) = answers_elsewhere(named.round, named.token, r, round) {
+        let verified = named
+            .verification
+            .is_none_or(Verification::verified_without_token);
+        let placement = place_answer(named.round, named.token, r, round, named.several, verified);
+        if let Placement::Unverified { token_ballot } = placement {
+            let mut p = Plan::only(
+                Disposition::NotCounted,
+                Some(r),
+                format!(
+                    "one answer of a reply to several ballots, sent to the personal reply address of {token_ballot}, which verifies only that ballot; nothing else verified it; not counted"
+                ),
+            );
+            let mail = composer.not_verified(
+                &b,
+                member,
+                position,
+                token_ballot,
+                f.internal_date,
+                answering,
+            )?;
+            p.mails.push(with_personal_reply_to(app, &b, org, mail));
+            return Ok(p);
+        }
+        if let Placement::Elsewhere(m) = placement {
             let mut p = Plan::only(Disposition::NotCounted, Some(r), m.reason(round));
             if let Mismatch::Round(n) = m {
                 let mail = composer.not_open(
@@ -2870,6 +2972,90 @@ mod tests {
         assert_eq!(t.app.store.incidents().await.unwrap().len(), 1);
     }
 
+    /// org01's reply answering two open ballots at once, `B-… 賛成` / `B-… 反対`,
+    /// sent to the personal reply address of the first.
+    fn two_ballot_reply(t: &TestApp, r1: BallotRef, r2: BallotRef, id: &str) -> Vec<u8> {
+        to(
+            reply(
+                "rep1@org1.example",
+                &format!("Re: [{r1}] 【メール審議】新規会員の加盟承認"),
+                &format!("{r1} 賛成\n{r2} 反対\n"),
+                id,
+                None,
+            ),
+            &token_address(t, r1, 1, "org01"),
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_two_ballot_reply_at_one_ballots_token_counts_there_and_asks_again_for_the_other() {
+        use crate::verify::policy::Method;
+        let mut t = TestApp::new(3, "2026-11-22T01:00:00Z").await;
+        t.app.config.addresses.security_contact =
+            vec![Address::parse("csirt@committee.example").unwrap()];
+        with_verifier(&mut t, &[Method::Token]);
+        let (r1, r2) = (open_ballot(&t).await, open_ballot(&t).await);
+        let raw = two_ballot_reply(&t, r1, r2, "both@org1");
+        let p = feed(&t, "1", raw, "2026-11-23T01:00:00Z").await;
+        assert_eq!(p.disposition, Disposition::Several);
+        assert_eq!(t.app.store.votes(r1).await.unwrap().len(), 1);
+        assert!(t.app.store.votes(r2).await.unwrap().is_empty());
+        // Told, at r2's own reply address, that its answer did not count and why;
+        // nobody is told of a replay that did not happen.
+        let told = mails(&t, "not_verified").await;
+        assert_eq!(told.len(), 1);
+        assert_eq!(told[0].ballot.as_deref(), Some(r2.to_string().as_str()));
+        assert_eq!(
+            reply_to_of(&told[0]).as_deref(),
+            Some(token_address(&t, r2, 1, "org01").as_str())
+        );
+        assert!(t.app.store.incidents().await.unwrap().is_empty());
+        assert!(mails(&t, "incident").await.is_empty());
+        let reason = t.app.store.messages_for(r1).await.unwrap()[0]
+            .reason
+            .clone();
+        assert!(reason.contains("verifies only that ballot"), "{reason}");
+        // Answering that mail counts.
+        let again = to(
+            reply(
+                "rep1@org1.example",
+                &subject(r2),
+                "反対\n",
+                "again@org1",
+                None,
+            ),
+            &token_address(&t, r2, 1, "org01"),
+        );
+        let p = feed(&t, "2", again, "2026-11-23T01:05:00Z").await;
+        assert_eq!(p.disposition, Disposition::Vote);
+        assert_eq!(t.app.store.votes(r2).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_two_ballot_reply_verified_by_our_servers_results_counts_in_both_ballots() {
+        use crate::verify::policy::Method;
+        let mut t = TestApp::new(3, "2026-11-22T01:00:00Z").await;
+        t.app.config.addresses.security_contact =
+            vec![Address::parse("csirt@committee.example").unwrap()];
+        with_verifier(&mut t, &[Method::Token, Method::Authres]);
+        let (r1, r2) = (open_ballot(&t).await, open_ballot(&t).await);
+        let raw = two_ballot_reply(&t, r1, r2, "both@org1");
+        let raw = [
+            b"Authentication-Results: mx.committee.example; dkim=pass header.d=org1.example\r\nReceived: from mail.org1.example by mx.committee.example\r\n"
+                .as_slice(),
+            &raw,
+        ]
+        .concat();
+        let p = feed(&t, "1", raw, "2026-11-23T01:00:00Z").await;
+        assert_eq!(p.disposition, Disposition::Several);
+        let record = t.app.store.messages_for(r1).await.unwrap();
+        assert_eq!(t.app.store.votes(r1).await.unwrap().len(), 1, "{record:?}");
+        assert_eq!(t.app.store.votes(r2).await.unwrap().len(), 1, "{record:?}");
+        assert!(mails(&t, "not_verified").await.is_empty());
+        assert!(t.app.store.incidents().await.unwrap().is_empty());
+        assert_eq!(mails(&t, "receipt").await.len(), 2);
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn admin_mail_through_a_list_that_rewrites_from_is_answered_at_the_admins_address() {
         use crate::verify::policy::Method;
@@ -2995,7 +3181,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_used_direct_copy_makes_the_later_list_copy_a_duplicate() {
+    async fn a_used_direct_copy_and_the_later_list_copy_with_from_rewritten_count_once() {
         let t = TestApp::new(3, "2026-11-22T01:00:00Z").await;
         let r = open_ballot(&t).await;
         let direct = reply(
@@ -3007,10 +3193,58 @@ mod tests {
         );
         let p = feed(&t, "1", direct.clone(), "2026-11-23T01:00:00Z").await;
         assert_eq!(p.disposition, Disposition::Vote);
+        // Without a trusted header naming the member, the list's copy is from
+        // the list: not the member's message, so judged on its own (a
+        // non-member's, neither counted nor answered), with the clash noted.
         let p = feed(&t, "2", via_list(&direct), "2026-11-23T01:00:01Z").await;
-        assert_eq!(p.disposition, Disposition::Duplicate);
+        assert_eq!(p.disposition, Disposition::NonMember);
+        let reason = t
+            .app
+            .store
+            .messages_for(r)
+            .await
+            .unwrap()
+            .last()
+            .unwrap()
+            .reason
+            .clone();
+        assert!(reason.contains("also that of message #"), "{reason}");
         assert_eq!(t.app.store.votes(r).await.unwrap().len(), 1);
         assert_eq!(mails(&t, "receipt").await.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_message_borrowing_a_members_message_id_never_swallows_the_members_vote() {
+        let t = TestApp::new(3, "2026-11-22T01:00:00Z").await;
+        let r = open_ballot(&t).await;
+        // org2 writes first, with the Message-ID org1's client will use.
+        let borrowed = reply(
+            "rep2@org2.example",
+            &subject(r),
+            "反対\n",
+            "next@org1",
+            None,
+        );
+        let p = feed(&t, "1", borrowed, "2026-11-23T01:00:00Z").await;
+        assert_eq!(p.disposition, Disposition::Vote);
+        let genuine = reply(
+            "rep1@org1.example",
+            &subject(r),
+            "賛成\n",
+            "next@org1",
+            None,
+        );
+        let p = feed(&t, "2", genuine, "2026-11-23T01:00:01Z").await;
+        assert_eq!(p.disposition, Disposition::Vote, "org1's answer counts");
+        let votes = t.app.store.votes(r).await.unwrap();
+        assert_eq!(votes.len(), 2);
+        assert!(votes.iter().any(|v| v.org.as_str() == "org01"), "{votes:?}");
+        assert_eq!(
+            mails(&t, "receipt").await.len(),
+            2,
+            "and org1 gets its receipt"
+        );
+        assert!(t.app.store.incidents().await.unwrap().is_empty());
     }
 
     #[tokio::test]

@@ -25,8 +25,8 @@ use crate::ballot::{Ballot, VoteRecord, VoteStatus};
 use crate::domain::{BallotRef, OrgId, Position};
 use crate::store::events::{self, Event};
 use crate::store::{
-    counts_as_original, parse_ts, statement_chunks, ts, LoadedBallots, NewMessage, NewOutboxMail,
-    Store, StoreError,
+    counts_as_original, duplicates, parse_ts, same_sender, statement_chunks, ts, LoadedBallots,
+    NewMessage, NewOutboxMail, Store, StoreError,
 };
 
 /// The expression `messages_by_hash_key` indexes (migration 0008): the first 12
@@ -48,6 +48,19 @@ struct Copy {
     disposition: String,
     message_id: Option<String>,
     content_hash: String,
+    /// The author the bot acted on (`store::duplicates`), as written.
+    sender: Option<String>,
+}
+
+/// What the earlier messages sharing a new message's Message-ID or bytes make of it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Earlier {
+    /// The original it duplicates: its row and INTERNALDATE.
+    pub original: Option<(i64, DateTime<Utc>)>,
+    /// An earlier message from another sender with the same Message-ID, which
+    /// the bot used (`store::counts_as_original`): not the same message, but
+    /// worth a note on the new one.
+    pub clash: Option<i64>,
 }
 
 /// A message to write.
@@ -179,7 +192,7 @@ impl<'c> Work<'c> {
         ] {
             for chunk in statement_chunks(values) {
                 let mut q = QueryBuilder::<Sqlite>::new(
-                    "SELECT id, internal_date, disposition, message_id, content_hash FROM messages WHERE ",
+                    "SELECT id, internal_date, disposition, message_id, content_hash, COALESCE(json_extract(verification_json, '$.author'), from_addr) FROM messages WHERE ",
                 );
                 q.push(column).push(" IN (");
                 let mut sep = q.separated(", ");
@@ -195,6 +208,7 @@ impl<'c> Work<'c> {
                         disposition: r.try_get(2)?,
                         message_id: r.try_get(3)?,
                         content_hash: r.try_get(4)?,
+                        sender: r.try_get(5)?,
                     });
                 }
             }
@@ -304,13 +318,14 @@ impl<'c> Work<'c> {
         self.copies.push(c);
     }
 
-    /// The earlier copy this message duplicates, by the ingest's one rule
-    /// (`store::counts_as_original`): its row and INTERNALDATE.
-    pub fn duplicate_of(
+    /// What the earlier messages with this Message-ID or these bytes make of
+    /// a message from `sender`, by the ingest's one rule (`store::duplicates`).
+    pub fn earlier(
         &self,
         message_id: Option<&str>,
         content_hash: &str,
-    ) -> Option<(i64, DateTime<Utc>)> {
+        sender: Option<&str>,
+    ) -> Earlier {
         let none = Vec::new();
         let by_hash = self.by_hash.get(content_hash).unwrap_or(&none);
         let by_id = message_id
@@ -320,11 +335,19 @@ impl<'c> Work<'c> {
         let mut candidates: Vec<usize> = by_hash.iter().chain(by_id).copied().collect();
         candidates.sort_unstable();
         candidates.dedup();
-        candidates
-            .into_iter()
-            .map(|i| &self.copies[i])
-            .find(|c| counts_as_original(&c.disposition, c.content_hash == content_hash))
-            .map(|c| (c.id, c.internal_date))
+        let mut earlier = Earlier::default();
+        for c in candidates.into_iter().map(|i| &self.copies[i]) {
+            let same_bytes = c.content_hash == content_hash;
+            let same_sender = same_sender(c.sender.as_deref(), sender);
+            if duplicates(&c.disposition, same_bytes, same_sender) {
+                earlier.original = Some((c.id, c.internal_date));
+                break;
+            }
+            if earlier.clash.is_none() && counts_as_original(&c.disposition, same_bytes) {
+                earlier.clash = Some(c.id);
+            }
+        }
+        earlier
     }
 
     /// How many messages `from` sent that arrived at or after `since`.
@@ -396,7 +419,13 @@ impl<'c> Work<'c> {
     // ---- what the transaction writes ---------------------------------------------
 
     /// Stages a message; returns the row id it will have.
-    pub async fn message(&mut self, m: &NewMessage<'_>) -> Result<i64, StoreError> {
+    /// Stages message `m`, whose author the bot settled on is `sender`
+    /// (verification's, else the From header); returns its row id.
+    pub async fn message(
+        &mut self,
+        m: &NewMessage<'_>,
+        sender: Option<&str>,
+    ) -> Result<i64, StoreError> {
         let id = match self.next_message {
             Some(id) => id,
             None => {
@@ -418,6 +447,7 @@ impl<'c> Work<'c> {
             disposition: m.disposition.to_string(),
             message_id: m.message_id.map(str::to_string),
             content_hash: m.content_hash.to_string(),
+            sender: sender.map(str::to_string),
         });
         if let Some(from) = m.from_addr {
             self.senders
@@ -636,7 +666,7 @@ mod tests {
             content_hash: hash,
             internal_date: crate::ballot::tests::utc("2026-11-22T00:00:00Z"),
             processed_at: crate::ballot::tests::utc("2026-11-22T00:00:00Z"),
-            from_addr: None,
+            from_addr: Some("Rep1@org1.example"),
             subject: None,
             raw: b"raw",
             ballot: None,
@@ -670,13 +700,47 @@ mod tests {
         )
         .await
         .unwrap();
+        let rep1 = Some("rep1@org1.example");
+        let original = |e: Earlier| e.original.map(|d| d.0);
         assert_eq!(
-            work.duplicate_of(Some("abc@x"), &other).map(|d| d.0),
+            original(work.earlier(Some("abc@x"), &other, rep1)),
             Some(id)
         );
-        assert_eq!(work.duplicate_of(None, &stored).map(|d| d.0), Some(id));
-        assert_eq!(work.duplicate_of(Some("new@x"), &other), None);
-        assert_eq!(work.duplicate_of(None, &other), None);
+        assert_eq!(original(work.earlier(None, &stored, rep1)), Some(id));
+        assert_eq!(original(work.earlier(Some("new@x"), &other, rep1)), None);
+        assert_eq!(original(work.earlier(None, &other, rep1)), None);
+    }
+
+    #[tokio::test]
+    async fn another_senders_message_with_the_same_message_id_is_a_clash_not_a_duplicate() {
+        let t = TestApp::new(3, "2026-11-22T01:00:00Z").await;
+        let stored = "a".repeat(64);
+        let id = one_message_recorded(&t, &stored).await;
+        let mine = "b".repeat(64);
+        let since = crate::ballot::tests::utc("2026-11-21T00:00:00Z");
+        let mut conn = t.app.store.pool().acquire().await.unwrap();
+        let mut work = Work::new(&mut conn);
+        work.preload("test", &[], &["abc@x"], &[&mine], &[], since)
+            .await
+            .unwrap();
+        // org2's message borrowing org1's Message-ID is judged on its own.
+        let e = work.earlier(Some("abc@x"), &mine, Some("rep2@org2.example"));
+        assert_eq!(
+            e,
+            Earlier {
+                original: None,
+                clash: Some(id)
+            }
+        );
+        // Nor is a message without a sender anybody's copy.
+        assert_eq!(work.earlier(Some("abc@x"), &mine, None).original, None);
+        // The very same bytes are the same delivery, whoever it claims to be from.
+        assert_eq!(
+            work.earlier(Some("abc@x"), &stored, Some("rep2@org2.example"))
+                .original
+                .map(|d| d.0),
+            Some(id)
+        );
     }
 
     /// A mailbox in memory, handing out at most `max` messages per batch.

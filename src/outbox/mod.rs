@@ -19,6 +19,7 @@ use lettre::message::header::ContentType;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 
+pub use crate::domain::MessageIdKey;
 use crate::domain::{Address, BallotRef};
 use crate::store::NewOutboxMail;
 
@@ -102,8 +103,12 @@ pub fn redact_addresses(text: &str) -> std::borrow::Cow<'_, str> {
     ADDRESS.replace_all(text, "<address>")
 }
 
-/// Builds a Message-ID (without brackets): `b-2026-007.r1.receipt.1a2b@domain`.
+/// Builds a Message-ID (without brackets):
+/// `b-2026-007.r1.receipt.1a2b.<tag>@domain`, where the tag is keyed by the
+/// installation's secret ([`MessageIdKey`]). Readers find the ballot and round
+/// by the prefix, so the tag goes last.
 pub fn message_id(
+    key: &MessageIdKey,
     ballot: Option<(BallotRef, u32)>,
     kind: &str,
     unique: Option<&str>,
@@ -117,6 +122,9 @@ pub fn message_id(
         s.push('.');
         s.push_str(u);
     }
+    let tag = key.tag(&s);
+    s.push('.');
+    s.push_str(&tag);
     s.push('@');
     s.push_str(domain);
     s
@@ -233,6 +241,7 @@ mod tests {
             kind: "receipt",
             ballot: Some(BallotRef::new(2026, 7).unwrap()),
             message_id: message_id(
+                &MessageIdKey::fixed(7),
                 Some((BallotRef::new(2026, 7).unwrap(), 1)),
                 "receipt",
                 Some("ab12"),
@@ -255,15 +264,61 @@ mod tests {
 
     #[test]
     fn message_ids_begin_with_the_lower_case_reference_and_round() {
-        assert_eq!(
+        let id = message_id(
+            &MessageIdKey::fixed(7),
+            Some((BallotRef::new(2026, 7).unwrap(), 2)),
+            "announce",
+            None,
+            "x.example",
+        );
+        assert!(id.starts_with("b-2026-007.r2.announce."), "{id}");
+        assert!(id.ends_with("@x.example"), "{id}");
+    }
+
+    #[test]
+    fn message_ids_end_in_a_tag_that_only_the_installations_key_gives() {
+        let id = |key: &MessageIdKey| {
             message_id(
-                Some((BallotRef::new(2026, 7).unwrap(), 2)),
+                key,
+                Some((BallotRef::new(2026, 1).unwrap(), 1)),
                 "announce",
                 None,
-                "x.example"
-            ),
-            "b-2026-007.r2.announce@x.example"
+                "x.example",
+            )
+        };
+        let (a, b) = (MessageIdKey::fixed(1), MessageIdKey::fixed(2));
+        // Stable: a retry and a later reference find the same ID.
+        assert_eq!(id(&a), id(&a));
+        // Another installation (or a fresh database) writes another ID, and
+        // nobody without the key can write this one in advance.
+        assert_ne!(id(&a), id(&b));
+        let tag = id(&a)
+            .strip_prefix("b-2026-001.r1.announce.")
+            .and_then(|rest| rest.strip_suffix("@x.example"))
+            .map(str::to_string)
+            .unwrap();
+        assert_eq!(tag.len(), 16);
+        assert!(tag.bytes().all(|c| c.is_ascii_hexdigit()), "{tag}");
+        // The unique part is covered by the tag too.
+        let tag_of = |id: String| {
+            id.split_once('@')
+                .unwrap()
+                .0
+                .rsplit_once('.')
+                .unwrap()
+                .1
+                .to_string()
+        };
+        assert_ne!(
+            tag_of(message_id(&a, None, "incident", Some("1"), "x.example")),
+            tag_of(message_id(&a, None, "incident", Some("2"), "x.example"))
         );
+        assert_eq!(format!("{a:?}"), "MessageIdKey(..)");
+        assert_eq!(
+            MessageIdKey::from_hex(&"07".repeat(32)),
+            Some(MessageIdKey::fixed(7))
+        );
+        assert_eq!(MessageIdKey::from_hex("07"), None);
     }
 
     #[test]
@@ -278,8 +333,13 @@ mod tests {
         let raw = String::from_utf8(row.raw.clone()).unwrap();
         assert!(raw.contains("Auto-Submitted: auto-replied\r\n"), "{raw}");
         assert!(
-            raw.contains("Message-ID: <b-2026-007.r1.receipt.ab12@committee.example>"),
+            raw.contains(&format!("Message-ID: <{}>", mail().message_id)),
             "{raw}"
+        );
+        assert!(
+            mail().message_id.starts_with("b-2026-007.r1.receipt.ab12."),
+            "{}",
+            mail().message_id
         );
         assert!(raw.contains("In-Reply-To: <reply-1@acme.example>"), "{raw}");
         let parsed = mail_parser::MessageParser::default()

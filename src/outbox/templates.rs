@@ -36,6 +36,11 @@ pub const SHIPPED: &[(&str, &str, &str)] = &[
         include_str!("../../templates/en/not_open.txt"),
     ),
     (
+        "not_verified",
+        include_str!("../../templates/ja/not_verified.txt"),
+        include_str!("../../templates/en/not_verified.txt"),
+    ),
+    (
         "unclear",
         include_str!("../../templates/ja/unclear.txt"),
         include_str!("../../templates/en/unclear.txt"),

@@ -74,6 +74,39 @@ pub fn backoff(attempts: i64) -> Duration {
     Duration::seconds((30i64 << exp).min(3600))
 }
 
+/// Whether a stored message is the bot's own copy of the mail `sent`: From the
+/// bot's address, and the same body as the bytes the bot sent (servers add
+/// headers on the way, never change the body; line ends may be rewritten).
+///
+/// A Message-ID alone proves nothing: anyone can write one, and before the
+/// IDs carried the installation's tag they could be predicted, so a stranger
+/// could plant a decoy that made an interrupted send look delivered. The body
+/// of what the bot sent (with its tokens and details) is known only to the
+/// bot and the mail's recipients.
+pub fn is_own_copy(sent: &[u8], bot: &str, from: Option<&str>, stored: &[u8]) -> bool {
+    from.is_some_and(|f| f.eq_ignore_ascii_case(bot)) && body(sent) == body(stored)
+}
+
+/// The body of a raw message, with line ends as LF and no trailing blank lines.
+fn body(raw: &[u8]) -> Vec<u8> {
+    let start = [&b"\r\n\r\n"[..], b"\n\n"]
+        .iter()
+        .filter_map(|sep| memchr::memmem::find(raw, sep).map(|i| i + sep.len()))
+        .min();
+    let Some(start) = start else {
+        return Vec::new();
+    };
+    let mut out: Vec<u8> = raw[start..]
+        .iter()
+        .copied()
+        .filter(|c| *c != b'\r')
+        .collect();
+    while out.last().is_some_and(|c| c.is_ascii_whitespace()) {
+        out.pop();
+    }
+    out
+}
+
 /// Sends every mail due at `now`. Stops early when the server is down: the rest
 /// would fail the same way and only delay the next step.
 ///
@@ -97,7 +130,10 @@ pub async fn step(
     for mail in due {
         if let Some(since) = mail.sending_since {
             if transport.self_copies() {
-                if store.message_id_seen(&mail.message_id).await? {
+                let copies = store.messages_with_id(&mail.message_id).await?;
+                if copies.iter().any(|(from, raw)| {
+                    is_own_copy(&mail.raw, &mail.envelope_from, from.as_deref(), raw)
+                }) {
                     store.mark_sent(mail.id, now).await?;
                     debug!(outbox = mail.id, kind = %mail.kind, "an interrupted send had got through");
                     report.confirmed += 1;
@@ -259,20 +295,30 @@ mod tests {
         assert!(t.sent.lock().unwrap().is_empty());
     }
 
+    /// The bot's copy of the mail `store_with` queued, as the mailbox gives it:
+    /// the bytes sent, under the headers the servers added.
+    fn genuine_copy() -> Vec<u8> {
+        b"Return-Path: <bot@x.example>\r\nDelivered-To: bot@x.example\r\nReceived: from localhost\r\nSubject: x\r\n\r\nx\r\n".to_vec()
+    }
+
     async fn record_copy(s: &Store, message_id: &str) {
+        record_message(s, message_id, "bot@x.example", &genuine_copy()).await
+    }
+
+    async fn record_message(s: &Store, message_id: &str, from: &str, raw: &[u8]) {
         let mut tx = s.begin().await.unwrap();
         Store::insert_message(
             &mut tx,
             &crate::store::NewMessage {
                 source: "imap",
-                source_key: message_id,
+                source_key: &crate::ingest::content_hash(raw),
                 message_id: Some(message_id),
-                content_hash: message_id,
+                content_hash: &crate::ingest::content_hash(raw),
                 internal_date: utc("2026-11-22T00:00:02Z"),
                 processed_at: utc("2026-11-22T00:00:02Z"),
-                from_addr: Some("bot@x.example"),
+                from_addr: Some(from),
                 subject: None,
-                raw: b"copy",
+                raw,
                 ballot: None,
                 disposition: "automated",
                 reason: "the bot's own mail",
@@ -309,6 +355,52 @@ mod tests {
         assert_eq!(r.confirmed, 1);
         assert!(t.sent.lock().unwrap().is_empty(), "not sent twice");
         assert!(s.outbox(None).await.unwrap()[0].sent_at.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_planted_message_with_the_same_message_id_never_passes_for_the_bots_copy() {
+        let s = store_with(1).await;
+        interrupted(&s).await;
+        // A stranger's decoy, and one that forges the bot's From but cannot
+        // know what the bot wrote.
+        record_message(&s, "m0@x", "mallory@evil.example", &genuine_copy()).await;
+        record_message(
+            &s,
+            "m0@x",
+            "bot@x.example",
+            b"From: bot@x.example\r\nSubject: x\r\n\r\nsomething else\r\n",
+        )
+        .await;
+        let t = MemoryTransport {
+            self_copy: true,
+            ..MemoryTransport::default()
+        };
+        let later = utc("2026-11-22T00:10:00Z");
+        let r = step(&s, &t, later, &StepOptions::new(30, Some(later)))
+            .await
+            .unwrap();
+        assert_eq!(r.confirmed, 0);
+        assert_eq!(r.sent, 1, "the interrupted mail is sent again");
+        assert_eq!(t.sent.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_own_copy_is_recognised_whatever_the_servers_did_to_headers_and_line_ends() {
+        let sent = b"Subject: x\r\nMessage-ID: <a@b>\r\n\r\nline 1\r\nline 2\r\n";
+        let stored = b"Received: by mx\nSubject: x\nMessage-ID: <a@b>\n\nline 1\nline 2\n\n";
+        assert!(is_own_copy(
+            sent,
+            "Bot@X.example",
+            Some("bot@x.example"),
+            stored
+        ));
+        assert!(!is_own_copy(sent, "bot@x.example", None, stored));
+        assert!(!is_own_copy(
+            sent,
+            "bot@x.example",
+            Some("bot@x.example"),
+            b"Subject: x\r\n\r\nline 1\r\n"
+        ));
     }
 
     #[tokio::test]

@@ -20,7 +20,7 @@ use sqlx::{Row, SqliteConnection, SqlitePool};
 
 use crate::ballot::rules::Tally;
 use crate::ballot::{Ballot, Ratification, Round, State, VoteRecord, VoteStatus};
-use crate::domain::{BallotRef, OrgId, Position};
+use crate::domain::{BallotRef, MessageIdKey, OrgId, Position};
 
 /// An open transaction.
 pub type Tx = sqlx::Transaction<'static, sqlx::Sqlite>;
@@ -73,9 +73,32 @@ pub fn ts(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
-/// Whether an earlier copy of a message (same Message-ID or same bytes),
-/// recorded with `disposition`, makes a new copy a duplicate. The goal is a
-/// message handled once and never a real answer swallowed:
+/// Whether an earlier message makes a new one a duplicate: the ingest's and
+/// replay's one rule. The earlier one must be the same message (the same bytes,
+/// or the same Message-ID from the same sender) and a copy that stands as the
+/// original ([`counts_as_original`]).
+///
+/// A Message-ID alone is never enough: anyone can write any Message-ID, and
+/// clients reuse them when a message is resent, so another sender's message
+/// with a member's Message-ID (sent before the member's own) would otherwise
+/// swallow the member's genuine answer without a word. Such a clash is noted
+/// on the later message and each is judged on its own. The sender is the
+/// author the bot acted on (verification's, through a list's rewritten From,
+/// else the From header), so the list's copy of a member's reply and the
+/// member's direct copy are still one message.
+pub fn duplicates(disposition: &str, same_bytes: bool, same_sender: bool) -> bool {
+    (same_bytes || same_sender) && counts_as_original(disposition, same_bytes)
+}
+
+/// Whether two messages' senders (see [`duplicates`]) are one address. A
+/// message without one is nobody's: it is the same as no other.
+pub fn same_sender(a: Option<&str>, b: Option<&str>) -> bool {
+    matches!((a, b), (Some(a), Some(b)) if a.eq_ignore_ascii_case(b))
+}
+
+/// Whether an earlier copy of a message (same Message-ID from the same sender,
+/// or same bytes), recorded with `disposition`, stands as the original. The
+/// goal is a message handled once and never a real answer swallowed:
 ///
 /// - A copy the bot *used* is the original: it counted or recorded an answer,
 ///   answered the sender (late, not counted, unclear), recorded a dispute, or
@@ -118,6 +141,7 @@ fn parse_opt_ts(s: Option<String>) -> Result<Option<DateTime<Utc>>, StoreError> 
 pub struct Store {
     pool: SqlitePool,
     ballots: Arc<Mutex<BallotCache>>,
+    message_id_key: MessageIdKey,
 }
 
 /// Ballots a batch has loaded, by reference; `None` where no such ballot exists
@@ -283,7 +307,9 @@ impl Store {
         Ok(store)
     }
 
-    /// A private in-memory database (unit tests).
+    /// A private in-memory database (unit tests). Its Message-ID key is fixed
+    /// (all zeros), so two test stores write the same Message-IDs and tests can
+    /// compare whole records; a database on disk draws its own.
     pub async fn memory() -> Result<Store, StoreError> {
         let opts = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
         // One connection: every connection to :memory: is a different database.
@@ -291,7 +317,14 @@ impl Store {
             .max_connections(1)
             .connect_with(opts)
             .await?;
-        Self::migrate(pool).await
+        let mut store = Self::migrate(pool).await?;
+        let fixed = MessageIdKey::fixed(0);
+        sqlx::query("UPDATE installation SET message_id_key = ? WHERE id = 1")
+            .bind(fixed.to_hex())
+            .execute(&store.pool)
+            .await?;
+        store.message_id_key = fixed;
+        Ok(store)
     }
 
     async fn migrate(pool: SqlitePool) -> Result<Store, StoreError> {
@@ -303,11 +336,24 @@ impl Store {
         let mut tx = pool.begin_with("BEGIN EXCLUSIVE").await?;
         let conn: &mut SqliteConnection = &mut tx;
         sqlx::migrate!("./migrations").run_direct(conn).await?;
+        let key: String =
+            sqlx::query_scalar("SELECT message_id_key FROM installation WHERE id = 1")
+                .fetch_one(&mut *conn)
+                .await?;
         tx.commit().await?;
+        let message_id_key = MessageIdKey::from_hex(&key).ok_or_else(|| {
+            StoreError::Corrupt("installation.message_id_key is not 64 hex digits".into())
+        })?;
         Ok(Store {
             pool,
             ballots: Arc::default(),
+            message_id_key,
         })
+    }
+
+    /// This installation's key for the bot's Message-IDs (migration 0010).
+    pub fn message_id_key(&self) -> &MessageIdKey {
+        &self.message_id_key
     }
 
     /// The database's ballot generation (migration 0009), as `conn` sees it.
@@ -1107,14 +1153,20 @@ impl Store {
         Ok(n > 0)
     }
 
-    /// True when the reader has recorded a message with this Message-ID (the
-    /// bot's own copy of a mail it sent).
-    pub async fn message_id_seen(&self, message_id: &str) -> Result<bool, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE message_id = ?")
-            .bind(message_id)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(n > 0)
+    /// Every stored message with this Message-ID: its From address and bytes
+    /// (the outbox looks for its own copy among them, `outbox::is_own_copy`).
+    pub async fn messages_with_id(
+        &self,
+        message_id: &str,
+    ) -> Result<Vec<(Option<String>, Vec<u8>)>, StoreError> {
+        let rows =
+            sqlx::query("SELECT from_addr, raw FROM messages WHERE message_id = ? ORDER BY id")
+                .bind(message_id)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
     }
 
     /// True when some mail's last attempt began and its outcome is not known yet.
@@ -1765,6 +1817,19 @@ mod tests {
             s.synced_at("m").await.unwrap(),
             Some(utc("2026-11-22T10:00:00Z"))
         );
+    }
+
+    #[tokio::test]
+    async fn each_database_draws_its_own_message_id_key_and_keeps_it_across_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.sqlite"), dir.path().join("b.sqlite"));
+        let first = Store::open(&a).await.unwrap().message_id_key().clone();
+        let other = Store::open(&b).await.unwrap().message_id_key().clone();
+        assert_ne!(first, other, "two installations share no Message-ID");
+        assert_ne!(first, MessageIdKey::fixed(0));
+        // A restart (and a retry after it) writes the same Message-IDs.
+        let again = Store::open(&a).await.unwrap().message_id_key().clone();
+        assert_eq!(first, again);
     }
 
     #[cfg(unix)]

@@ -324,6 +324,17 @@ impl Verification {
         format!("{head}: {}", parts.join("; "))
     }
 
+    /// Whether the author is verified for any ballot, not only the one a
+    /// personal-ballot token names: the policy does not enforce, or an accepted
+    /// method other than the token passed (DKIM, our Authentication-Results).
+    pub fn verified_without_token(&self) -> bool {
+        !self.enforced
+            || self
+                .checks
+                .iter()
+                .any(|c| c.accepted && c.result == CheckResult::Pass && c.method != Method::Token)
+    }
+
     /// Whether the message failed only because DNS did not answer an accepted DKIM
     /// check: the ingest should read it again later rather than reject it.
     pub fn retry_later(&self) -> bool {

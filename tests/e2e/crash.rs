@@ -53,7 +53,7 @@ async fn killing_the_daemon_between_messages_and_mid_batch_loses_and_doubles_not
     let r = opened.split_whitespace().nth(1).unwrap().to_string();
     let year = &r[2..6];
     let a = c
-        .wait_for_id(&member(1), &format!("b-{year}-001.r1.announce@"))
+        .wait_for_id(&member(1), &format!("b-{year}-001.r1.announce."))
         .await;
 
     // Three waves, each delivered before the next is sent, so the servers' order is the

@@ -90,7 +90,7 @@ async fn two_thousand_replies_survive_kills_a_dovecot_restart_and_a_postfix_outa
     let r = opened.split_whitespace().nth(1).unwrap().to_string();
     let year = &r[2..6];
     let a = c
-        .wait_for_id(&member(1), &format!("b-{year}-001.r1.announce@"))
+        .wait_for_id(&member(1), &format!("b-{year}-001.r1.announce."))
         .await;
 
     let seed = std::time::SystemTime::now()

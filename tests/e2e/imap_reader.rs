@@ -27,7 +27,7 @@ async fn a_ballot_with_two_answers_read(c: &Committee) -> String {
     let r = out.split_whitespace().nth(1).unwrap().to_string();
     let prefix = format!("{}.r1.", r.to_lowercase());
     let a = c
-        .wait_for_id(&member(1), &format!("{prefix}announce@"))
+        .wait_for_id(&member(1), &format!("{prefix}announce."))
         .await;
     for (i, answer) in [(1, "賛成します。"), (2, "反対します。")] {
         let id = format!("u{i}@org{i}.test");
@@ -164,7 +164,7 @@ async fn without_idle_the_daemon_picks_a_reply_up_within_its_poll_interval() {
     let r = out.split_whitespace().nth(1).unwrap().to_string();
     let prefix = format!("{}.r1.", r.to_lowercase());
     let a = c
-        .wait_for_id(&member(3), &format!("{prefix}announce@"))
+        .wait_for_id(&member(3), &format!("{prefix}announce."))
         .await;
     let log = c.stack.dir().join("daemon.log");
     let mut daemon = c.daemon(&log);

@@ -35,7 +35,7 @@ async fn a_ballot_goes_from_announcement_to_ratification_through_real_servers() 
     // The announcement reaches every member through the list.
     let mut announcement = None;
     for m in &c.members {
-        let a = c.wait_for_id(m, &format!("{prefix}announce@")).await;
+        let a = c.wait_for_id(m, &format!("{prefix}announce.")).await;
         assert!(
             subject_of(&a).contains(&format!("[{r}]")),
             "{}",
@@ -156,7 +156,7 @@ async fn a_ballot_goes_from_announcement_to_ratification_through_real_servers() 
     c.cli(&["poll"], Some(after));
     let out = c.cli(&["tick"], Some(after));
     assert!(out.contains("round 1 closed: approved"), "{out}");
-    let result = c.wait_for_id(&member(5), &format!("{prefix}result@")).await;
+    let result = c.wait_for_id(&member(5), &format!("{prefix}result.")).await;
     let text = text_of(&result);
     assert!(text.contains("結果: 承認"), "{text}");
     assert!(text.contains("4 × 2 = 8 ≥ 1 × 5 = 5"), "{text}");
@@ -213,7 +213,7 @@ async fn a_ballot_that_is_not_valid_is_sent_again_as_round_two() {
     let r = opened.split_whitespace().nth(1).unwrap().to_string();
     let year = &r[2..6];
     let a = c
-        .wait_for_id(&member(1), &format!("b-{year}-001.r1.announce@"))
+        .wait_for_id(&member(1), &format!("b-{year}-001.r1.announce."))
         .await;
     for i in 1..=2 {
         let at = (t0 + Duration::days(1)).fixed_offset();
@@ -239,7 +239,7 @@ async fn a_ballot_that_is_not_valid_is_sent_again_as_round_two() {
 
     // The result (not valid) and the round-2 announcement (再審要請) reach the list.
     let result = c
-        .wait_for_id(&member(3), &format!("b-{year}-001.r1.result@"))
+        .wait_for_id(&member(3), &format!("b-{year}-001.r1.result."))
         .await;
     assert!(
         subject_of(&result).contains("不成立"),
@@ -247,13 +247,13 @@ async fn a_ballot_that_is_not_valid_is_sent_again_as_round_two() {
         subject_of(&result)
     );
     let a2 = c
-        .wait_for_id(&member(3), &format!("b-{year}-001.r2.announce@"))
+        .wait_for_id(&member(3), &format!("b-{year}-001.r2.announce."))
         .await;
     assert!(subject_of(&a2).contains("再審要請"), "{}", subject_of(&a2));
     assert!(a2
         .header("References")
         .unwrap()
-        .contains(&format!("b-{year}-001.r1.announce@")));
+        .contains(&format!("b-{year}-001.r1.announce.")));
 
     // Three answer inside round 2; the round is now valid. Round 1's answers do not carry over.
     for i in 1..=3 {
@@ -308,7 +308,7 @@ async fn a_reply_the_server_received_after_the_deadline_is_recorded_and_the_memb
     let r = opened.split_whitespace().nth(1).unwrap().to_string();
     let prefix = format!("b-{}-001.r1.", &r[2..6]);
     let a = c
-        .wait_for_id(&member(1), &format!("{prefix}announce@"))
+        .wait_for_id(&member(1), &format!("{prefix}announce."))
         .await;
     // Sent now over SMTP: the server receives it a day after the deadline.
     c.send(
@@ -354,7 +354,7 @@ async fn the_chair_opens_a_ballot_by_mail_and_the_daemon_answers_a_reply_by_itse
     let confirmation = c.wait_for_id(CHAIR, &format!("{prefix}opened.")).await;
     assert!(text_of(&confirmation).contains(&format!("B-{}-001", year())));
     let a = c
-        .wait_for_id(&member(2), &format!("{prefix}announce@"))
+        .wait_for_id(&member(2), &format!("{prefix}announce."))
         .await;
     assert!(subject_of(&a).contains("予算承認"), "{}", subject_of(&a));
     assert!(text_of(&a).contains("令和9年度予算案を承認する。"));

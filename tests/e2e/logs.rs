@@ -51,7 +51,7 @@ async fn a_refused_receipt_under_the_daemon(json: bool) -> (Committee, String) {
     let r = out.split_whitespace().nth(1).unwrap().to_string();
     let prefix = format!("{}.r1.", r.to_lowercase());
     let a = c
-        .wait_for_id(&member(1), &format!("{prefix}announce@"))
+        .wait_for_id(&member(1), &format!("{prefix}announce."))
         .await;
     c.send(
         &member(1),

@@ -5,6 +5,7 @@
 //! [`harness::MailStack`]. Run them with `cargo test --test e2e`; they need root and the
 //! Debian packages dovecot-imapd, dovecot-lmtpd and postfix, which `scripts/test` installs.
 
+mod attacks;
 mod committee;
 mod crash;
 mod faults;

@@ -41,7 +41,7 @@ async fn a_friday_ballot_skips_the_holiday_reminds_the_silent_and_is_confirmed_b
     // Sat 22, Sun 23, Mon 24 (振替休日 for 勤労感謝の日) skipped: 25, 26, 27, 28, then Mon 1 Dec.
     assert!(opened.contains("2025年12月1日(月) 17:00 (JST)"), "{opened}");
     let r = "B-2025-001";
-    let a = c.wait_for_id(&member(1), "b-2025-001.r1.announce@").await;
+    let a = c.wait_for_id(&member(1), "b-2025-001.r1.announce.").await;
     assert!(
         text_of(&a).contains("2025年12月1日(月) 17:00"),
         "{}",

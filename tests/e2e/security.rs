@@ -96,7 +96,7 @@ async fn a_forged_vote_is_refused_a_personal_reply_counts_and_a_replay_is_report
         text_of(&personal)
     );
     let list_copy = c
-        .wait_for_id(&member(2), &format!("b-{year}-001.r1.announce@"))
+        .wait_for_id(&member(2), &format!("b-{year}-001.r1.announce."))
         .await;
 
     // Someone writes org02's address in From and answers through the list copy.
@@ -266,7 +266,7 @@ async fn a_member_disputes_a_vote_in_its_name_and_an_admin_decides() {
     let r = opened.split_whitespace().nth(1).unwrap().to_string();
     let year = &r[2..6];
     let a = c
-        .wait_for_id(&member(1), &format!("b-{year}-001.r1.announce@"))
+        .wait_for_id(&member(1), &format!("b-{year}-001.r1.announce."))
         .await;
     // No verification configured: a forger's 賛成 in org01's name counts at first…
     let forged = reply(
