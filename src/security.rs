@@ -112,7 +112,9 @@ pub async fn report_in(
     Ok(())
 }
 
-/// The header fields an incident report shows, as they arrived.
+/// The header fields an incident report shows, as they arrived, with personal
+/// reply tokens left out (`verify::token::redact_tokens`): the report says
+/// which ballot, round and organisation a token stood for, never the token.
 pub fn evidence_headers(raw: &[u8]) -> Vec<(String, String)> {
     const WANTED: &[&str] = &[
         "from",
@@ -139,6 +141,7 @@ pub fn evidence_headers(raw: &[u8]) -> Vec<(String, String)> {
         .take(40)
         .map(|(n, v)| {
             let v: String = v.split_whitespace().collect::<Vec<_>>().join(" ");
+            let v = crate::verify::token::redact_tokens(&v).into_owned();
             let v = if v.chars().count() > 300 {
                 format!("{}…", v.chars().take(300).collect::<String>())
             } else {

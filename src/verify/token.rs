@@ -224,9 +224,37 @@ pub fn find_token(recipient_addresses: &[Address], bot: &Address) -> Option<Toke
     find_tokens(recipient_addresses, bot).into_iter().next()
 }
 
+/// `text` with every personal reply token (`+` and 16 base32 characters
+/// before an `@`) replaced by `…`. A token is a live credential for one
+/// organisation's answer: incident reports quote recipient headers, and go
+/// to a security contact who may be outside the committee.
+pub fn redact_tokens(text: &str) -> std::borrow::Cow<'_, str> {
+    static TOKEN: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(&format!(r"(?i)\+[a-z2-7]{{{TOKEN_LEN}}}@")).expect("a valid pattern")
+    });
+    TOKEN.replace_all(text, "+…@")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tokens_in_quoted_headers_are_redacted_and_other_plus_addresses_kept() {
+        let t = token(&key(), b("B-2026-001"), 1, &org("org01"));
+        let header = format!(
+            "Taro <ballot+{}@committee.example>, list+steering@x.example",
+            t.as_str()
+        );
+        assert_eq!(
+            redact_tokens(&header),
+            "Taro <ballot+…@committee.example>, list+steering@x.example"
+        );
+        assert_eq!(
+            redact_tokens(&header.to_uppercase()),
+            "TARO <BALLOT+…@COMMITTEE.EXAMPLE>, LIST+STEERING@X.EXAMPLE"
+        );
+    }
 
     fn key() -> TokenKey {
         TokenKey::new("0123456789abcdef-test-key").unwrap()

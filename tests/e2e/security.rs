@@ -198,6 +198,42 @@ async fn a_forged_vote_is_refused_a_personal_reply_counts_and_a_replay_is_report
     let incidents = c.cli(&["incidents"], None);
     assert!(incidents.contains("replay"), "{incidents}");
     assert!(incidents.contains("verification_failed"), "{incidents}");
+    // The replay's report quotes the message's headers, but never the live
+    // token of org01's personal reply address.
+    c.cli(&["tick"], None);
+    let token = reply_to
+        .strip_prefix("bot+")
+        .and_then(|t| t.split('@').next())
+        .unwrap()
+        .to_string();
+    let deadline = std::time::Instant::now() + crate::committee::WAIT;
+    let reports = loop {
+        let reports: Vec<StoredMessage> = c
+            .stack
+            .messages(CSIRT)
+            .await
+            .into_iter()
+            .filter(|m| {
+                m.header("Message-ID")
+                    .is_some_and(|id| id.contains(".incident."))
+            })
+            .collect();
+        if reports.len() >= 2 || std::time::Instant::now() > deadline {
+            break reports;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(reports.len(), 2, "a verification failure and a replay");
+    for m in &reports {
+        let raw = String::from_utf8_lossy(&m.raw).to_lowercase();
+        assert!(!raw.contains(&token), "{}", text_of(m));
+    }
+    assert!(
+        reports
+            .iter()
+            .any(|m| text_of(m).contains("bot+…@committee.test")),
+        "the replayed message's To, quoted without its token"
+    );
 
     let out = c.cli(&["replay"], None);
     assert!(out.contains("every recorded result matches"), "{out}");
