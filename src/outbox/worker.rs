@@ -74,6 +74,12 @@ pub fn backoff(attempts: i64) -> Duration {
     Duration::seconds((30i64 << exp).min(3600))
 }
 
+/// Whether mail of `kind` goes out regardless of the hourly allowance per
+/// address: incident reports, whose flood control is their own.
+pub fn bypasses_allowance(kind: &str) -> bool {
+    kind == "incident"
+}
+
 /// Whether a stored message is the bot's own copy of the mail `sent`: From the
 /// bot's address, and the same body as the bytes the bot sent (servers add
 /// headers on the way, never change the body; line ends may be rewritten).
@@ -148,15 +154,20 @@ pub async fn step(
             }
         }
         // The hourly allowance per address: a fault or a flood of replies must
-        // not turn the bot into a mail cannon.
+        // not turn the bot into a mail cannon. Incident reports go at once
+        // ("without delay", seeds/003): their own flood control merges a flood
+        // of incidents into one report (`security`), so they are never held.
         let cap = opts.per_address_per_hour as usize;
-        let full = mail
-            .recipients
-            .iter()
-            .filter_map(|r| recent.get(&r.to_lowercase()))
-            .filter(|times| times.len() >= cap)
-            .map(|times| times[times.len() - cap] + Duration::hours(1))
-            .max();
+        let full = if bypasses_allowance(&mail.kind) {
+            None
+        } else {
+            mail.recipients
+                .iter()
+                .filter_map(|r| recent.get(&r.to_lowercase()))
+                .filter(|times| times.len() >= cap)
+                .map(|times| times[times.len() - cap] + Duration::hours(1))
+                .max()
+        };
         if let Some(until) = full {
             warn!(outbox = mail.id, kind = %mail.kind, until = %until, "hourly allowance reached for a recipient; held");
             store.defer(mail.id, until).await?;
@@ -206,12 +217,16 @@ mod tests {
     }
 
     async fn store_with(n: usize) -> Store {
+        store_with_kind(n, "test").await
+    }
+
+    async fn store_with_kind(n: usize, kind: &str) -> Store {
         let s = Store::memory().await.unwrap();
         let mut tx = s.begin().await.unwrap();
         for i in 0..n {
             let m = NewOutboxMail {
                 message_id: format!("m{i}@x"),
-                kind: "test".into(),
+                kind: kind.into(),
                 ballot: None,
                 envelope_from: "bot@x.example".into(),
                 recipients: vec!["a@x.example".into()],
@@ -478,6 +493,15 @@ mod tests {
             .sent,
             2
         );
+    }
+
+    #[tokio::test]
+    async fn incident_reports_go_at_once_past_the_hourly_allowance() {
+        let s = store_with_kind(5, "incident").await;
+        let t = MemoryTransport::default();
+        let now = utc("2026-11-22T00:00:01Z");
+        let r = step(&s, &t, now, &StepOptions::new(3, None)).await.unwrap();
+        assert_eq!((r.sent, r.held), (5, 0));
     }
 
     #[test]

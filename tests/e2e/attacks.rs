@@ -266,3 +266,50 @@ async fn a_reply_to_two_ballots_counts_where_it_is_verified_and_says_why_not_els
     assert_eq!(incidents.trim(), "no incidents", "{incidents}");
     c.assert_record_holds();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incident_reports_reach_the_security_contact_at_once_past_the_hourly_allowance() {
+    let extra = format!("{VERIFY_BY_TOKEN}\n[limits]\nmails_per_address_per_hour = 1\n");
+    let c = Committee::start_with(3, &extra).await;
+    let t0 = Utc::now() - Duration::hours(1);
+    let r = open(&c, "予算承認", t0);
+    let a = c
+        .wait_for_id(&member(3), &format!("{}.r1.announce.", r.to_lowercase()))
+        .await;
+    // Two answers in members' names that no token verifies: two incidents.
+    let mut ids = Vec::new();
+    for i in [1, 2] {
+        let id = format!("forged{i}@org{i}.test");
+        c.send(
+            &member(i),
+            &reply(&a, &member(i), "賛成", Client::Thunderbird, &id),
+        )
+        .await;
+        ids.push(id);
+    }
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    poll_until(&c, &r, &ids, 2).await;
+    c.cli(&["tick"], None);
+    let deadline = std::time::Instant::now() + crate::committee::WAIT;
+    loop {
+        let reports = c
+            .stack
+            .messages(crate::committee::CSIRT)
+            .await
+            .into_iter()
+            .filter(|m| {
+                m.header("Message-ID")
+                    .is_some_and(|id| id.contains(".incident."))
+            })
+            .count();
+        if reports == 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{reports} of 2 incident reports arrived; the rest wait for the allowance\n{:#}",
+            c.show(&r)["outbox"]
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
