@@ -1610,11 +1610,41 @@ async fn ratification(
     let digest = answered_digest(tx, reading, app.config.message_id_domain())
         .await?
         .expect("checked by plan()");
-    let meeting = digest.meeting.unwrap_or_else(|| {
-        f.internal_date
-            .with_timezone(&app.config.organisation.time_zone)
-            .date_naive()
-    });
+    // A resolution is confirmed at a meeting: the one the digest was sent for
+    // (an admin or the schedule named it), else the latest on the calendar
+    // held between the digest and this reply. Never at a date no meeting was
+    // held (the reply's own date, say), which no minutes would show.
+    let replied_on = f
+        .internal_date
+        .with_timezone(&app.config.organisation.time_zone)
+        .date_naive();
+    let schedule = &app.config.schedule;
+    let meeting = match digest.meeting {
+        Some(m) => Some(m),
+        None => {
+            let added = Store::added_meetings_tx(tx).await?;
+            let sent_on = digest
+                .sent_at
+                .with_timezone(&app.config.organisation.time_zone)
+                .date_naive();
+            crate::meetings::calendar(schedule, &added, sent_on, replied_on)
+                .last()
+                .map(|m| m.date)
+        }
+    };
+    let Some(meeting) = meeting else {
+        let mut p = Plan::only(
+            Disposition::Ratification,
+            None,
+            "a reply to a digest, but no meeting on the calendar to record it at; nothing confirmed, the secretariat was told",
+        );
+        let pending = digest.ballots.clone();
+        p.mails.push(
+            app.composer()
+                .ratified(from, None, &[], &pending, true, answering)?,
+        );
+        return Ok(p);
+    };
     let mut still_pending = Vec::new();
     let mut wanted = Vec::new();
     for r in &digest.ballots {
@@ -1653,6 +1683,7 @@ async fn ratification(
         Some(meeting),
         &confirmed,
         &still_pending,
+        false,
         answering,
     )?);
     Ok(p)
@@ -2382,6 +2413,91 @@ mod tests {
         assert_eq!(
             confirmed_by("否決の議案も含め確認済です", &listed),
             Some(listed.to_vec())
+        );
+    }
+
+    /// A closed ballot of `t` and a digest of it sent by an admin at
+    /// 2026-11-30T00:00Z without naming a meeting.
+    async fn digest_without_a_meeting(t: &TestApp) -> (BallotRef, String) {
+        let r = open_ballot(t).await;
+        feed(
+            t,
+            "v1",
+            reply("rep1@org1.example", &subject(r), "賛成\n", "v1@o", None),
+            "2026-11-23T01:00:00Z",
+        )
+        .await;
+        t.set_now("2026-11-29T09:00:00Z");
+        admin::close(&t.app, r, "test", t.app.now()).await.unwrap();
+        t.set_now("2026-11-30T00:00:00Z");
+        let (mail, _) = admin::digest(&t.app, None, true, "cli", t.app.now())
+            .await
+            .unwrap();
+        (r, mail.message_id)
+    }
+
+    #[tokio::test]
+    async fn a_confirmation_with_no_meeting_on_the_calendar_records_nothing_and_says_why() {
+        let t = TestApp::new(2, "2026-11-22T01:00:00Z").await;
+        let (r, digest) = digest_without_a_meeting(&t).await;
+        // An admin answers the digest a few days later; no meeting was held.
+        let answer = reply(
+            "chair@committee.example",
+            "Re: 確認事項",
+            "確認済\n",
+            "conf@c",
+            Some(&digest),
+        );
+        let p = feed(&t, "c1", answer, "2026-12-02T06:00:00Z").await;
+        assert_eq!(p.disposition, Disposition::Ratification);
+        let b = t.app.store.load_ballot(r).await.unwrap().unwrap();
+        assert_eq!(b.ratification, crate::ballot::Ratification::Pending);
+        // The admin and the secretariat both hear that nothing was recorded.
+        let told = mails(&t, "ratified").await;
+        assert_eq!(told.len(), 1);
+        assert_eq!(
+            told[0].recipients,
+            ["chair@committee.example", "support@committee.example"]
+        );
+        let body = mail_parser::MessageParser::default()
+            .parse(&told[0].raw)
+            .and_then(|m| m.body_text(0).map(|b| b.into_owned()))
+            .unwrap();
+        assert!(body.contains("mail-ballot meeting add"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn a_confirmation_is_recorded_at_the_meeting_held_since_the_digest_and_the_secretariat_told(
+    ) {
+        let t = TestApp::new(2, "2026-11-22T01:00:00Z").await;
+        let (r, digest) = digest_without_a_meeting(&t).await;
+        admin::add_meeting(
+            &t.app,
+            "2026-12-01".parse().unwrap(),
+            None,
+            "cli",
+            t.app.now(),
+        )
+        .await
+        .unwrap();
+        let answer = reply(
+            "chair@committee.example",
+            "Re: 確認事項",
+            "確認済\n",
+            "conf@c",
+            Some(&digest),
+        );
+        feed(&t, "c1", answer, "2026-12-02T06:00:00Z").await;
+        let b = t.app.store.load_ballot(r).await.unwrap().unwrap();
+        assert!(
+            matches!(b.ratification, crate::ballot::Ratification::Confirmed { meeting, .. } if meeting.to_string() == "2026-12-01"),
+            "{:?}",
+            b.ratification
+        );
+        let told = mails(&t, "ratified").await;
+        assert_eq!(
+            told[0].recipients,
+            ["chair@committee.example", "support@committee.example"]
         );
     }
 

@@ -881,8 +881,17 @@ impl<'a> Composer<'a> {
         meeting: Option<NaiveDate>,
         confirmed: &[Ballot],
         still_pending: &[BallotRef],
+        no_meeting: bool,
         answering: &Answering<'_>,
     ) -> Result<Mail, TemplateError> {
+        // The secretariat prepares the minutes: it hears of every confirmation
+        // by mail, also one an admin made.
+        let mut to = vec![requester.clone()];
+        for a in &self.config.addresses.secretariat {
+            if !to.contains(a) {
+                to.push(a.clone());
+            }
+        }
         let confirmed: Vec<Value> = confirmed
             .iter()
             .map(|b| {
@@ -899,6 +908,8 @@ impl<'a> Composer<'a> {
             "ratified",
             self.ctx(json!({
                 "requester": requester.as_str(),
+                "copied": to.len() > 1,
+                "no_meeting": no_meeting,
                 "meeting": meeting.map(|m| self.meeting_date(m)),
                 "confirmed": confirmed,
                 "still_pending": still_pending.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
@@ -908,7 +919,7 @@ impl<'a> Composer<'a> {
             kind: "ratified",
             ballot: None,
             message_id: self.message_id(None, "ratified", Some(&tag(answering))),
-            to: vec![requester.clone()],
+            to,
             subject: r.subject,
             body: r.body,
             in_reply_to: answering.message_id.map(str::to_string),
@@ -1265,6 +1276,18 @@ impl<'a> Composer<'a> {
                     now.date_naive().succ_opt(),
                     std::slice::from_ref(&s.closed),
                     &[s.reballot.reference],
+                    false,
+                    &answering,
+                ),
+            ),
+            (
+                "ratified (no meeting on the calendar)",
+                self.ratified(
+                    &self.config.addresses.admins[0],
+                    None,
+                    &[],
+                    &[s.closed.reference],
+                    true,
                     &answering,
                 ),
             ),

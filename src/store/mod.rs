@@ -1359,8 +1359,16 @@ impl Store {
 
     /// Meetings added by command.
     pub async fn added_meetings(&self) -> Result<Vec<NaiveDate>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        Self::added_meetings_tx(&mut conn).await
+    }
+
+    /// Meetings added by command, as `conn` sees them.
+    pub async fn added_meetings_tx(
+        conn: &mut SqliteConnection,
+    ) -> Result<Vec<NaiveDate>, StoreError> {
         let rows: Vec<String> = sqlx::query_scalar("SELECT date FROM meetings ORDER BY date")
-            .fetch_all(&self.pool)
+            .fetch_all(conn)
             .await?;
         rows.iter()
             .map(|s| parse_date(s).map_err(StoreError::Corrupt))

@@ -5,7 +5,7 @@
 
 use chrono::{Duration, Utc};
 
-use crate::committee::{member, reply, Client, Committee, BOT};
+use crate::committee::{member, reply, Client, Committee, BOT, CHAIR, SECRETARIAT};
 
 /// `show REF --json`'s outbox row of the first mail of `kind`.
 fn outbox_row(c: &Committee, r: &str, kind: &str) -> serde_json::Value {
@@ -312,4 +312,105 @@ async fn incident_reports_reach_the_security_contact_at_once_past_the_hourly_all
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
+}
+
+/// Polls and ticks until a mail whose Message-ID starts with `prefix` beyond
+/// the `seen` ones reaches `user`; returns it.
+async fn next_mail(
+    c: &Committee,
+    user: &str,
+    prefix: &str,
+    seen: usize,
+) -> crate::harness::StoredMessage {
+    let deadline = std::time::Instant::now() + crate::committee::WAIT;
+    loop {
+        c.cli(&["poll"], None);
+        c.cli(&["tick"], None);
+        let found: Vec<_> = c
+            .stack
+            .messages(user)
+            .await
+            .into_iter()
+            .filter(|m| {
+                m.header("Message-ID")
+                    .is_some_and(|id| id.trim_start_matches('<').starts_with(prefix))
+            })
+            .collect();
+        if found.len() > seen {
+            return found.into_iter().nth(seen).unwrap();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no new {prefix}… mail reached {user}\n{}",
+            c.stack.log_tail(30)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// The chair's reply to the digest `digest`, confirming everything.
+fn chair_confirms(digest: &crate::harness::StoredMessage, id: &str) -> Vec<u8> {
+    let irt = digest.header("Message-ID").unwrap();
+    format!(
+        "From: Chair <{CHAIR}>\r\nTo: <{BOT}>\r\nSubject: Re: confirmation\r\nMessage-ID: <{id}>\r\nIn-Reply-To: {irt}\r\nReferences: {irt}\r\nDate: {}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n確認済\r\n",
+        Utc::now().to_rfc2822()
+    )
+    .into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admins_confirmation_by_mail_needs_a_meeting_on_the_calendar_and_the_secretariat_hears_of_it(
+) {
+    let c = Committee::start(3).await;
+    let r = open(&c, "予算承認", Utc::now() - Duration::hours(1));
+    let a = c
+        .wait_for_id(&member(1), &format!("{}.r1.announce.", r.to_lowercase()))
+        .await;
+    for i in [1, 2] {
+        let id = format!("yes{i}@org{i}.test");
+        c.send(
+            &member(i),
+            &reply(&a, &member(i), "賛成", Client::Thunderbird, &id),
+        )
+        .await;
+    }
+    c.stack
+        .wait_for_messages(BOT, 3, crate::committee::WAIT)
+        .await;
+    c.cli(&["close", &r], None);
+    // A digest sent without naming a meeting.
+    c.cli(&["digest", "--send"], None);
+    let digest = c.wait_for_id(SECRETARIAT, "digest.").await;
+
+    // The chair answers it 確認済, but no meeting on the calendar was held since.
+    c.stack
+        .send(
+            CHAIR,
+            &[BOT],
+            &chair_confirms(&digest, "conf1@committee.test"),
+        )
+        .await;
+    let told = next_mail(&c, SECRETARIAT, "ratified.", 0).await;
+    let text = crate::committee::text_of(&told);
+    assert!(text.contains("記録しませんでした"), "{text}");
+    assert_eq!(c.show(&r)["ratification"]["status"], "pending");
+
+    // Once the meeting is on the calendar, the same answer records it there,
+    // and the secretariat hears of it.
+    let today = (Utc::now() + Duration::hours(9)).date_naive().to_string();
+    c.cli(&["meeting", "add", &today], None);
+    c.stack
+        .send(
+            CHAIR,
+            &[BOT],
+            &chair_confirms(&digest, "conf2@committee.test"),
+        )
+        .await;
+    let told = next_mail(&c, SECRETARIAT, "ratified.", 1).await;
+    let text = crate::committee::text_of(&told);
+    assert!(text.contains("確認済みとして記録しました"), "{text}");
+    let v = c.show(&r);
+    assert_eq!(v["ratification"]["status"], "confirmed");
+    assert_eq!(v["ratification"]["meeting"], today);
+    c.assert_record_holds();
 }
