@@ -1324,3 +1324,25 @@ fn inspect_with_a_configuration_reads_with_the_daemons_options() {
     assert_eq!(daemon[1]["automated"], true, "the bot's own address");
     assert!(daemon[0].get("member").is_some());
 }
+
+#[test]
+fn check_config_and_its_samples_accept_a_profile_that_keeps_rounds_open_ten_days() {
+    let dir = shipped_with(
+        "[[profiles]]\nname = \"isogj-email\"\nclause = \"ISOG-J 運営規約 5 (2) メールでの審議\"\nquorum = \"at least 1/2 of members\"\nthreshold = \"more than 1/2 of present\"\nrounds = 2\nreballot_deadline = \"14d@17:00\"\nmin_open_hours = 240\n",
+    );
+    let p = dir.path().join("config/mail-ballot.toml");
+    let text = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace(
+            "default_deadline = \"7d@17:00\"",
+            "default_deadline = \"14d@17:00\"",
+        )
+        .replace(
+            "reballot_deadline = \"5d@17:00\"",
+            "reballot_deadline = \"14d@17:00\"",
+        );
+    std::fs::write(&p, text).unwrap();
+    let o = run(&["check-config"], dir.path());
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+}

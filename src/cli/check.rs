@@ -30,7 +30,15 @@ fn problems_in_templates(config: &Config, now: DateTime<Utc>) -> Vec<String> {
         // Samples are never sent: any key gives the same checks.
         let ids = crate::domain::MessageIdKey::fixed(0);
         let composer = Composer::new(config, &t, &ids);
-        for (name, r) in composer.samples(now) {
+        let samples = match composer.samples(now) {
+            Ok(s) => s,
+            Err(e) => {
+                problems.push(e);
+                // The same for the other language.
+                break;
+            }
+        };
+        for (name, r) in samples {
             match r {
                 Err(e) => problems.push(e.to_string()),
                 Ok(mut mail) => {

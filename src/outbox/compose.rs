@@ -10,7 +10,7 @@ use super::templates::{TemplateError, Templates};
 use super::{message_id, AutoSubmitted, Mail, MessageIdKey};
 use crate::ballot::deadline::format_deadline;
 use crate::ballot::rules::{Outcome, VoteChanges};
-use crate::ballot::{Ballot, RoundClosed, VoteRecord};
+use crate::ballot::{Ballot, BallotError, RoundClosed, VoteRecord};
 use crate::config::{Config, Language};
 use crate::domain::{Address, BallotRef, Position};
 use crate::roster::Organisation;
@@ -1128,8 +1128,16 @@ impl<'a> Composer<'a> {
 
     /// Renders every template with sample data made from this configuration's
     /// roster: what `check-config` runs, and what the golden tests pin.
-    pub fn samples(&self, now: DateTime<Utc>) -> Vec<(&'static str, Result<Mail, TemplateError>)> {
-        let s = samples::Sample::new(self.config, now);
+    pub fn samples(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(&'static str, Result<Mail, TemplateError>)>, String> {
+        let s = samples::Sample::new(self.config, now).map_err(|e| {
+            format!(
+                "the templates cannot be checked: no sample ballot can be opened and closed under the default profile `{}` ({e})",
+                self.config.ballots.default_profile
+            )
+        })?;
         let member = Member {
             org: s.org(),
             voter: &s.org().representative,
@@ -1138,7 +1146,7 @@ impl<'a> Composer<'a> {
             message_id: Some("sample-reply@member.example"),
             content_hash: "0",
         };
-        vec![
+        Ok(vec![
             ("announce", self.announce(&s.open)),
             ("announce (round 2)", self.announce(&s.reballot)),
             (
@@ -1304,7 +1312,7 @@ impl<'a> Composer<'a> {
                     &answering,
                 ),
             ),
-        ]
+        ])
     }
 }
 
@@ -1354,12 +1362,16 @@ mod samples {
     }
 
     impl Sample {
-        pub fn new(config: &Config, now: DateTime<Utc>) -> Sample {
+        /// Sample ballots under the configuration's default profile, open for a
+        /// week or for as long as the profile asks (`min_open_hours`), whichever
+        /// is longer; an error where the profile admits no sample at all.
+        pub fn new(config: &Config, now: DateTime<Utc>) -> Result<Sample, BallotError> {
             let profile = config
                 .profiles
                 .get(&config.ballots.default_profile)
                 .cloned()
                 .expect("the default profile is checked when the configuration loads");
+            let span = chrono::Duration::hours(i64::from(profile.min_open_hours).max(7 * 24));
             let opening = |n: u32| {
                 Opening {
                 reference: BallotRef::new(2026, n).expect("static reference"),
@@ -1368,12 +1380,12 @@ mod samples {
                 kind: config.ballots.kinds.first().map(|k| k.name.clone()),
                 profile: profile.clone(),
                 roster: config.roster.clone(),
-                deadline: now + chrono::Duration::days(7),
+                deadline: now + span,
                 opened_by: "cli".into(),
                 chair: config.ballots.chair.clone(),
             }
             };
-            let mut open = Ballot::open(opening(7), now).expect("sample ballot opens");
+            let mut open = Ballot::open(opening(7), now)?;
             open.profile.min_open_hours = 0;
             let votes: Vec<VoteRecord> = config
                 .roster
@@ -1397,18 +1409,12 @@ mod samples {
                 .collect();
             let tz = config.organisation.time_zone;
             let cal = Calendar::default();
-            let mut closed = Ballot::open(opening(8), now).expect("sample ballot opens");
-            let closed_round = closed
-                .close_round(&votes, now + chrono::Duration::days(7), tz, &cal)
-                .expect("sample ballot closes");
-            let mut reballot = Ballot::open(opening(9), now).expect("sample ballot opens");
-            let reballot_round = reballot
-                .close_round(&[], now + chrono::Duration::days(7), tz, &cal)
-                .expect("sample ballot closes");
-            let mut cancelled = Ballot::open(opening(10), now).expect("sample ballot opens");
-            cancelled
-                .cancel("議案の取り下げ", now)
-                .expect("sample ballot cancels");
+            let mut closed = Ballot::open(opening(8), now)?;
+            let closed_round = closed.close_round(&votes, now + span, tz, &cal)?;
+            let mut reballot = Ballot::open(opening(9), now)?;
+            let reballot_round = reballot.close_round(&[], now + span, tz, &cal)?;
+            let mut cancelled = Ballot::open(opening(10), now)?;
+            cancelled.cancel("議案の取り下げ", now)?;
 
             // One answer in each of two rounds: too few either time (on a roster
             // of three or more), so the deliberation ends as 不成立.
@@ -1417,7 +1423,7 @@ mod samples {
             o.title = "ワーキンググループの設置".into();
             o.motion = "脆弱性情報共有ワーキンググループを設置する。".into();
             o.profile.rounds = o.profile.rounds.max(2);
-            let mut not_valid = Ballot::open(o, now).expect("sample ballot opens");
+            let mut not_valid = Ballot::open(o, now)?;
             let mut not_valid_votes = Vec::new();
             if voters.len() >= 3 {
                 not_valid_votes.push(answer(
@@ -1428,9 +1434,8 @@ mod samples {
                     1,
                 ));
             }
-            let mut not_valid_round = not_valid
-                .close_round(&not_valid_votes, now + chrono::Duration::days(7), tz, &cal)
-                .expect("sample ballot closes");
+            let mut not_valid_round =
+                not_valid.close_round(&not_valid_votes, now + span, tz, &cal)?;
             if not_valid.state == crate::ballot::State::Open {
                 let second = not_valid.current_round().opened_at;
                 if voters.len() >= 3 {
@@ -1443,9 +1448,7 @@ mod samples {
                     ));
                 }
                 let deadline = not_valid.current_round().deadline;
-                not_valid_round = not_valid
-                    .close_round(&not_valid_votes, deadline, tz, &cal)
-                    .expect("sample ballot closes");
+                not_valid_round = not_valid.close_round(&not_valid_votes, deadline, tz, &cal)?;
             }
 
             // Under a rule that counts 一任 (a shipped one, unless the
@@ -1481,7 +1484,7 @@ mod samples {
             );
             o.profile = delegating;
             o.profile.min_open_hours = 0;
-            let mut delegated = Ballot::open(o, now).expect("sample ballot opens");
+            let mut delegated = Ballot::open(o, now)?;
             let delegated_votes: Vec<VoteRecord> = voters
                 .iter()
                 .enumerate()
@@ -1500,13 +1503,11 @@ mod samples {
                     )
                 })
                 .collect();
-            delegated
-                .close_round(&delegated_votes, now + chrono::Duration::days(3), tz, &cal)
-                .expect("sample ballot closes");
+            delegated.close_round(&delegated_votes, now + chrono::Duration::days(3), tz, &cal)?;
 
             let mut final_answers = open.clone();
             final_answers.profile.vote_changes = crate::ballot::rules::VoteChanges::Closed;
-            Sample {
+            Ok(Sample {
                 open,
                 closed,
                 closed_round,
@@ -1520,7 +1521,7 @@ mod samples {
                 delegated,
                 delegated_votes,
                 final_answers,
-            }
+            })
         }
 
         pub fn org(&self) -> &Organisation {
@@ -1553,7 +1554,7 @@ mod golden {
         std::fs::create_dir_all(&root).unwrap();
         let update = std::env::var_os("UPDATE_GOLDEN").is_some();
         let mut failures = Vec::new();
-        for (name, mail) in composer.samples(at("2026-11-24T01:00:00Z")) {
+        for (name, mail) in composer.samples(at("2026-11-24T01:00:00Z")).unwrap() {
             let mail = mail.unwrap();
             let actual = format!(
                 "Message-ID: <{}>\nTo: {}\nSubject: {}\n\n{}",
@@ -1607,7 +1608,7 @@ mod golden {
         let t = Templates::load(None, Language::Ja).unwrap();
         let ids = MessageIdKey::fixed(0);
         let composer = Composer::new(&cfg, &t, &ids);
-        for (name, mail) in composer.samples(at("2026-11-24T01:00:00Z")) {
+        for (name, mail) in composer.samples(at("2026-11-24T01:00:00Z")).unwrap() {
             let mail = mail.unwrap();
             let Some(b) = mail.ballot else { continue };
             let prefix = format!("{}.r", b.msgid_prefix());
@@ -1681,7 +1682,7 @@ mod tests {
         let ids = MessageIdKey::fixed(0);
         let composer = Composer::new(&cfg, &t, &ids);
         let now = at("2026-11-24T01:00:00Z");
-        let s = samples::Sample::new(&cfg, now);
+        let s = samples::Sample::new(&cfg, now).unwrap();
         let mail = composer
             .digest(
                 &[(s.not_valid.clone(), s.not_valid_votes.clone())],
@@ -1740,7 +1741,7 @@ mod tests {
         let ids = MessageIdKey::fixed(0);
         let composer = Composer::new(&cfg, &t, &ids);
         let now = at("2026-11-24T01:00:00Z");
-        let s = samples::Sample::new(&cfg, now);
+        let s = samples::Sample::new(&cfg, now).unwrap();
         let mail = composer
             .digest(
                 &[
