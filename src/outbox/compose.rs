@@ -73,6 +73,10 @@ fn tag(a: &Answering<'_>) -> String {
     hex::encode(&h.finalize()[..6])
 }
 
+/// One sample mail for `check-config`: its name and the mail, or why its
+/// template failed.
+pub type Sample = (&'static str, Result<Mail, TemplateError>);
+
 /// Builds the bot's mails for one configuration.
 pub struct Composer<'a> {
     pub config: &'a Config,
@@ -1128,10 +1132,7 @@ impl<'a> Composer<'a> {
 
     /// Renders every template with sample data made from this configuration's
     /// roster: what `check-config` runs, and what the golden tests pin.
-    pub fn samples(
-        &self,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<(&'static str, Result<Mail, TemplateError>)>, String> {
+    pub fn samples(&self, now: DateTime<Utc>) -> Result<Vec<Sample>, String> {
         let s = samples::Sample::new(self.config, now).map_err(|e| {
             format!(
                 "the templates cannot be checked: no sample ballot can be opened and closed under the default profile `{}` ({e})",
