@@ -140,11 +140,33 @@ fn early_close(
     }
 }
 
-/// Queues the reminders due for `b`: for each configured offset whose moment
-/// has passed (after the round opened, before its deadline), one personal mail
-/// to the representative of every organisation with no counted answer. Only
-/// once the mailbox was read past that moment, so nobody whose answer is still
-/// unread is reminded. A batch goes out once per round, offset and deadline.
+/// The reminder due at `now` for a round open from `opened` to `deadline`,
+/// among the configured offsets before the deadline: the latest whose moment
+/// has passed. An earlier one whose moment was missed (the daemon was not
+/// running) is never sent after it, so nobody gets two reminders at once; and
+/// none goes out within the first hour of the round, when the announcement
+/// has only just arrived.
+pub fn due_reminder(
+    offsets: &[Duration],
+    opened: DateTime<Utc>,
+    deadline: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Option<Duration> {
+    if now >= deadline {
+        return None;
+    }
+    let latest = offsets
+        .iter()
+        .copied()
+        .filter(|before| deadline - *before <= now)
+        .min()?;
+    (deadline - latest >= opened + Duration::hours(1)).then_some(latest)
+}
+
+/// Queues the reminder due for `b` (`due_reminder`): one personal mail to the
+/// representative of every organisation with no counted answer. Only once the
+/// mailbox was read past its moment, so nobody whose answer is still unread is
+/// reminded. A batch goes out once per round, offset and deadline.
 async fn remind(
     app: &App,
     b: &Ballot,
@@ -154,9 +176,15 @@ async fn remind(
 ) -> Result<usize, AppError> {
     let round = b.current_round();
     let mut sent = 0;
-    for before in &app.config.schedule.reminders {
+    let due = due_reminder(
+        &app.config.schedule.reminders,
+        round.opened_at,
+        round.deadline,
+        now,
+    );
+    for before in due.iter() {
         let moment = round.deadline - *before;
-        if now < moment || moment <= round.opened_at || synced.is_none_or(|s| s < moment) {
+        if synced.is_none_or(|s| s < moment) {
             continue;
         }
         let batch = format!(
@@ -475,6 +503,61 @@ mod schedule_tests {
             .await
             .unwrap();
         assert!(tick(&t.app, None).await.unwrap().reminded.is_empty());
+    }
+
+    #[test]
+    fn only_the_latest_passed_reminder_is_due_and_none_in_the_rounds_first_hour() {
+        let at = crate::testkit::at;
+        let offsets = [Duration::hours(48), Duration::hours(24)];
+        let (opened, deadline) = (at("2026-11-22T00:00:00Z"), at("2026-11-29T08:00:00Z"));
+        let due = |now: &str| due_reminder(&offsets, opened, deadline, at(now));
+        assert_eq!(due("2026-11-27T07:59:59Z"), None);
+        assert_eq!(due("2026-11-27T08:00:00Z"), Some(Duration::hours(48)));
+        // Both moments passed (the daemon was down across them): the later only.
+        assert_eq!(due("2026-11-28T09:00:00Z"), Some(Duration::hours(24)));
+        assert_eq!(due("2026-11-29T08:00:00Z"), None, "the deadline has passed");
+        // A round opened exactly 48 h before its deadline: its 48 h moment is
+        // its opening, and no member is reminded of what just arrived.
+        let opened = deadline - Duration::hours(48);
+        assert_eq!(due_reminder(&offsets, opened, deadline, opened), None);
+        assert_eq!(
+            due_reminder(&offsets, opened, deadline, opened + Duration::seconds(1)),
+            None
+        );
+        assert_eq!(
+            due_reminder(&offsets, opened, deadline, deadline - Duration::hours(24)),
+            Some(Duration::hours(24))
+        );
+    }
+
+    #[tokio::test]
+    async fn after_a_gap_across_two_reminder_moments_each_member_gets_one_reminder() {
+        let t = TestApp::new(2, "2026-11-22T01:00:00Z").await;
+        let r = open(&t, "予算").await;
+        // Nothing ran from before the 48 h moment until after the 24 h one.
+        t.set_now("2026-11-28T09:00:00Z");
+        synced_now(&t).await;
+        assert_eq!(tick(&t.app, None).await.unwrap().reminded, [(r, 2)]);
+        t.set_now("2026-11-28T09:05:00Z");
+        synced_now(&t).await;
+        assert!(tick(&t.app, None).await.unwrap().reminded.is_empty());
+        assert_eq!(reminders(&t).await.len(), 2, "one each, not one per offset");
+    }
+
+    #[tokio::test]
+    async fn a_ballot_opened_48_hours_before_its_deadline_reminds_nobody_at_its_opening() {
+        let t = TestApp::new(2, "2026-11-27T08:00:00.900Z").await;
+        let req = OpenRequest {
+            title: "予算".into(),
+            motion: "本文".into(),
+            kind: None,
+            deadline: Some("48h".parse().unwrap()),
+        };
+        admin::open(&t.app, &req, "cli", t.app.now()).await.unwrap();
+        t.set_now("2026-11-27T08:00:02Z");
+        synced_now(&t).await;
+        assert!(tick(&t.app, None).await.unwrap().reminded.is_empty());
+        assert!(reminders(&t).await.is_empty());
     }
 
     #[tokio::test]

@@ -300,7 +300,10 @@ impl Ballot {
             rounds: vec![Round {
                 number: 1,
                 opened_at,
-                deadline: o.deadline,
+                // Whole seconds, as `opened_at`: a deadline 48 h after an
+                // opening must not sit a fraction of a second later, where the
+                // 48-hour reminder fell just after the opening.
+                deadline: whole_seconds(o.deadline),
                 closed_at: None,
                 tally: None,
             }],
@@ -496,7 +499,7 @@ impl Ballot {
                 current: current.to_rfc3339(),
             });
         }
-        self.current_round_mut().deadline = deadline;
+        self.current_round_mut().deadline = whole_seconds(deadline);
         Ok(())
     }
 
