@@ -7,6 +7,7 @@
 
 mod committee;
 mod crash;
+mod disk;
 mod faults;
 mod harness;
 mod imap_reader;
