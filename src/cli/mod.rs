@@ -476,7 +476,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let source = mailbox::from_config(&app.config);
             let transport = app.transport().map_err(user_error)?;
             let shutdown = daemon::shutdown_on_signals();
-            daemon::run(Arc::new(app), source, transport, shutdown).await;
+            // The reason goes to stderr as a plain line too (main), whatever
+            // the log's format: it is what the supervisor's journal shows.
+            daemon::run(Arc::new(app), source, transport, shutdown)
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
         }
         Command::Open {
             title,

@@ -1,5 +1,7 @@
 //! A database that fails under the running daemon: a full disk heals without a
-//! restart once there is room again, and loses and doubles nothing.
+//! restart once there is room again, and loses and doubles nothing; a database
+//! that cannot be written at all stops the daemon, loudly and within `[storage]
+//! give_up_after_secs`, so that its supervisor starts it again.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -60,6 +62,29 @@ impl Drop for Tmpfs {
         if !ok {
             // Something still holds a file there: detach it now, free it later.
             let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+        }
+    }
+}
+
+/// Files made immutable (`chattr +i`) for as long as it lives; made mutable
+/// again when dropped, or the test's directory could not be removed.
+struct Immutable(Vec<PathBuf>);
+
+impl Immutable {
+    fn set(files: &[PathBuf]) -> Immutable {
+        for f in files {
+            assert!(f.exists(), "{}", f.display());
+            let status = Command::new("chattr").arg("+i").arg(f).status().unwrap();
+            assert!(status.success(), "chattr +i {}", f.display());
+        }
+        Immutable(files.to_vec())
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        for f in &self.0 {
+            let _ = Command::new("chattr").arg("-i").arg(f).status();
         }
     }
 }
@@ -277,4 +302,110 @@ async fn a_full_disk_under_the_daemon_heals_once_there_is_room_and_every_vote_co
     }
     c.assert_record_holds();
     drop(disk);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_cannot_be_written_stops_the_daemon_loudly_within_the_bound() {
+    const LIMIT: Duration = Duration::from_secs(8);
+    let c = Committee::start(3).await;
+    let config = std::fs::read_to_string(&c.config).unwrap().replacen(
+        "database = \"ballots.sqlite\"",
+        &format!(
+            "database = \"ballots.sqlite\"\ngive_up_after_secs = {}",
+            LIMIT.as_secs()
+        ),
+        1,
+    );
+    std::fs::write(&c.config, config).unwrap();
+    let dir = c.config.parent().unwrap().to_path_buf();
+    let db = dir.join("ballots.sqlite");
+
+    let opened = c.cli(
+        &[
+            "open",
+            "--title",
+            "予算承認",
+            "--body",
+            "予算案を承認する。",
+            "--deadline",
+            "48h",
+        ],
+        None,
+    );
+    let r = opened.split_whitespace().nth(1).unwrap().to_string();
+    let year = &r[2..6];
+    let a = c
+        .wait_for_id(&member(1), &format!("b-{year}-001.r1.announce@"))
+        .await;
+    let log = c.stack.dir().join("daemon.log");
+    let mut daemon = Running(c.daemon(&log));
+    wait_count(
+        &db,
+        "SELECT COUNT(*) FROM cursors WHERE synced_at IS NOT NULL",
+        1,
+        WAIT,
+        &log,
+    )
+    .await;
+
+    // Nothing can be written any more. In WAL mode a commit writes to the -wal
+    // file (the database file itself only at a checkpoint), so both are locked.
+    let locked = Immutable::set(&[db.clone(), dir.join("ballots.sqlite-wal")]);
+    let sent = Instant::now();
+    c.send(
+        &member(1),
+        &reply(
+            &a,
+            &member(1),
+            "賛成します。",
+            Client::Thunderbird,
+            "i1@org1.test",
+        ),
+    )
+    .await;
+    let status = loop {
+        if let Some(status) = daemon.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            sent.elapsed() < LIMIT + Duration::from_secs(20),
+            "the daemon is still running {:?} after the reply came:\n{}",
+            sent.elapsed(),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(!status.success(), "{status}\n{logged}");
+    assert!(
+        sent.elapsed() >= LIMIT,
+        "gave up after {:?}, before the failures had lasted {LIMIT:?}:\n{logged}",
+        sent.elapsed()
+    );
+    // Said twice: in the log, and as a plain line a supervisor's journal shows
+    // whatever the log's format.
+    assert!(
+        logged.contains("ERROR giving up on the database"),
+        "{logged}"
+    );
+    let plain = logged
+        .lines()
+        .find(|l| l.starts_with("error: the database has failed for "))
+        .unwrap_or_else(|| panic!("no plain line on stderr:\n{logged}"));
+    assert!(plain.contains("database error"), "{plain}");
+    assert!(
+        plain.ends_with("stopping so that the supervisor starts mail-ballot again"),
+        "{plain}"
+    );
+
+    // The supervisor starts it again once the files can be written: nothing lost.
+    drop(locked);
+    let daemon = Running(c.daemon(&log));
+    let replies = "SELECT COUNT(*) FROM messages WHERE message_id = 'i1@org1.test'";
+    wait_count(&db, replies, 1, WAIT, &log).await;
+    assert_eq!(receipts(&c, &member(1), 1).await, 1);
+    drop(daemon);
+    let v = c.show(&r);
+    assert_eq!(v["votes"].as_array().unwrap().len(), 1, "{:#}", v["votes"]);
+    c.assert_record_holds();
 }
