@@ -348,10 +348,11 @@ async fn a_database_that_cannot_be_written_stops_the_daemon_loudly_within_the_bo
     )
     .await;
 
+    // No failure can come before this instant, so none starts the bound earlier.
+    let locked_at = Instant::now();
     // Nothing can be written any more. In WAL mode a commit writes to the -wal
     // file (the database file itself only at a checkpoint), so both are locked.
     let locked = Immutable::set(&[db.clone(), dir.join("ballots.sqlite-wal")]);
-    let sent = Instant::now();
     c.send(
         &member(1),
         &reply(
@@ -368,9 +369,9 @@ async fn a_database_that_cannot_be_written_stops_the_daemon_loudly_within_the_bo
             break status;
         }
         assert!(
-            sent.elapsed() < LIMIT + Duration::from_secs(20),
-            "the daemon is still running {:?} after the reply came:\n{}",
-            sent.elapsed(),
+            locked_at.elapsed() < LIMIT + Duration::from_secs(20),
+            "the daemon is still running {:?} after the database was locked:\n{}",
+            locked_at.elapsed(),
             std::fs::read_to_string(&log).unwrap_or_default()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -378,9 +379,9 @@ async fn a_database_that_cannot_be_written_stops_the_daemon_loudly_within_the_bo
     let logged = std::fs::read_to_string(&log).unwrap();
     assert!(!status.success(), "{status}\n{logged}");
     assert!(
-        sent.elapsed() >= LIMIT,
+        locked_at.elapsed() >= LIMIT,
         "gave up after {:?}, before the failures had lasted {LIMIT:?}:\n{logged}",
-        sent.elapsed()
+        locked_at.elapsed()
     );
     // Said twice: in the log, and as a plain line a supervisor's journal shows
     // whatever the log's format.
