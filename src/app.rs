@@ -129,6 +129,12 @@ impl AppError {
         }
     }
 
+    /// True when the database failed (a full disk, an I/O error, a file that
+    /// cannot be written): the daemon gives up on one that keeps failing.
+    pub fn is_database(&self) -> bool {
+        matches!(self, AppError::Store(_))
+    }
+
     /// True when the error is about the request, not about the program.
     pub fn is_user_error(&self) -> bool {
         matches!(

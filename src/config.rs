@@ -303,10 +303,15 @@ pub struct MotionKind {
     pub profile: String,
 }
 
-/// Where the database lives.
+/// Where the database lives, and how long the daemon bears with it failing.
 #[derive(Debug, Clone)]
 pub struct Storage {
     pub database: PathBuf,
+    /// The daemon stops with an error once a worker's database writes have
+    /// failed for this long without a success in between (a disk that stays
+    /// full, a file that cannot be written), so that its supervisor starts it
+    /// again and an admin hears of it. Shorter outages heal by themselves.
+    pub give_up_after: std::time::Duration,
 }
 
 /// How the daemon logs.
@@ -609,6 +614,15 @@ fn default_prefix() -> String {
 #[serde(deny_unknown_fields)]
 struct RawStorage {
     database: PathBuf,
+    #[serde(default = "default_give_up_after")]
+    give_up_after_secs: u64,
+}
+
+/// Five minutes: long enough for a moment's outage (a disk filling until a
+/// log rotation frees it) to heal without a restart, short enough that mail
+/// does not wait long behind a daemon that cannot record it.
+fn default_give_up_after() -> u64 {
+    300
 }
 
 #[derive(Deserialize, Default)]
@@ -877,6 +891,12 @@ impl Config {
             }
         }
 
+        if !(1..=86_400).contains(&raw.storage.give_up_after_secs) {
+            return Err(ConfigError(format!(
+                "{file}: [storage] give_up_after_secs must be between 1 and 86400 seconds"
+            )));
+        }
+
         if raw
             .logging
             .level
@@ -984,6 +1004,7 @@ impl Config {
             },
             storage: Storage {
                 database: at(&raw.storage.database),
+                give_up_after: std::time::Duration::from_secs(raw.storage.give_up_after_secs),
             },
             templates_dir: raw.templates.dir.map(|d| at(&d)),
             roster_path,
@@ -1193,6 +1214,37 @@ file = "roster.toml"
         assert_eq!(c.ballots.default_profile, "isogj-email");
         assert_eq!(c.roster.voters().count(), 2);
         assert_eq!(c.storage.database, dir.path().join("ballots.sqlite"));
+    }
+
+    #[test]
+    fn the_daemon_bears_with_a_failing_database_five_minutes_unless_told_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Config::load(&write_config(dir.path(), CONFIG)).unwrap();
+        assert_eq!(c.storage.give_up_after.as_secs(), 300);
+        let with = |secs: &str| {
+            CONFIG.replace(
+                "database = \"ballots.sqlite\"",
+                &format!("database = \"ballots.sqlite\"\ngive_up_after_secs = {secs}"),
+            )
+        };
+        let c = Config::load(&write_config(dir.path(), &with("20"))).unwrap();
+        assert_eq!(c.storage.give_up_after.as_secs(), 20);
+        for bad in ["0", "86401"] {
+            let err = Config::load(&write_config(dir.path(), &with(bad)))
+                .unwrap_err()
+                .0;
+            assert!(
+                err.ends_with(
+                    "mail-ballot.toml: [storage] give_up_after_secs must be between 1 and 86400 seconds"
+                ),
+                "{err}"
+            );
+        }
+        let err = Config::load(&write_config(dir.path(), &with("-1")))
+            .unwrap_err()
+            .0;
+        assert!(err.contains("mail-ballot.toml: line"), "{err}");
+        assert!(!err.contains('\n'), "one sentence, one line: {err}");
     }
 
     #[test]

@@ -9,9 +9,16 @@
 //! Both stop together when the shutdown token is cancelled (SIGINT, SIGTERM).
 //! Stopping in the middle of a message is safe: its transaction rolls back and
 //! the message is read again at the next start.
+//!
+//! A database that fails (a full disk, an I/O error) is retried like anything
+//! else, and most such outages heal by themselves. One that lasts `[storage]
+//! give_up_after_secs` for a worker stops the daemon with an error: alive but
+//! unable to record or send, it would hide the fault from its supervisor, which
+//! restarts a process that exits (and whose log an admin reads), never one that
+//! waits. Mail cannot be the way to say so: the outbox is in that database.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -26,25 +33,84 @@ use crate::scheduler;
 /// How often the scheduler runs when nothing wakes it.
 pub const TICK_EVERY: Duration = Duration::from_secs(10);
 
-/// Runs until `shutdown` is cancelled.
+/// Why the daemon stopped by itself.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// A worker's database steps failed, without one success, for longer than
+    /// `[storage] give_up_after_secs`.
+    #[error("the database has failed for {} s ({worker}: {error}); stopping so that the supervisor starts mail-ballot again", failing_for.as_secs())]
+    DatabaseDown {
+        worker: &'static str,
+        failing_for: Duration,
+        error: String,
+    },
+}
+
+/// A worker's unbroken run of database failures. Each worker keeps its own: a
+/// database that can be read but not written lets the scheduler's idle ticks
+/// (reads) succeed while every batch the reader records fails.
+#[derive(Debug, Default)]
+struct Outage {
+    since: Option<Instant>,
+}
+
+impl Outage {
+    /// A step that succeeded: the database works for this worker.
+    fn ended(&mut self) {
+        self.since = None;
+    }
+
+    /// A database failure at `now`. Returns when to try again (after
+    /// `backoff`, but never later than the moment the outage reaches `limit`,
+    /// so that the daemon gives up on time), or None once it has lasted `limit`.
+    fn failed(&mut self, now: Instant, limit: Duration, backoff: Duration) -> Option<Duration> {
+        let lasted = now.duration_since(*self.since.get_or_insert(now));
+        (lasted < limit).then(|| backoff.min(limit - lasted))
+    }
+
+    /// How long the outage has lasted at `now`.
+    fn lasted(&self, now: Instant) -> Duration {
+        self.since.map_or(Duration::ZERO, |s| now.duration_since(s))
+    }
+
+    /// The error to stop with, said loudly in the log too.
+    fn give_up(&self, worker: &'static str, error: &dyn std::fmt::Display) -> DaemonError {
+        let e = DaemonError::DatabaseDown {
+            worker,
+            failing_for: self.lasted(Instant::now()),
+            error: error.to_string(),
+        };
+        error!(error = %e, "giving up on the database");
+        e
+    }
+}
+
+/// Runs until `shutdown` is cancelled, or until the database has failed for
+/// `[storage] give_up_after_secs`.
 pub async fn run(
     app: Arc<App>,
     mut source: Box<dyn MailSource>,
     transport: Box<dyn Transport>,
     shutdown: CancellationToken,
-) {
+) -> Result<(), DaemonError> {
     let wake = Arc::new(Notify::new());
+    let limit = app.config.storage.give_up_after;
+    // Cancelled by a signal, or by a worker that gives up: the other stops too.
+    let stop = shutdown.child_token();
     info!(mailbox = %app.source_name(), outgoing = %transport.describe(), "mail-ballot running");
 
     let reader = {
         let app = app.clone();
         let wake = wake.clone();
-        let shutdown = shutdown.clone();
+        let shutdown = stop.clone();
         async move {
             let mut backoff = Duration::from_secs(1);
-            loop {
+            let mut outage = Outage::default();
+            let given_up = loop {
                 let step = async {
                     let report = ingest::poll(&app, source.as_mut()).await?;
+                    // The database worked, whatever the wait for mail below does.
+                    outage.ended();
                     if report.processed > 0 {
                         wake.notify_one();
                     }
@@ -63,48 +129,80 @@ pub async fn run(
                     Ok::<(), ingest::PollError>(())
                 };
                 tokio::select! {
-                    _ = shutdown.cancelled() => break,
+                    _ = shutdown.cancelled() => break None,
                     r = step => match r {
                         Ok(()) => backoff = Duration::from_secs(1),
                         Err(e) => {
                             log_poll_error(&e);
+                            let mut wait = backoff;
+                            if e.is_database() {
+                                match outage.failed(Instant::now(), limit, backoff) {
+                                    Some(w) => wait = w,
+                                    None => {
+                                        shutdown.cancel();
+                                        break Some(outage.give_up("the reader", &e));
+                                    }
+                                }
+                            }
                             tokio::select! {
-                                _ = shutdown.cancelled() => break,
-                                _ = tokio::time::sleep(backoff) => {}
+                                _ = shutdown.cancelled() => break None,
+                                _ = tokio::time::sleep(wait) => {}
                             }
                             backoff = (backoff * 2).min(Duration::from_secs(300));
                         }
                     }
                 }
-            }
+            };
             source.close().await;
+            given_up
         }
     };
 
     let ticker = {
         let app = app.clone();
         let wake = wake.clone();
-        let shutdown = shutdown.clone();
+        let shutdown = stop.clone();
         async move {
+            let mut outage = Outage::default();
             loop {
+                let mut wait = TICK_EVERY;
                 match scheduler::tick(&app, Some(transport.as_ref())).await {
-                    Ok(r) if r.outbox.deferred > 0 => {
-                        warn!("outgoing mail is waiting for the relay")
+                    Ok(r) => {
+                        outage.ended();
+                        if r.outbox.deferred > 0 {
+                            warn!("outgoing mail is waiting for the relay")
+                        }
                     }
-                    Ok(_) => {}
-                    Err(e) => error!(error = %e, "the scheduler failed; will retry"),
+                    Err(e) => {
+                        error!(error = %e, "the scheduler failed; will retry");
+                        if e.is_database() {
+                            match outage.failed(Instant::now(), limit, TICK_EVERY) {
+                                Some(w) => wait = w,
+                                None => {
+                                    shutdown.cancel();
+                                    return Some(outage.give_up("the scheduler", &e));
+                                }
+                            }
+                        }
+                    }
                 }
                 tokio::select! {
-                    _ = shutdown.cancelled() => break,
+                    _ = shutdown.cancelled() => return None,
                     _ = wake.notified() => {}
-                    _ = tokio::time::sleep(TICK_EVERY) => {}
+                    _ = tokio::time::sleep(wait) => {}
                 }
             }
         }
     };
 
-    tokio::join!(reader, ticker);
-    info!("mail-ballot stopped");
+    let (reader, ticker) = tokio::join!(reader, ticker);
+    match reader.or(ticker) {
+        Some(e) => Err(e),
+        None => {
+            info!("mail-ballot stopped");
+            Ok(())
+        }
+    }
 }
 
 fn idle_limit(app: &App) -> Duration {
@@ -141,4 +239,43 @@ pub fn shutdown_on_signals() -> CancellationToken {
         t.cancel();
     });
     token
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMIT: Duration = Duration::from_secs(300);
+
+    fn secs(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
+
+    #[test]
+    fn failures_are_retried_until_they_have_lasted_the_limit_and_never_later() {
+        let t0 = Instant::now();
+        let mut outage = Outage::default();
+        assert_eq!(outage.failed(t0, LIMIT, secs(1)), Some(secs(1)));
+        assert_eq!(outage.failed(t0 + secs(1), LIMIT, secs(2)), Some(secs(2)));
+        // A backoff that would sleep past the limit is cut to end at it.
+        assert_eq!(
+            outage.failed(t0 + secs(255), LIMIT, secs(256)),
+            Some(secs(45))
+        );
+        assert_eq!(outage.lasted(t0 + secs(255)), secs(255));
+        assert_eq!(outage.failed(t0 + secs(300), LIMIT, secs(300)), None);
+        assert_eq!(outage.failed(t0 + secs(900), LIMIT, secs(1)), None);
+    }
+
+    #[test]
+    fn one_success_ends_an_outage_and_the_next_failure_starts_a_new_one() {
+        let t0 = Instant::now();
+        let mut outage = Outage::default();
+        assert!(outage.failed(t0, LIMIT, secs(1)).is_some());
+        outage.ended();
+        assert_eq!(outage.lasted(t0 + secs(299)), Duration::ZERO);
+        let t1 = t0 + secs(299);
+        assert_eq!(outage.failed(t1, LIMIT, secs(10)), Some(secs(10)));
+        assert_eq!(outage.lasted(t1 + secs(10)), secs(10));
+    }
 }

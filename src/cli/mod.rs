@@ -13,6 +13,9 @@ use std::sync::Arc;
 use anyhow::anyhow;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
 use crate::admin::{self, OpenRequest, Selection};
@@ -391,10 +394,24 @@ fn init_logging(config: Option<&Config>, daemon: bool) {
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     let _ = if json {
-        builder.json().try_init()
+        builder.json().finish().with(libraries_quiet()).try_init()
     } else {
-        builder.try_init()
+        builder.finish().with(libraries_quiet()).try_init()
     };
+}
+
+/// Our own lines at whatever level is asked for; every library's at warn and
+/// above only, whatever the configuration or MAIL_BALLOT_LOG says, even by
+/// name (`async_imap=trace`): a second filter that every line must pass too.
+/// Below warn the libraries write what goes over the wire and into the
+/// database: async-imap each IMAP command (LOGIN with the password) and each
+/// response (whole messages: addresses, bodies, reply tokens), sqlx its
+/// statements, rustls its handshakes. Our own debug lines say what happened
+/// without such data (README, "Privacy and integrity").
+fn libraries_quiet() -> Targets {
+    Targets::new()
+        .with_target("mail_ballot", LevelFilter::TRACE)
+        .with_default(LevelFilter::WARN)
 }
 
 fn user_error(e: AppError) -> anyhow::Error {
@@ -476,7 +493,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let source = mailbox::from_config(&app.config);
             let transport = app.transport().map_err(user_error)?;
             let shutdown = daemon::shutdown_on_signals();
-            daemon::run(Arc::new(app), source, transport, shutdown).await;
+            // The reason goes to stderr as a plain line too (main), whatever
+            // the log's format: it is what the supervisor's journal shows.
+            daemon::run(Arc::new(app), source, transport, shutdown)
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
         }
         Command::Open {
             title,

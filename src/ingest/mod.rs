@@ -1759,6 +1759,13 @@ pub enum PollError {
     App(#[from] AppError),
 }
 
+impl PollError {
+    /// True when the database failed, not the mailbox.
+    pub fn is_database(&self) -> bool {
+        matches!(self, PollError::App(a) if a.is_database())
+    }
+}
+
 impl From<StoreError> for PollError {
     fn from(e: StoreError) -> Self {
         PollError::App(AppError::Store(e))

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use async_imap::extensions::idle::IdleResponse;
 use async_imap::Session;
 use chrono::Utc;
 use futures::future::BoxFuture;
@@ -520,7 +521,15 @@ impl ImapSource {
             // The outer timeout is the one that matters: keep-alive lines from
             // the server reset the inner one.
             match tokio::time::timeout(limit, fut).await {
-                Ok(Ok(resp)) => debug!(?resp, "IDLE ended"),
+                // Which kind of end only: the server's data may quote a message.
+                Ok(Ok(resp)) => debug!(
+                    event = match resp {
+                        IdleResponse::NewData(_) => "new data",
+                        IdleResponse::Timeout => "timeout",
+                        IdleResponse::ManualInterrupt => "interrupted",
+                    },
+                    "IDLE ended"
+                ),
                 Ok(Err(e)) => return Err(imap_err(e)),
                 Err(_) => debug!("IDLE re-issued"),
             }

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqliteConnection, SqlitePool};
+use tracing::warn;
 
 use crate::ballot::rules::Tally;
 use crate::ballot::{Ballot, Ratification, Round, State, VoteRecord, VoteStatus};
@@ -261,7 +262,7 @@ const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 async fn connect_waiting(opts: SqliteConnectOptions) -> Result<SqlitePool, sqlx::Error> {
     let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
     loop {
-        match SqlitePoolOptions::new()
+        match pool_options()
             .max_connections(4)
             .connect_with(opts.clone())
             .await
@@ -274,6 +275,41 @@ async fn connect_waiting(opts: SqliteConnectOptions) -> Result<SqlitePool, sqlx:
             result => return result,
         }
     }
+}
+
+/// The pool's settings: a connection goes back to the pool only outside any
+/// transaction, and is closed otherwise (the pool opens a fresh one).
+///
+/// When a write fails with SQLITE_FULL or SQLITE_IOERR (a full disk, a failing
+/// or read-only file), SQLite rolls the whole transaction back itself, in the
+/// COMMIT as in a statement it cannot undo alone. sqlx still counts the
+/// transaction open: its own ROLLBACK then fails ("no transaction is active")
+/// and the count stays at one (sqlx-sqlite 0.8, `connection/worker.rs`). Reused,
+/// that connection refused every later `BEGIN` ("attempted to call begin_with
+/// at non-zero transaction depth"), long after the disk had room again.
+fn pool_options() -> SqlitePoolOptions {
+    SqlitePoolOptions::new().after_release(|conn, _| {
+        Box::pin(async move {
+            let clean = outside_transaction(conn).await?;
+            if !clean {
+                warn!("a database connection was left in a failed transaction; it is closed, not reused");
+            }
+            Ok(clean)
+        })
+    })
+}
+
+/// Whether both SQLite and sqlx see `conn` outside any transaction.
+async fn outside_transaction(conn: &mut SqliteConnection) -> Result<bool, sqlx::Error> {
+    // Locking the handle goes through the connection's worker, after what was
+    // sent to it before: the ROLLBACK a dropped transaction queued is done.
+    let mut handle = conn.lock_handle().await?;
+    // SAFETY: the locked handle is an open connection that no other thread
+    // uses while the lock is held; sqlite3_get_autocommit only reads a flag.
+    let autocommit =
+        unsafe { libsqlite3_sys::sqlite3_get_autocommit(handle.as_raw_handle().as_ptr()) } != 0;
+    drop(handle);
+    Ok(autocommit && !sqlx::Connection::is_in_transaction(conn))
 }
 
 /// True for SQLITE_BUSY and its extended codes (the low byte is the primary code).
@@ -312,11 +348,10 @@ impl Store {
     /// compare whole records; a database on disk draws its own.
     pub async fn memory() -> Result<Store, StoreError> {
         let opts = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
-        // One connection: every connection to :memory: is a different database.
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(opts)
-            .await?;
+        // One connection: every connection to :memory: is a different database
+        // (so one closed after a failed transaction takes the data with it;
+        // only tests use this store).
+        let pool = pool_options().max_connections(1).connect_with(opts).await?;
         let mut store = Self::migrate(pool).await?;
         let fixed = MessageIdKey::fixed(0);
         sqlx::query("UPDATE installation SET message_id_key = ? WHERE id = 1")
@@ -1718,6 +1753,79 @@ mod tests {
             reading_json: None,
             verification_json: None,
         }
+    }
+
+    /// Waits until no connection of `s` is between a caller and the pool: a
+    /// connection is checked on its way back in a task of its own.
+    async fn connections_returned(s: &Store) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while s.pool.num_idle() != s.pool.size() as usize {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "a connection never came back"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_connection_whose_transaction_the_database_rolled_back_comes_back_clean() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("db.sqlite")).await.unwrap();
+        let r = ballot(2).reference;
+        let mut tx = s.begin().await.unwrap();
+        let first = NewMessage {
+            ballot: None,
+            ..vote_message("1", r)
+        };
+        Store::insert_message(&mut tx, &first).await.unwrap();
+        // A database that may not grow fails the next write with SQLITE_FULL,
+        // as a full disk does. Where that write cannot be undone alone (this
+        // one; any COMMIT), SQLite rolls the whole transaction back itself.
+        let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        sqlx::query(&format!("PRAGMA max_page_count = {pages}"))
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let cursor = Cursor {
+            uidvalidity: 1,
+            last_uid: 1,
+        };
+        let err = Store::save_cursor(&mut tx, &"m".repeat(1 << 20), cursor)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("full"), "{err}");
+        drop(tx);
+        connections_returned(&s).await;
+
+        // Every later transaction works, on whichever connection the pool gives.
+        for key in ["2", "3", "4", "5", "6"] {
+            let mut tx = s
+                .begin()
+                .await
+                .expect("a connection outside any transaction");
+            let m = NewMessage {
+                ballot: None,
+                ..vote_message(key, r)
+            };
+            Store::insert_message(&mut tx, &m).await.unwrap();
+            tx.commit().await.unwrap();
+            connections_returned(&s).await;
+        }
+        let stored: i64 = s
+            .message_counts()
+            .await
+            .unwrap()
+            .iter()
+            .map(|(_, n)| n)
+            .sum();
+        assert_eq!(
+            stored, 5,
+            "the failed transaction left nothing, the others are there"
+        );
     }
 
     #[tokio::test]

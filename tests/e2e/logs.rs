@@ -1,10 +1,13 @@
 //! What the daemon's log shows when things go wrong: a recipient the relay
 //! refuses is logged with its address redacted (the outbox row keeps the
-//! server's whole answer for the admin), in text and in JSON.
+//! server's whole answer for the admin), in text and in JSON. And what it never
+//! shows, at any level: a password, a reply token, an address or a body.
 
 use std::time::Duration;
 
-use crate::committee::{member, reply, Client, Committee, BOT, CHAIR, LIST};
+use crate::committee::{
+    member, reply, subject_of, Client, Committee, BOT, CHAIR, LIST, TOKEN_KEY, WAIT,
+};
 
 /// An alternate address of org01 that the mail server does not know: Postfix
 /// refuses it at RCPT TO with `550 5.1.1 <ghost@org1.test>: ... User unknown`.
@@ -162,5 +165,135 @@ async fn json_logs_are_one_json_object_a_line_and_as_discreet() {
             .contains("<address>"),
         "{refused}"
     );
+    assert_no_member_data(&logged);
+}
+
+/// The address inside `<…>`, or the whole value.
+fn address(header: &str) -> String {
+    match (header.find('<'), header.find('>')) {
+        (Some(a), Some(b)) if a < b => header[a + 1..b].to_string(),
+        _ => header.trim().to_string(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trace_log_shows_no_password_token_address_or_body() {
+    let c = Committee::start_with(
+        3,
+        "[verification]\naccept = [\"token\"]\ntoken_secret_env = \"MAIL_BALLOT_TOKEN_KEY\"\n",
+    )
+    .await;
+    // Everything, the libraries' own lines named too: what an admin chasing a
+    // fault might set. The IMAP library writes each command it sends (LOGIN
+    // with the password) and each response (whole messages) at trace.
+    let config = std::fs::read_to_string(&c.config).unwrap().replacen(
+        "level = \"info\"",
+        "level = \"trace,async_imap=trace,imap_proto=trace,rustls=trace,sqlx=trace,lettre=trace\"",
+        1,
+    );
+    std::fs::write(&c.config, config).unwrap();
+    let log = c.stack.dir().join("daemon.log");
+    let mut daemon = c.daemon(&log);
+
+    let out = c.cli(
+        &[
+            "open",
+            "--title",
+            "予算承認",
+            "--body",
+            "予算案を承認する。",
+            "--deadline",
+            "48h",
+        ],
+        None,
+    );
+    let r = out.split_whitespace().nth(1).unwrap().to_string();
+    let year = &r[2..6];
+    let personal = c
+        .wait_for_id(&member(1), &format!("b-{year}-001.r1.personal."))
+        .await;
+    let reply_to = address(&personal.header("Reply-To").unwrap());
+    let token = reply_to
+        .strip_prefix("bot+")
+        .and_then(|t| t.split('@').next())
+        .unwrap()
+        .to_string();
+    assert!(token.len() >= 16, "{reply_to}");
+    let list_copy = c
+        .wait_for_id(&member(2), &format!("b-{year}-001.r1.announce."))
+        .await;
+
+    // org01 answers its personal ballot (counted), org02 the list's copy, which
+    // carries no token (recorded, not counted, and org02 told); each body has a
+    // phrase of its own.
+    const PHRASE_1: &str = "理事会で確認のうえ賛成いたします";
+    const PHRASE_2: &str = "持ち帰り検討の結果反対です";
+    let personal_reply = String::from_utf8(reply(
+        &personal,
+        &member(1),
+        PHRASE_1,
+        Client::Thunderbird,
+        "t1@org1.test",
+    ))
+    .unwrap()
+    .replace(&format!("To: <{BOT}>"), &format!("To: <{reply_to}>"));
+    c.stack
+        .send(&member(1), &[&reply_to], personal_reply.as_bytes())
+        .await;
+    c.send(
+        &member(2),
+        &reply(
+            &list_copy,
+            &member(2),
+            PHRASE_2,
+            Client::Thunderbird,
+            "t2@org2.test",
+        ),
+    )
+    .await;
+
+    // The daemon answers both (over SMTP, at trace).
+    for (i, kind) in [(1, ".receipt."), (2, ".unverified.")] {
+        let deadline = std::time::Instant::now() + WAIT;
+        while !c
+            .stack
+            .messages(&member(i))
+            .await
+            .iter()
+            .any(|m| m.header("Message-ID").is_some_and(|id| id.contains(kind)))
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {kind} mail reached member {i}:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    assert_eq!(c.show(&r)["votes"].as_array().unwrap().len(), 1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+    let logged = std::fs::read_to_string(&log).unwrap();
+
+    // The level took: our own debug lines are there.
+    assert!(logged.contains("DEBUG"), "{logged}");
+    assert!(logged.contains("batch committed"), "{logged}");
+    let password = c.stack.password(BOT);
+    let subject = subject_of(&personal);
+    for (what, secret) in [
+        ("the IMAP password", password.as_str()),
+        ("the reply token", token.as_str()),
+        ("the token key", TOKEN_KEY),
+        ("a reply's body", PHRASE_1),
+        ("a reply's body", PHRASE_2),
+        ("the ballot's subject", subject.as_str()),
+        ("a reply's Message-ID", "t1@org1.test"),
+    ] {
+        assert!(
+            !logged.contains(secret),
+            "the log shows {what} `{secret}`:\n{logged}"
+        );
+    }
     assert_no_member_data(&logged);
 }

@@ -8,6 +8,7 @@
 mod attacks;
 mod committee;
 mod crash;
+mod disk;
 mod faults;
 mod harness;
 mod imap_reader;
