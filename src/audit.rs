@@ -15,9 +15,11 @@
 //! Replay does not trust the votes table: it reads every stored message again
 //! with the same reader, applies the same decisions (`Ballot::answer`, on the
 //! ballot as it stood when the message was processed) and the same duplicate
-//! rule, and compares what it gets with what was recorded: each round's tally,
-//! and each organisation's counted answer. An edited vote, a lost one or one
-//! counted twice shows up as a difference.
+//! rule, and compares what it gets with what was recorded: each organisation's
+//! counted answer, each round's counts and decision (valid, approved, outcome,
+//! tie, made again by `Ballot::tally_round`), and each ballot's outcome. An
+//! edited vote, a lost one, one counted twice, or a result edited while its
+//! counts were left alone shows up as a difference.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -25,6 +27,7 @@ use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use sqlx::Row;
 
+use crate::ballot::rules::{Outcome, Tally};
 use crate::ballot::{Answer, AnswerFate, Ballot, VoteRecord, VoteStatus};
 use crate::config::Config;
 use crate::domain::{BallotRef, Position};
@@ -360,6 +363,7 @@ pub async fn replay(
 
 fn compare(b: &Ballot, recorded: &[VoteRecord], again: &[VoteRecord], out: &mut Vec<String>) {
     let r = b.reference;
+    let mut final_outcome = None;
     for round in &b.rounds {
         let n = round.number;
         let want = b.positions(again, n);
@@ -385,6 +389,21 @@ fn compare(b: &Ballot, recorded: &[VoteRecord], again: &[VoteRecord], out: &mut 
                     t.counts.yes, t.counts.no, t.counts.abstain, t.counts.delegate, c.yes, c.no, c.abstain, c.delegate
                 ));
             }
+            let decided = compare_decision(b, n, t, again, c == t.counts, out);
+            if b.rounds.last().is_some_and(|last| last.number == n) {
+                final_outcome = decided;
+            }
+        }
+    }
+    // The ballot's outcome is its last round's: an outcome edited on the ballot
+    // alone shows here.
+    if let (Some(have), Some(want)) = (b.outcome, final_outcome) {
+        if have != want {
+            out.push(format!(
+                "{r}: its outcome is recorded as {}, but the messages give {}",
+                have.as_str(),
+                want.as_str()
+            ));
         }
     }
     let late = |v: &[VoteRecord]| -> BTreeMap<(u32, String), usize> {
@@ -406,6 +425,71 @@ fn compare(b: &Ballot, recorded: &[VoteRecord], again: &[VoteRecord], out: &mut 
             again.len()
         ));
     }
+}
+
+/// The decision round `n` recorded, made again from the recomputed answers with
+/// the same rule (`Ballot::tally_round`), so that a result whose validity or
+/// outcome was edited while its counts were left alone shows. Returns the
+/// outcome the messages give. `same_counts`: the numbers that follow from the
+/// counts (present, base, in favour) are compared only when the counts agree,
+/// since a difference in the counts was reported already. The working lines are
+/// prose that later versions may word differently, and are not compared.
+fn compare_decision(
+    b: &Ballot,
+    n: u32,
+    recorded: &Tally,
+    again: &[VoteRecord],
+    same_counts: bool,
+    out: &mut Vec<String>,
+) -> Option<Outcome> {
+    let r = b.reference;
+    let t = match b.tally_round(again, n) {
+        Ok((_, t)) => t,
+        Err(e) => {
+            out.push(format!(
+                "{r} round {n}: a result is recorded, but the messages cannot be tallied again: {e}"
+            ));
+            return None;
+        }
+    };
+    let mut fields = vec![
+        ("valid", recorded.valid.to_string(), t.valid.to_string()),
+        (
+            "approved",
+            recorded.approved.to_string(),
+            t.approved.to_string(),
+        ),
+        (
+            "outcome",
+            recorded.outcome.as_str().into(),
+            t.outcome.as_str().into(),
+        ),
+        ("tie", recorded.tie.to_string(), t.tie.to_string()),
+    ];
+    if same_counts {
+        fields.extend([
+            (
+                "present",
+                recorded.present.to_string(),
+                t.present.to_string(),
+            ),
+            ("base", recorded.base.to_string(), t.base.to_string()),
+            (
+                "in favour",
+                recorded.in_favour.to_string(),
+                t.in_favour.to_string(),
+            ),
+            ("profile", recorded.profile.clone(), t.profile.clone()),
+        ]);
+    }
+    for (what, have, want) in fields {
+        if have != want {
+            out.push(format!(
+                "{r} round {n}: the recorded result says {what} `{have}`, but the messages give `{want}`"
+            ));
+        }
+    }
+    Some(t.outcome)
 }
 
 fn name(p: Option<&Position>) -> &'static str {
@@ -937,6 +1021,118 @@ mod tests {
                 .any(|d| d.contains("org03 is recorded as no answer but the messages say abstain")),
             "{:?}",
             rep.differences
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn replay_of_a_ballot_decided_in_its_second_round_finds_no_difference() {
+        let t = TestApp::new(4, "2026-11-22T01:00:00Z").await;
+        let req = OpenRequest {
+            title: "予算".into(),
+            motion: "予算案".into(),
+            kind: None,
+            deadline: Some("2026-11-29 17:00".parse().unwrap()),
+        };
+        let r = admin::open(&t.app, &req, "cli", t.app.now())
+            .await
+            .unwrap()
+            .reference;
+        let src = t.app.source_name();
+        let answer = |i: usize, org: usize, at: &str| {
+            let raw = reply(
+                &format!("rep{org}@org{org}.example"),
+                &format!("Re: [{r}]"),
+                "賛成",
+                &format!("two{i}@x"),
+                None,
+            );
+            fetched(&format!("two{i}"), raw, at)
+        };
+        // One answer of four: not valid, and a second round opens.
+        t.set_now("2026-11-23T00:00:00Z");
+        let f = answer(0, 1, "2026-11-23T00:00:00Z");
+        process(&t.app, &src, &f, None, t.app.now()).await.unwrap();
+        t.set_now("2026-11-30T00:00:00Z");
+        t.app.store.mark_synced(&src, t.app.now()).await.unwrap();
+        crate::scheduler::tick(&t.app, None).await.unwrap();
+        let b = t.app.store.load_ballot(r).await.unwrap().unwrap();
+        assert_eq!(b.rounds.len(), 2, "{b:?}");
+        let second = b.rounds[1].deadline;
+        for (i, org) in [(1, 1), (2, 2), (3, 3)] {
+            let at = (b.rounds[1].opened_at + chrono::Duration::hours(1)).to_rfc3339();
+            t.set_now(&at);
+            process(&t.app, &src, &answer(i, org, &at), None, t.app.now())
+                .await
+                .unwrap();
+        }
+        let after = (second + chrono::Duration::hours(1)).to_rfc3339();
+        t.set_now(&after);
+        t.app.store.mark_synced(&src, t.app.now()).await.unwrap();
+        crate::scheduler::tick(&t.app, None).await.unwrap();
+        let b = t.app.store.load_ballot(r).await.unwrap().unwrap();
+        assert_eq!(b.outcome.map(|o| o.as_str()), Some("approved"));
+        assert_eq!(
+            b.rounds[0].tally.as_ref().unwrap().outcome.as_str(),
+            "not_valid"
+        );
+        let rep = replay(&t.app.store, &t.app.config, &t.app.read_options)
+            .await
+            .unwrap();
+        assert_eq!(rep.differences, Vec::<String>::new());
+        assert_eq!(rep.votes, 4);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn replay_finds_a_round_outcome_edited_while_its_counts_were_left_alone() {
+        let (t, _) = ballot_with_votes().await;
+        sqlx::query(
+            "UPDATE rounds SET tally_json = replace(replace(tally_json,
+                 '\"approved\":true', '\"approved\":false'), '\"outcome\":\"approved\"', '\"outcome\":\"rejected\"')",
+        )
+        .execute(t.app.store.pool())
+        .await
+        .unwrap();
+        let rep = replay(&t.app.store, &t.app.config, &t.app.read_options)
+            .await
+            .unwrap();
+        assert_eq!(
+            rep.differences,
+            [
+                "B-2026-001 round 1: the recorded result says approved `false`, but the messages give `true`",
+                "B-2026-001 round 1: the recorded result says outcome `rejected`, but the messages give `approved`",
+            ]
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn replay_finds_a_round_edited_to_not_valid_while_its_counts_were_left_alone() {
+        let (t, _) = ballot_with_votes().await;
+        sqlx::query("UPDATE rounds SET tally_json = replace(tally_json, '\"valid\":true', '\"valid\":false')")
+            .execute(t.app.store.pool())
+            .await
+            .unwrap();
+        let rep = replay(&t.app.store, &t.app.config, &t.app.read_options)
+            .await
+            .unwrap();
+        assert_eq!(
+            rep.differences,
+            ["B-2026-001 round 1: the recorded result says valid `false`, but the messages give `true`"]
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn replay_finds_a_ballot_outcome_edited_in_the_database() {
+        let (t, _) = ballot_with_votes().await;
+        sqlx::query("UPDATE ballots SET outcome = 'not_valid'")
+            .execute(t.app.store.pool())
+            .await
+            .unwrap();
+        let rep = replay(&t.app.store, &t.app.config, &t.app.read_options)
+            .await
+            .unwrap();
+        assert_eq!(
+            rep.differences,
+            ["B-2026-001: its outcome is recorded as not_valid, but the messages give approved"]
         );
     }
 
