@@ -178,6 +178,29 @@ pub async fn append_all(
     Ok(())
 }
 
+/// The hash an event keeps of a column whose value is large (a verification
+/// report, an incident's evidence, a roster) or an address (a sender, a voter):
+/// enough for `audit verify` to notice an edit without a copy of the value in
+/// every event. (It hides nothing from whoever can guess the value; the events
+/// sit in the same owner-only database as the values themselves.) SHA-256 of
+/// the text, hex.
+pub fn digest(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// The same for a list of values (a mail's recipients): each item is
+/// length-prefixed, so `["a,b"]` and `["a", "b"]` differ, and the hash does not
+/// depend on how the list was written as JSON.
+pub fn digest_list<S: AsRef<str>>(items: &[S]) -> String {
+    let mut h = Sha256::new();
+    for item in items {
+        let item = item.as_ref();
+        h.update((item.len() as u64).to_be_bytes());
+        h.update(item.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
 /// The last event id before the events that carry the newer evidence (content
 /// hashes, mail_sent): 0 for a database created with them.
 pub async fn checks_from(store: &Store) -> Result<i64, StoreError> {
@@ -301,6 +324,13 @@ pub async fn for_ballot(store: &Store, ballot: BallotRef) -> Result<Vec<StoredEv
 mod tests {
     use super::*;
     use crate::ballot::tests::utc;
+
+    #[test]
+    fn a_list_digest_keeps_the_items_apart() {
+        assert_ne!(digest_list(&["a,b"]), digest_list(&["a", "b"]));
+        assert_ne!(digest_list(&["ab"]), digest_list(&["a", "b"]));
+        assert_ne!(digest_list(&["a", "b"]), digest_list(&["b", "a"]));
+    }
 
     async fn store_with_events(n: usize) -> Store {
         let s = Store::memory().await.unwrap();

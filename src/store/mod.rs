@@ -206,6 +206,25 @@ pub struct NewOutboxMail {
     pub raw: Vec<u8>,
 }
 
+/// The texts a ballot's rule and roster are stored as (`ballots.profile_json`
+/// and `roster_json`), written once when it opens: its `ballot_opened` event
+/// keeps their hashes, so that `audit verify` notices an edit of either.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub profile_json: String,
+    pub roster_json: String,
+}
+
+impl Snapshot {
+    /// The texts `insert_ballot` writes for `b`.
+    pub fn of(b: &Ballot) -> Result<Snapshot, StoreError> {
+        Ok(Snapshot {
+            profile_json: serde_json::to_string(&b.profile)?,
+            roster_json: serde_json::to_string(&b.roster)?,
+        })
+    }
+}
+
 /// Where reading a mailbox stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor {
@@ -404,6 +423,7 @@ impl Store {
 
     /// Inserts a new ballot and its rounds.
     pub async fn insert_ballot(conn: &mut SqliteConnection, b: &Ballot) -> Result<(), StoreError> {
+        let snapshot = Snapshot::of(b)?;
         sqlx::query(
             "INSERT INTO ballots (reference, year, number, title, motion, kind, profile_json, roster_json,
                  state, outcome, opened_at, opened_by, closed_at, cancel_reason, ratification_json, chair)
@@ -415,8 +435,8 @@ impl Store {
         .bind(&b.title)
         .bind(&b.motion)
         .bind(&b.kind)
-        .bind(serde_json::to_string(&b.profile)?)
-        .bind(serde_json::to_string(&b.roster)?)
+        .bind(&snapshot.profile_json)
+        .bind(&snapshot.roster_json)
         .bind(b.state.as_str())
         .bind(b.outcome.map(|o| o.as_str()))
         .bind(ts(b.opened_at))
