@@ -225,6 +225,21 @@ impl Snapshot {
     }
 }
 
+/// An incident as stored, for `audit verify`.
+#[derive(Debug, Clone)]
+pub struct IncidentRow {
+    pub id: i64,
+    /// As stored: `audit verify` reports a time that does not parse rather than stop.
+    pub at: String,
+    pub kind: String,
+    pub ballot: Option<String>,
+    pub message_row: Option<i64>,
+    pub summary: String,
+    /// The evidence as stored (JSON text).
+    pub detail_json: String,
+    pub merged_into: Option<i64>,
+}
+
 /// Where reading a mailbox stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor {
@@ -763,6 +778,37 @@ impl Store {
                     r.try_get(3)?,
                     r.try_get(4)?,
                 ))
+            })
+            .collect()
+    }
+
+    /// The next `limit` incidents after the row `after`, in order (a flood leaves
+    /// many, each with its evidence: read a page at a time).
+    pub async fn incidents_page(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<IncidentRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT i.id, i.at, i.kind, b.reference, i.message_row, i.summary, i.detail_json, i.merged_into
+             FROM incidents i LEFT JOIN ballots b ON b.id = i.ballot_id WHERE i.id > ? ORDER BY i.id LIMIT ?",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(IncidentRow {
+                    id: r.try_get(0)?,
+                    at: r.try_get(1)?,
+                    kind: r.try_get(2)?,
+                    ballot: r.try_get(3)?,
+                    message_row: r.try_get(4)?,
+                    summary: r.try_get(5)?,
+                    detail_json: r.try_get(6)?,
+                    merged_into: r.try_get(7)?,
+                })
             })
             .collect()
     }
