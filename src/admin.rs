@@ -15,7 +15,7 @@ use crate::ballot::{Ballot, Next, Opening, Ratification, RoundClosed, State};
 use crate::domain::BallotRef;
 use crate::outbox::Mail;
 use crate::store::events::{self, Event};
-use crate::store::{SentDigest, Store};
+use crate::store::{SentDigest, Snapshot, Store};
 
 /// A request to open a ballot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +67,10 @@ pub async fn open_in(
         now,
     )?;
     Store::insert_ballot(conn, &ballot).await?;
+    // Everything that decides who may answer, under which rule and until when,
+    // so that `audit verify` notices an edit of it: the rule and the roster (as
+    // the hashes of the texts stored), the chair who breaks a tie, the round's window.
+    let snapshot = Snapshot::of(&ballot)?;
     events::append(
         conn,
         now,
@@ -76,9 +80,14 @@ pub async fn open_in(
             actor,
             serde_json::json!({
                 "title": ballot.title,
+                "motion_hash": events::digest(&ballot.motion),
                 "kind": ballot.kind,
                 "profile": ballot.profile.name,
+                "profile_hash": events::digest(&snapshot.profile_json),
+                "roster_hash": events::digest(&snapshot.roster_json),
+                "chair": ballot.chair,
                 "eligible": ballot.roster.eligible(),
+                "opened_at": ballot.current_round().opened_at,
                 "deadline": ballot.current_round().deadline,
             }),
         ),
@@ -155,7 +164,7 @@ pub async fn close_round_in(
                     "round_opened",
                     Some(r),
                     actor,
-                    serde_json::json!({ "round": round, "deadline": deadline }),
+                    serde_json::json!({ "round": round, "opened_at": b.current_round().opened_at, "deadline": deadline }),
                 ),
             )
             .await?;

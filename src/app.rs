@@ -242,7 +242,9 @@ impl App {
     }
 
     /// The outbox row of `mail`, and the audit event that records it queued, with
-    /// the hash of the bytes queued (`audit verify` checks the outbox row against it).
+    /// the hash of the bytes queued, the envelope sender and the hash of the
+    /// recipients (`audit verify` holds the outbox row to them: an edited
+    /// recipient would redirect the mail, a receipt's token with it).
     pub fn outbox_row(
         &self,
         mail: &Mail,
@@ -258,7 +260,14 @@ impl App {
             "mail_queued",
             mail.ballot,
             actor,
-            serde_json::json!({ "kind": mail.kind, "message_id": mail.message_id, "recipients": row.recipients.len(), "content_hash": crate::ingest::content_hash(&row.raw) }),
+            serde_json::json!({
+                "kind": mail.kind,
+                "message_id": mail.message_id,
+                "recipients": row.recipients.len(),
+                "recipients_hash": events::digest_list(&row.recipients),
+                "envelope_from": row.envelope_from,
+                "content_hash": crate::ingest::content_hash(&row.raw),
+            }),
         );
         Ok((row, event))
     }

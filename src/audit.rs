@@ -4,20 +4,35 @@
 //!
 //! The chain proves the events were not edited, removed from the middle or (with
 //! the recorded head) cut from the end. The other tables are then held to the
-//! events that recorded their rows, so that an edit there shows too: a message
-//! whose raw bytes no longer hash to the hash recorded when it arrived, a vote
-//! row that differs from its `vote_recorded`, an outbox row from its
-//! `mail_queued` (content hash) or `mail_sent`, a round's result from its
-//! `round_closed`, a ballot's state from its `ballot_closed` or
-//! `ballot_cancelled`, a dispute from `vote_disputed` and `dispute_resolved`.
-//! Each difference names the table and the row.
+//! events that recorded their rows, so that an edit there shows too. Every
+//! column that decides who gets what and who counted what is covered: a
+//! message's bytes, sender, verification report and INTERNALDATE (its
+//! `message_received`); a vote's position, status, time, voter and receipt
+//! (`vote_recorded`); an outbox row's bytes, recipients and envelope sender
+//! (`mail_queued`) and whether it went (`mail_sent`, `mail_refused`); an
+//! incident's kind, summary, ballot, message, evidence, time and merge
+//! (`incident`); a ballot's roster, rule, chair, motion, title, state and
+//! outcome (`ballot_opened`, `ballot_closed`, `ballot_cancelled`); a round's
+//! window (`ballot_opened`, `round_opened`, `deadline_extended`) and result
+//! (`round_closed`); a dispute's state. Rows removed behind the trail's back
+//! are named by the events that recorded them. Each difference names the
+//! table, the row and the column. (See `tamper` for the table of edits and the
+//! sentences that name them.)
+//!
+//! A record written by an older version has events without some of these
+//! fields. A column is held only to a field its event recorded: a field the
+//! event does not have is not a difference, so an honest old database
+//! verifies, and its rows written since the upgrade are held to everything.
+//! Dropping a field from an event to hide an edit would break the chain.
 //!
 //! Replay does not trust the votes table: it reads every stored message again
 //! with the same reader, applies the same decisions (`Ballot::answer`, on the
 //! ballot as it stood when the message was processed) and the same duplicate
-//! rule, and compares what it gets with what was recorded: each round's tally,
-//! and each organisation's counted answer. An edited vote, a lost one or one
-//! counted twice shows up as a difference.
+//! rule, and compares what it gets with what was recorded: each organisation's
+//! counted answer, each round's counts and decision (valid, approved, outcome,
+//! tie, made again by `Ballot::tally_round`), and each ballot's outcome. An
+//! edited vote, a lost one, one counted twice, or a result edited while its
+//! counts were left alone shows up as a difference.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -25,6 +40,7 @@ use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use sqlx::Row;
 
+use crate::ballot::rules::{Outcome, Tally};
 use crate::ballot::{Answer, AnswerFate, Ballot, VoteRecord, VoteStatus};
 use crate::config::Config;
 use crate::domain::{BallotRef, Position};
@@ -376,6 +392,7 @@ pub async fn replay(
 
 fn compare(b: &Ballot, recorded: &[VoteRecord], again: &[VoteRecord], out: &mut Vec<String>) {
     let r = b.reference;
+    let mut final_outcome = None;
     for round in &b.rounds {
         let n = round.number;
         let want = b.positions(again, n);
@@ -401,6 +418,21 @@ fn compare(b: &Ballot, recorded: &[VoteRecord], again: &[VoteRecord], out: &mut 
                     t.counts.yes, t.counts.no, t.counts.abstain, t.counts.delegate, c.yes, c.no, c.abstain, c.delegate
                 ));
             }
+            let decided = compare_decision(b, n, t, again, c == t.counts, out);
+            if b.rounds.last().is_some_and(|last| last.number == n) {
+                final_outcome = decided;
+            }
+        }
+    }
+    // The ballot's outcome is its last round's: an outcome edited on the ballot
+    // alone shows here.
+    if let (Some(have), Some(want)) = (b.outcome, final_outcome) {
+        if have != want {
+            out.push(format!(
+                "{r}: its outcome is recorded as {}, but the messages give {}",
+                have.as_str(),
+                want.as_str()
+            ));
         }
     }
     let late = |v: &[VoteRecord]| -> BTreeMap<(u32, String), usize> {
@@ -422,6 +454,71 @@ fn compare(b: &Ballot, recorded: &[VoteRecord], again: &[VoteRecord], out: &mut 
             again.len()
         ));
     }
+}
+
+/// The decision round `n` recorded, made again from the recomputed answers with
+/// the same rule (`Ballot::tally_round`), so that a result whose validity or
+/// outcome was edited while its counts were left alone shows. Returns the
+/// outcome the messages give. `same_counts`: the numbers that follow from the
+/// counts (present, base, in favour) are compared only when the counts agree,
+/// since a difference in the counts was reported already. The working lines are
+/// prose that later versions may word differently, and are not compared.
+fn compare_decision(
+    b: &Ballot,
+    n: u32,
+    recorded: &Tally,
+    again: &[VoteRecord],
+    same_counts: bool,
+    out: &mut Vec<String>,
+) -> Option<Outcome> {
+    let r = b.reference;
+    let t = match b.tally_round(again, n) {
+        Ok((_, t)) => t,
+        Err(e) => {
+            out.push(format!(
+                "{r} round {n}: a result is recorded, but the messages cannot be tallied again: {e}"
+            ));
+            return None;
+        }
+    };
+    let mut fields = vec![
+        ("valid", recorded.valid.to_string(), t.valid.to_string()),
+        (
+            "approved",
+            recorded.approved.to_string(),
+            t.approved.to_string(),
+        ),
+        (
+            "outcome",
+            recorded.outcome.as_str().into(),
+            t.outcome.as_str().into(),
+        ),
+        ("tie", recorded.tie.to_string(), t.tie.to_string()),
+    ];
+    if same_counts {
+        fields.extend([
+            (
+                "present",
+                recorded.present.to_string(),
+                t.present.to_string(),
+            ),
+            ("base", recorded.base.to_string(), t.base.to_string()),
+            (
+                "in favour",
+                recorded.in_favour.to_string(),
+                t.in_favour.to_string(),
+            ),
+            ("profile", recorded.profile.clone(), t.profile.clone()),
+        ]);
+    }
+    for (what, have, want) in fields {
+        if have != want {
+            out.push(format!(
+                "{r} round {n}: the recorded result says {what} `{have}`, but the messages give `{want}`"
+            ));
+        }
+    }
+    Some(t.outcome)
 }
 
 fn name(p: Option<&Position>) -> &'static str {
@@ -461,6 +558,38 @@ impl Ev {
     fn int(&self, key: &str) -> Option<i64> {
         self.detail.get(key).and_then(|v| v.as_i64())
     }
+    /// The text the event recorded under `key`: None when it has no such field
+    /// (written before the field was recorded: that column is not checked for
+    /// this row, see the module header), Some(None) when it recorded no value.
+    fn recorded(&self, key: &str) -> Option<Option<&str>> {
+        self.detail.get(key).map(|v| v.as_str())
+    }
+    /// The same for an integer.
+    fn recorded_int(&self, key: &str) -> Option<Option<i64>> {
+        self.detail.get(key).map(|v| v.as_i64())
+    }
+    /// The same for a time (RFC 3339, as serde writes a `DateTime<Utc>`), to
+    /// the microsecond: the tables keep no finer time (`store::ts`), events may.
+    fn recorded_time(&self, key: &str) -> Option<Option<DateTime<Utc>>> {
+        self.recorded(key).map(|t| {
+            t.and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .and_then(|t| DateTime::from_timestamp_micros(t.timestamp_micros()))
+        })
+    }
+    /// Whether `have` hashes to the hash recorded under `key`; true when the
+    /// event does not record it.
+    fn hash_matches(&self, key: &str, have: Option<&str>) -> bool {
+        match self.recorded(key) {
+            None => true,
+            Some(want) => want == have.map(events::digest).as_deref(),
+        }
+    }
+}
+
+/// A time as the sentences show it.
+fn show_time(t: Option<DateTime<Utc>>) -> String {
+    t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+        .unwrap_or_else(|| "none".into())
 }
 
 /// Walks the chain and holds every table to the events that recorded its rows.
@@ -490,6 +619,7 @@ pub async fn verify(store: &Store) -> Result<AuditReport, StoreError> {
     check_outbox(store, &kind, from, &mut rep).await?;
     check_ballots(store, &kind, &mut rep).await?;
     check_disputes(store, &kind, &mut rep).await?;
+    check_incidents(store, &kind, &mut rep).await?;
     Ok(rep)
 }
 
@@ -513,7 +643,8 @@ async fn check_messages(
     let mut after = 0i64;
     loop {
         let rows = sqlx::query(
-            "SELECT id, content_hash, raw, message_id, disposition FROM messages WHERE id > ? ORDER BY id LIMIT ?",
+            "SELECT id, content_hash, raw, message_id, disposition, from_addr, verification_json, internal_date
+             FROM messages WHERE id > ? ORDER BY id LIMIT ?",
         )
         .bind(after)
         .bind(PAGE)
@@ -551,6 +682,28 @@ async fn check_messages(
                     e.id
                 ));
             }
+            // Who the message is from and how that was verified decide whether
+            // and for whom it counts; INTERNALDATE decides whether it was in time.
+            if !e.hash_matches("from_addr_hash", r.try_get::<Option<&str>, _>(5)?) {
+                p.push(format!(
+                    "messages row #{id}: its sender (from_addr) differs from the one event {} recorded",
+                    e.id
+                ));
+            }
+            if !e.hash_matches("verification_hash", r.try_get::<Option<&str>, _>(6)?) {
+                p.push(format!(
+                    "messages row #{id}: its verification report differs from the one event {} recorded",
+                    e.id
+                ));
+            }
+            if let Some(want) = e.recorded_time("internal_date") {
+                if want != parse_ts(r.try_get(7)?).ok() {
+                    p.push(format!(
+                        "messages row #{id}: its INTERNALDATE differs from the one event {} recorded",
+                        e.id
+                    ));
+                }
+            }
         }
     }
     rep.rows.insert("messages", seen.len());
@@ -576,6 +729,10 @@ async fn check_votes(
     // (ballot, message row, organisation, round) names one recorded answer.
     type Key = (String, i64, String, i64);
     let mut recorded: HashMap<Key, &Ev> = HashMap::new();
+    let messages: HashMap<i64, &Ev> = kind("message_received")
+        .iter()
+        .filter_map(|e| Some((e.int("message")?, e)))
+        .collect();
     for e in kind("vote_recorded") {
         if let (Some(b), Some(m), Some(o), Some(r)) =
             (&e.ballot, e.int("message"), e.str("org"), e.int("round"))
@@ -584,7 +741,8 @@ async fn check_votes(
         }
     }
     let rows = sqlx::query(
-        "SELECT v.id, b.reference, v.message_row, v.org_id, v.round, v.position, v.status, v.cast_at
+        "SELECT v.id, b.reference, v.message_row, v.org_id, v.round, v.position, v.status, v.cast_at,
+                v.voter, v.receipt_id, v.message_id
          FROM votes v JOIN ballots b ON b.id = v.ballot_id ORDER BY v.id",
     )
     .fetch_all(store.pool())
@@ -623,6 +781,35 @@ async fn check_votes(
                 e.id
             ));
         }
+        // Who answered; and the receipt a dispute (身に覚えがない) must answer to
+        // reach this vote: moved to another vote's receipt, a dispute of that
+        // one would take this vote out of the count.
+        if !e.hash_matches("voter_hash", Some(r.try_get::<&str, _>(8)?)) {
+            rep.problems.push(format!(
+                "{what}: its voter differs from the one event {} recorded",
+                e.id
+            ));
+        }
+        let receipt: Option<&str> = r.try_get(9)?;
+        if e.recorded("receipt_id").is_some_and(|want| want != receipt) {
+            rep.problems.push(format!(
+                "{what}: its receipt differs from the one event {} recorded",
+                e.id
+            ));
+        }
+        // The Message-ID beside the vote is a copy of its message's, which that
+        // message's event recorded (and check_messages holds the message to).
+        let message_id: Option<&str> = r.try_get(10)?;
+        if let Some(m) = messages.get(&key.1) {
+            if m.recorded("message_id")
+                .is_some_and(|want| want != message_id)
+            {
+                rep.problems.push(format!(
+                    "{what}: its Message-ID differs from the one event {} recorded for messages row #{}",
+                    m.id, key.1
+                ));
+            }
+        }
     }
     rep.rows.insert("votes", rows.len());
     let mut gone: Vec<(&Key, &&Ev)> = recorded
@@ -653,12 +840,19 @@ async fn check_outbox(
         .iter()
         .filter_map(|e| Some((e.int("outbox")?, e)))
         .collect();
+    let refused: HashMap<i64, &Ev> = kind("mail_refused")
+        .iter()
+        .filter_map(|e| Some((e.int("outbox")?, e)))
+        .collect();
     let mut after = 0i64;
     let mut n = 0;
     let mut sent_rows = HashSet::new();
+    let mut refused_rows = HashSet::new();
+    let mut held: HashSet<String> = HashSet::new();
     loop {
         let rows = sqlx::query(
-            "SELECT id, message_id, kind, raw, sent_at FROM outbox WHERE id > ? ORDER BY id LIMIT ?",
+            "SELECT id, message_id, kind, raw, sent_at, failed_at, recipients_json, envelope_from
+             FROM outbox WHERE id > ? ORDER BY id LIMIT ?",
         )
         .bind(after)
         .bind(PAGE)
@@ -675,7 +869,9 @@ async fn check_outbox(
             let k: String = r.try_get(2)?;
             let raw: Vec<u8> = r.try_get(3)?;
             let sent_at: Option<String> = r.try_get(4)?;
+            let failed_at: Option<String> = r.try_get(5)?;
             let p = &mut rep.problems;
+            held.insert(mid.clone());
             let Some(e) = queued.get(mid.as_str()) else {
                 p.push(format!("outbox row #{id} ({k}) has no mail_queued event (it was added behind the trail's back)"));
                 continue;
@@ -692,6 +888,22 @@ async fn check_outbox(
             {
                 p.push(format!("outbox row #{id} ({k}): its bytes differ from those event {} recorded when it was queued", e.id));
             }
+            // The envelope is where the mail goes (and where bounces go): the
+            // To: header in the bytes is only what the recipient reads.
+            if let Some(want) = e.recorded("recipients_hash") {
+                let have = serde_json::from_str::<Vec<String>>(r.try_get(6)?)
+                    .ok()
+                    .map(|list| events::digest_list(&list));
+                if want != have.as_deref() {
+                    p.push(format!("outbox row #{id} ({k}): its recipients differ from those event {} recorded when it was queued", e.id));
+                }
+            }
+            let envelope_from: &str = r.try_get(7)?;
+            if e.recorded("envelope_from")
+                .is_some_and(|want| want != Some(envelope_from))
+            {
+                p.push(format!("outbox row #{id} ({k}): its envelope sender differs from the one event {} recorded when it was queued", e.id));
+            }
             if sent_at.is_some() {
                 sent_rows.insert(id);
                 if !sent.contains_key(&id) && e.id > checks_from {
@@ -700,9 +912,44 @@ async fn check_outbox(
                     ));
                 }
             }
+            // Marked refused, a mail is never sent: as decisive as sent_at.
+            if failed_at.is_some() {
+                refused_rows.insert(id);
+                if !refused.contains_key(&id) && e.id > checks_from {
+                    p.push(format!(
+                        "outbox row #{id} ({k}) is marked refused, but no mail_refused event records it"
+                    ));
+                }
+            }
         }
     }
     rep.rows.insert("outbox", n);
+    // A mail removed before it went is a mail nobody gets.
+    let mut gone: Vec<&&Ev> = queued
+        .iter()
+        .filter(|(mid, _)| !held.contains(**mid))
+        .map(|(_, e)| e)
+        .collect();
+    gone.sort_by_key(|e| e.id);
+    for e in gone {
+        rep.problems.push(format!(
+            "event {} queued mail `{}` ({}), which the outbox table no longer holds",
+            e.id,
+            e.str("message_id").unwrap_or(""),
+            e.str("kind").unwrap_or("")
+        ));
+    }
+    let mut wrong: Vec<(&i64, &&Ev)> = refused
+        .iter()
+        .filter(|(o, _)| !refused_rows.contains(*o))
+        .collect();
+    wrong.sort_by_key(|(o, _)| **o);
+    for (o, e) in wrong {
+        rep.problems.push(format!(
+            "event {} recorded outbox row #{o} as refused, but the row says it was not",
+            e.id
+        ));
+    }
     let mut wrong: Vec<(&i64, &&Ev)> = sent
         .iter()
         .filter(|(o, _)| !sent_rows.contains(*o))
@@ -729,7 +976,8 @@ async fn check_ballots(
             .collect()
     };
     let rows = sqlx::query(
-        "SELECT reference, title, state, outcome, ratification_json FROM ballots ORDER BY id",
+        "SELECT reference, title, state, outcome, ratification_json, motion, profile_json, roster_json, chair
+         FROM ballots ORDER BY id",
     )
     .fetch_all(store.pool())
     .await?;
@@ -741,11 +989,37 @@ async fn check_ballots(
         let p = &mut rep.problems;
         match for_ballot("ballot_opened", &b).first() {
             None => p.push(format!("ballots row {b} has no ballot_opened event")),
-            Some(e) if e.str("title") != Some(&title) => p.push(format!(
-                "ballots row {b}: its title differs from the one event {} recorded",
-                e.id
-            )),
-            Some(_) => {}
+            Some(e) => {
+                if e.str("title") != Some(&title) {
+                    p.push(format!(
+                        "ballots row {b}: its title differs from the one event {} recorded",
+                        e.id
+                    ));
+                }
+                // Who may answer and for whom (the roster), under which rule,
+                // who breaks a tie, on what: none of it changes after opening.
+                for (col, key, what) in [
+                    (5, "motion_hash", "motion"),
+                    (6, "profile_hash", "rule profile"),
+                    (7, "roster_hash", "roster"),
+                ] {
+                    if !e.hash_matches(key, Some(r.try_get::<&str, _>(col)?)) {
+                        p.push(format!(
+                            "ballots row {b}: its {what} differs from the one event {} recorded when it opened",
+                            e.id
+                        ));
+                    }
+                }
+                let chair: Option<&str> = r.try_get(8)?;
+                if let Some(want) = e.recorded("chair").filter(|want| *want != chair) {
+                    p.push(format!(
+                        "ballots row {b}: its chair is `{}`, but event {} recorded `{}`",
+                        chair.unwrap_or("none"),
+                        e.id,
+                        want.unwrap_or("none")
+                    ));
+                }
+            }
         }
         let closed = for_ballot("ballot_closed", &b);
         let cancelled = for_ballot("ballot_cancelled", &b);
@@ -784,16 +1058,19 @@ async fn check_ballots(
     rep.rows.insert("ballots", rows.len());
 
     let rounds = sqlx::query(
-        "SELECT b.reference, r.number, r.tally_json FROM rounds r JOIN ballots b ON b.id = r.ballot_id
-         WHERE r.tally_json IS NOT NULL ORDER BY b.id, r.number",
+        "SELECT b.reference, r.number, r.tally_json, r.opened_at, r.deadline FROM rounds r
+         JOIN ballots b ON b.id = r.ballot_id ORDER BY b.id, r.number",
     )
     .fetch_all(store.pool())
     .await?;
     for r in &rounds {
         let b: String = r.try_get(0)?;
         let n: i64 = r.try_get(1)?;
-        let tally: serde_json::Value =
-            serde_json::from_str(&r.try_get::<String, _>(2)?).unwrap_or_default();
+        check_round_window(&b, n, &for_ballot, r, rep)?;
+        let Some(tally) = r.try_get::<Option<String>, _>(2)? else {
+            continue;
+        };
+        let tally: serde_json::Value = serde_json::from_str(&tally).unwrap_or_default();
         let closing = for_ballot("round_closed", &b)
             .into_iter()
             .rfind(|e| e.int("round") == Some(n));
@@ -809,6 +1086,161 @@ async fn check_ballots(
         }
     }
     rep.rows.insert("rounds", rounds.len());
+    Ok(())
+}
+
+/// A round's window, `[opened_at, deadline]`, decides which answers count: held
+/// to the events that set it (`ballot_opened` for round 1, `round_opened` for a
+/// re-ballot, then each `deadline_extended`, the last one standing).
+fn check_round_window<'a>(
+    b: &str,
+    n: i64,
+    for_ballot: &dyn Fn(&str, &str) -> Vec<&'a Ev>,
+    r: &sqlx::sqlite::SqliteRow,
+    rep: &mut AuditReport,
+) -> Result<(), StoreError> {
+    let opening = if n == 1 {
+        for_ballot("ballot_opened", b).into_iter().next()
+    } else {
+        for_ballot("round_opened", b)
+            .into_iter()
+            .rfind(|e| e.int("round") == Some(n))
+    };
+    let Some(opening) = opening else {
+        rep.problems.push(format!(
+            "rounds row {b} round {n} has no event that opened it"
+        ));
+        return Ok(());
+    };
+    let mut deadline = opening.recorded_time("deadline").map(|t| (opening.id, t));
+    for e in for_ballot("deadline_extended", b) {
+        if e.int("round") == Some(n) && e.id > opening.id {
+            if let Some(t) = e.recorded_time("to") {
+                deadline = Some((e.id, t));
+            }
+        }
+    }
+    for (what, col, recorded) in [
+        (
+            "opening",
+            3,
+            opening.recorded_time("opened_at").map(|t| (opening.id, t)),
+        ),
+        ("deadline", 4, deadline),
+    ] {
+        let Some((event, want)) = recorded else {
+            continue;
+        };
+        let have = parse_ts(r.try_get(col)?).ok();
+        if have != want {
+            rep.problems.push(format!(
+                "rounds row {b} round {n}: its {what} is {}, but event {event} recorded {}",
+                show_time(have),
+                show_time(want)
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn check_incidents(
+    store: &Store,
+    kind: &Kinds<'_>,
+    rep: &mut AuditReport,
+) -> Result<(), StoreError> {
+    let recorded: HashMap<i64, &Ev> = kind("incident")
+        .iter()
+        .filter_map(|e| Some((e.int("incident")?, e)))
+        .collect();
+    let times = events::times_of(store, "incident").await?;
+    // An incident may name a ballot that does not exist (a reply to an unknown
+    // reference); its row then has none, and that is no edit.
+    let ballots: HashSet<String> = store
+        .list_ballots()
+        .await?
+        .into_iter()
+        .map(|b| b.reference.to_string())
+        .collect();
+    let mut seen = HashSet::new();
+    let mut after = 0i64;
+    loop {
+        let rows = store.incidents_page(after, PAGE).await?;
+        let Some(last) = rows.last() else { break };
+        after = last.id;
+        for i in &rows {
+            seen.insert(i.id);
+            let id = i.id;
+            let p = &mut rep.problems;
+            let Some(e) = recorded.get(&id) else {
+                p.push(format!("incidents row #{id} ({}) has no incident event (it was added behind the trail's back)", i.kind));
+                continue;
+            };
+            let what = format!("incidents row #{id} ({})", e.str("kind").unwrap_or(&i.kind));
+            if let Some(want) = e.recorded("kind").filter(|want| *want != Some(&i.kind)) {
+                p.push(format!(
+                    "incidents row #{id}: its kind is `{}`, but event {} recorded `{}`",
+                    i.kind,
+                    e.id,
+                    want.unwrap_or("none")
+                ));
+            }
+            if e.recorded("summary")
+                .is_some_and(|want| want != Some(&i.summary))
+            {
+                p.push(format!(
+                    "{what}: its summary differs from the one event {} recorded",
+                    e.id
+                ));
+            }
+            if !e.hash_matches("evidence_hash", Some(&i.detail_json)) {
+                p.push(format!(
+                    "{what}: its evidence differs from the one event {} recorded",
+                    e.id
+                ));
+            }
+            let unknown = e.ballot.as_ref().is_some_and(|b| !ballots.contains(b));
+            if i.ballot != e.ballot && !(i.ballot.is_none() && unknown) {
+                p.push(format!(
+                    "{what}: its ballot is `{}`, but event {} recorded `{}`",
+                    i.ballot.as_deref().unwrap_or("none"),
+                    e.id,
+                    e.ballot.as_deref().unwrap_or("none")
+                ));
+            }
+            // Which message raised it, and whether it was mailed or covered by
+            // another's report (flood control counts the ones mailed).
+            for (col, have) in [("message", i.message_row), ("merged_into", i.merged_into)] {
+                if let Some(want) = e.recorded_int(col).filter(|want| *want != have) {
+                    let show = |v: Option<i64>| v.map_or("none".to_string(), |v| format!("#{v}"));
+                    p.push(format!(
+                        "{what}: its {col} is `{}`, but event {} recorded `{}`",
+                        show(have),
+                        e.id,
+                        show(want)
+                    ));
+                }
+            }
+            let at = times.get(&e.id).and_then(|t| parse_ts(t).ok());
+            if parse_ts(&i.at).ok() != at {
+                p.push(format!(
+                    "{what}: its time differs from that of event {}",
+                    e.id
+                ));
+            }
+        }
+    }
+    rep.rows.insert("incidents", seen.len());
+    let mut gone: Vec<(&i64, &&Ev)> = recorded
+        .iter()
+        .filter(|(i, _)| !seen.contains(*i))
+        .collect();
+    gone.sort_by_key(|(i, _)| **i);
+    for (i, e) in gone {
+        rep.problems.push(format!(
+            "event {} recorded incident #{i}, which the incidents table no longer holds",
+            e.id
+        ));
+    }
     Ok(())
 }
 
@@ -850,6 +1282,9 @@ async fn check_disputes(
     rep.rows.insert("disputes", rows.len());
     Ok(())
 }
+
+#[cfg(test)]
+mod tamper;
 
 #[cfg(test)]
 mod tests {
@@ -953,6 +1388,118 @@ mod tests {
                 .any(|d| d.contains("org03 is recorded as no answer but the messages say abstain")),
             "{:?}",
             rep.differences
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn replay_of_a_ballot_decided_in_its_second_round_finds_no_difference() {
+        let t = TestApp::new(4, "2026-11-22T01:00:00Z").await;
+        let req = OpenRequest {
+            title: "予算".into(),
+            motion: "予算案".into(),
+            kind: None,
+            deadline: Some("2026-11-29 17:00".parse().unwrap()),
+        };
+        let r = admin::open(&t.app, &req, "cli", t.app.now())
+            .await
+            .unwrap()
+            .reference;
+        let src = t.app.source_name();
+        let answer = |i: usize, org: usize, at: &str| {
+            let raw = reply(
+                &format!("rep{org}@org{org}.example"),
+                &format!("Re: [{r}]"),
+                "賛成",
+                &format!("two{i}@x"),
+                None,
+            );
+            fetched(&format!("two{i}"), raw, at)
+        };
+        // One answer of four: not valid, and a second round opens.
+        t.set_now("2026-11-23T00:00:00Z");
+        let f = answer(0, 1, "2026-11-23T00:00:00Z");
+        process(&t.app, &src, &f, None, t.app.now()).await.unwrap();
+        t.set_now("2026-11-30T00:00:00Z");
+        t.app.store.mark_synced(&src, t.app.now()).await.unwrap();
+        crate::scheduler::tick(&t.app, None).await.unwrap();
+        let b = t.app.store.load_ballot(r).await.unwrap().unwrap();
+        assert_eq!(b.rounds.len(), 2, "{b:?}");
+        let second = b.rounds[1].deadline;
+        for (i, org) in [(1, 1), (2, 2), (3, 3)] {
+            let at = (b.rounds[1].opened_at + chrono::Duration::hours(1)).to_rfc3339();
+            t.set_now(&at);
+            process(&t.app, &src, &answer(i, org, &at), None, t.app.now())
+                .await
+                .unwrap();
+        }
+        let after = (second + chrono::Duration::hours(1)).to_rfc3339();
+        t.set_now(&after);
+        t.app.store.mark_synced(&src, t.app.now()).await.unwrap();
+        crate::scheduler::tick(&t.app, None).await.unwrap();
+        let b = t.app.store.load_ballot(r).await.unwrap().unwrap();
+        assert_eq!(b.outcome.map(|o| o.as_str()), Some("approved"));
+        assert_eq!(
+            b.rounds[0].tally.as_ref().unwrap().outcome.as_str(),
+            "not_valid"
+        );
+        let rep = replay(&t.app.store, &t.app.config, &t.app.read_options)
+            .await
+            .unwrap();
+        assert_eq!(rep.differences, Vec::<String>::new());
+        assert_eq!(rep.votes, 4);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn replay_finds_a_round_outcome_edited_while_its_counts_were_left_alone() {
+        let (t, _) = ballot_with_votes().await;
+        sqlx::query(
+            "UPDATE rounds SET tally_json = replace(replace(tally_json,
+                 '\"approved\":true', '\"approved\":false'), '\"outcome\":\"approved\"', '\"outcome\":\"rejected\"')",
+        )
+        .execute(t.app.store.pool())
+        .await
+        .unwrap();
+        let rep = replay(&t.app.store, &t.app.config, &t.app.read_options)
+            .await
+            .unwrap();
+        assert_eq!(
+            rep.differences,
+            [
+                "B-2026-001 round 1: the recorded result says approved `false`, but the messages give `true`",
+                "B-2026-001 round 1: the recorded result says outcome `rejected`, but the messages give `approved`",
+            ]
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn replay_finds_a_round_edited_to_not_valid_while_its_counts_were_left_alone() {
+        let (t, _) = ballot_with_votes().await;
+        sqlx::query("UPDATE rounds SET tally_json = replace(tally_json, '\"valid\":true', '\"valid\":false')")
+            .execute(t.app.store.pool())
+            .await
+            .unwrap();
+        let rep = replay(&t.app.store, &t.app.config, &t.app.read_options)
+            .await
+            .unwrap();
+        assert_eq!(
+            rep.differences,
+            ["B-2026-001 round 1: the recorded result says valid `false`, but the messages give `true`"]
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn replay_finds_a_ballot_outcome_edited_in_the_database() {
+        let (t, _) = ballot_with_votes().await;
+        sqlx::query("UPDATE ballots SET outcome = 'not_valid'")
+            .execute(t.app.store.pool())
+            .await
+            .unwrap();
+        let rep = replay(&t.app.store, &t.app.config, &t.app.read_options)
+            .await
+            .unwrap();
+        assert_eq!(
+            rep.differences,
+            ["B-2026-001: its outcome is recorded as not_valid, but the messages give approved"]
         );
     }
 

@@ -19,7 +19,7 @@ use tracing::warn;
 use crate::app::{App, AppError};
 use crate::domain::BallotRef;
 use crate::store::events::{self, Event};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// The kinds of incident.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -87,6 +87,9 @@ pub async fn report_in(
         merged_into,
     )
     .await?;
+    // The evidence is kept as a hash (it quotes a member's headers), the rest as
+    // it is: `audit verify` holds the incidents row to this event.
+    let evidence = serde_json::to_string(&incident.evidence).map_err(StoreError::from)?;
     events::append(
         conn,
         now,
@@ -94,7 +97,14 @@ pub async fn report_in(
             "incident",
             incident.ballot,
             "daemon",
-            serde_json::json!({ "incident": id, "kind": incident.kind, "summary": incident.summary, "message": message_row, "merged_into": merged_into }),
+            serde_json::json!({
+                "incident": id,
+                "kind": incident.kind,
+                "summary": incident.summary,
+                "message": message_row,
+                "merged_into": merged_into,
+                "evidence_hash": events::digest(&evidence),
+            }),
         ),
     )
     .await?;

@@ -101,6 +101,47 @@ impl TestApp {
     pub fn set_now(&self, t: &str) {
         *self.clock.lock().unwrap() = at(t);
     }
+
+    /// Sender verification by the methods in `accept`, as a deployment sets it
+    /// up: a fixed token key, DKIM with no DNS (keys pinned, none here), and
+    /// Authentication-Results trusted from our own server.
+    pub fn verify_with(&mut self, accept: &[crate::verify::policy::Method]) {
+        use crate::verify::policy::PolicyConfig;
+        self.app.verifier = Some(crate::app::Verifier {
+            policy: PolicyConfig {
+                accept: accept.to_vec(),
+                authserv_id: Some("mx.committee.example".into()),
+                token_secret_env: Some("UNUSED".into()),
+                ..PolicyConfig::default()
+            },
+            token_key: Some(
+                crate::verify::token::TokenKey::new(b"0123456789abcdef0123456789abcdef".to_vec())
+                    .unwrap(),
+            ),
+            dkim: Some(crate::verify::dkim::DkimVerifier::offline().unwrap()),
+        });
+    }
+
+    /// The personal reply address (`bot+TOKEN@`) of `org` for `round` of `r`,
+    /// under the key `verify_with` sets.
+    pub fn token_address(&self, r: crate::domain::BallotRef, round: u32, org: &str) -> String {
+        let v = self.app.verifier.as_ref().unwrap();
+        let tok = crate::verify::token::token(
+            v.token_key.as_ref().unwrap(),
+            r,
+            round,
+            &crate::domain::OrgId::parse(org).unwrap(),
+        );
+        crate::verify::token::reply_address(&self.app.config.addresses.bot, &tok).to_string()
+    }
+}
+
+/// `raw` (from `reply`) addressed to `to` instead of the bot's plain address.
+pub fn addressed_to(raw: Vec<u8>, to: &str) -> Vec<u8> {
+    String::from_utf8(raw)
+        .unwrap()
+        .replace("To: ballot@committee.example", &format!("To: {to}"))
+        .into_bytes()
 }
 
 /// Parses an RFC 3339 instant.

@@ -418,6 +418,22 @@ impl Ballot {
         c
     }
 
+    /// The tally of `round` from `votes`, and the positions it counted: the rule
+    /// applied to the counts, the chair's own answer breaking a tie where the
+    /// profile says so. `close_round` records it and replay makes it again from
+    /// the messages, with this one copy of the decision.
+    pub fn tally_round(
+        &self,
+        votes: &[VoteRecord],
+        round: u32,
+    ) -> Result<(BTreeMap<OrgId, Position>, Tally), TallyError> {
+        let counted = self.positions(votes, round);
+        let counts = self.counts(votes, round);
+        let chair = self.chair.as_ref().and_then(|c| counted.get(c).copied());
+        let t = rules::tally_for_ballot(&self.profile, counts, chair)?;
+        Ok((counted, t))
+    }
+
     /// Closes the current round at `now` and decides what follows: the final
     /// outcome, or a new round when not valid and rounds remain.
     pub fn close_round(
@@ -431,10 +447,7 @@ impl Ballot {
             return Err(BallotError::NotOpen(self.reference, self.state.as_str()));
         }
         let number = self.current_round().number;
-        let counted = self.positions(votes, number);
-        let counts = self.counts(votes, number);
-        let chair = self.chair.as_ref().and_then(|c| counted.get(c).copied());
-        let t = rules::tally_for_ballot(&self.profile, counts, chair)?;
+        let (counted, t) = self.tally_round(votes, number)?;
         let closed_at = whole_seconds(now).max(self.current_round().opened_at);
         {
             let r = self.current_round_mut();

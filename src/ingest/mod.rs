@@ -503,6 +503,8 @@ async fn record_one(
                 "disposition": plan.disposition,
                 "reason": plan.reason,
                 "verification": verification.map(|v| v.summary()),
+                "from_addr_hash": reading.from.as_ref().map(|a| events::digest(a.as_str())),
+                "verification_hash": verification_json.as_deref().map(events::digest),
             }),
         ),
     );
@@ -515,7 +517,7 @@ async fn record_one(
                 "vote_recorded",
                 Some(b),
                 "daemon",
-                serde_json::json!({ "message": row, "round": v.round, "org": v.org, "position": v.position, "status": v.status, "cast_at": v.cast_at }),
+                serde_json::json!({ "message": row, "round": v.round, "org": v.org, "position": v.position, "status": v.status, "cast_at": v.cast_at, "voter_hash": events::digest(&v.voter), "receipt_id": receipt }),
             ),
         );
     }

@@ -178,6 +178,45 @@ pub async fn append_all(
     Ok(())
 }
 
+/// The hash an event keeps of a column whose value is large (a verification
+/// report, an incident's evidence, a roster) or an address (a sender, a voter):
+/// enough for `audit verify` to notice an edit without a copy of the value in
+/// every event. (It hides nothing from whoever can guess the value; the events
+/// sit in the same owner-only database as the values themselves.) SHA-256 of
+/// the text, hex.
+pub fn digest(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// The same for a list of values (a mail's recipients): each item is
+/// length-prefixed, so `["a,b"]` and `["a", "b"]` differ, and the hash does not
+/// depend on how the list was written as JSON.
+pub fn digest_list<S: AsRef<str>>(items: &[S]) -> String {
+    let mut h = Sha256::new();
+    for item in items {
+        let item = item.as_ref();
+        h.update((item.len() as u64).to_be_bytes());
+        h.update(item.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+/// The time of each event of `kind` as stored, by event id: for rows whose own
+/// time is the time their event was appended (an incident), without holding
+/// every event's time in memory.
+pub async fn times_of(
+    store: &Store,
+    kind: &str,
+) -> Result<std::collections::HashMap<i64, String>, StoreError> {
+    let rows = sqlx::query("SELECT id, at FROM events WHERE kind = ?")
+        .bind(kind)
+        .fetch_all(store.pool())
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
+}
+
 /// The last event id before the events that carry the newer evidence (content
 /// hashes, mail_sent): 0 for a database created with them.
 pub async fn checks_from(store: &Store) -> Result<i64, StoreError> {
@@ -297,10 +336,71 @@ pub async fn for_ballot(store: &Store, ballot: BallotRef) -> Result<Vec<StoredEv
         .collect()
 }
 
+/// Writes the trail again as an older version would have written it, for tests
+/// of how `audit verify` reads old records: `edit` may change each event's
+/// details, or drop the event by returning false; the rest are numbered and
+/// linked again, and the head moved to the new end.
+#[cfg(test)]
+pub(crate) async fn rewrite_for_test(
+    store: &Store,
+    mut edit: impl FnMut(&str, &mut serde_json::Value) -> bool,
+) -> Result<(), StoreError> {
+    let rows = sqlx::query("SELECT at, kind, ballot, actor, detail_json FROM events ORDER BY id")
+        .fetch_all(store.pool())
+        .await?;
+    let mut tx = store.begin().await?;
+    sqlx::query("DELETE FROM events").execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM audit_head")
+        .execute(&mut *tx)
+        .await?;
+    let (mut id, mut prev) = (0i64, GENESIS.to_string());
+    for r in &rows {
+        let (at, kind): (String, String) = (r.try_get(0)?, r.try_get(1)?);
+        let (ballot, actor): (Option<String>, String) = (r.try_get(2)?, r.try_get(3)?);
+        let mut detail: serde_json::Value = serde_json::from_str(&r.try_get::<String, _>(4)?)?;
+        if !edit(&kind, &mut detail) {
+            continue;
+        }
+        id += 1;
+        let detail = serde_json::to_string(&detail)?;
+        let hash = link(&prev, id, &at, &kind, ballot.as_deref(), &actor, &detail);
+        sqlx::query(
+            "INSERT INTO events (id, at, kind, ballot, actor, detail_json, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(&at)
+        .bind(&kind)
+        .bind(&ballot)
+        .bind(&actor)
+        .bind(&detail)
+        .bind(&prev)
+        .bind(&hash)
+        .execute(&mut *tx)
+        .await?;
+        prev = hash;
+    }
+    sqlx::query(
+        "INSERT INTO audit_head (one, last_id, last_hash, checks_from) VALUES (1, ?, ?, 0)",
+    )
+    .bind(id)
+    .bind(&prev)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ballot::tests::utc;
+
+    #[test]
+    fn a_list_digest_keeps_the_items_apart() {
+        assert_ne!(digest_list(&["a,b"]), digest_list(&["a", "b"]));
+        assert_ne!(digest_list(&["ab"]), digest_list(&["a", "b"]));
+        assert_ne!(digest_list(&["a", "b"]), digest_list(&["b", "a"]));
+    }
 
     async fn store_with_events(n: usize) -> Store {
         let s = Store::memory().await.unwrap();

@@ -231,6 +231,40 @@ pub struct NewOutboxMail {
     pub raw: Vec<u8>,
 }
 
+/// The texts a ballot's rule and roster are stored as (`ballots.profile_json`
+/// and `roster_json`), written once when it opens: its `ballot_opened` event
+/// keeps their hashes, so that `audit verify` notices an edit of either.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub profile_json: String,
+    pub roster_json: String,
+}
+
+impl Snapshot {
+    /// The texts `insert_ballot` writes for `b`.
+    pub fn of(b: &Ballot) -> Result<Snapshot, StoreError> {
+        Ok(Snapshot {
+            profile_json: serde_json::to_string(&b.profile)?,
+            roster_json: serde_json::to_string(&b.roster)?,
+        })
+    }
+}
+
+/// An incident as stored, for `audit verify`.
+#[derive(Debug, Clone)]
+pub struct IncidentRow {
+    pub id: i64,
+    /// As stored: `audit verify` reports a time that does not parse rather than stop.
+    pub at: String,
+    pub kind: String,
+    pub ballot: Option<String>,
+    pub message_row: Option<i64>,
+    pub summary: String,
+    /// The evidence as stored (JSON text).
+    pub detail_json: String,
+    pub merged_into: Option<i64>,
+}
+
 /// Where reading a mailbox stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor {
@@ -485,6 +519,7 @@ impl Store {
 
     /// Inserts a new ballot and its rounds.
     pub async fn insert_ballot(conn: &mut SqliteConnection, b: &Ballot) -> Result<(), StoreError> {
+        let snapshot = Snapshot::of(b)?;
         sqlx::query(
             "INSERT INTO ballots (reference, year, number, title, motion, kind, profile_json, roster_json,
                  state, outcome, opened_at, opened_by, closed_at, cancel_reason, ratification_json, chair)
@@ -496,8 +531,8 @@ impl Store {
         .bind(&b.title)
         .bind(&b.motion)
         .bind(&b.kind)
-        .bind(serde_json::to_string(&b.profile)?)
-        .bind(serde_json::to_string(&b.roster)?)
+        .bind(&snapshot.profile_json)
+        .bind(&snapshot.roster_json)
         .bind(b.state.as_str())
         .bind(b.outcome.map(|o| o.as_str()))
         .bind(ts(b.opened_at))
@@ -824,6 +859,37 @@ impl Store {
                     r.try_get(3)?,
                     r.try_get(4)?,
                 ))
+            })
+            .collect()
+    }
+
+    /// The next `limit` incidents after the row `after`, in order (a flood leaves
+    /// many, each with its evidence: read a page at a time).
+    pub async fn incidents_page(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<IncidentRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT i.id, i.at, i.kind, b.reference, i.message_row, i.summary, i.detail_json, i.merged_into
+             FROM incidents i LEFT JOIN ballots b ON b.id = i.ballot_id WHERE i.id > ? ORDER BY i.id LIMIT ?",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(IncidentRow {
+                    id: r.try_get(0)?,
+                    at: r.try_get(1)?,
+                    kind: r.try_get(2)?,
+                    ballot: r.try_get(3)?,
+                    message_row: r.try_get(4)?,
+                    summary: r.try_get(5)?,
+                    detail_json: r.try_get(6)?,
+                    merged_into: r.try_get(7)?,
+                })
             })
             .collect()
     }
