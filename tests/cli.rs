@@ -1345,6 +1345,7 @@ fn check_config_and_its_samples_accept_a_profile_that_keeps_rounds_open_ten_days
     let o = run(&["check-config"], dir.path());
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+}
 
 /// Runs a command whose stdout is a pipe nobody reads any more, as `show | head`
 /// leaves it once `head` has exited: every write to it fails with EPIPE.
