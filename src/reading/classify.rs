@@ -20,6 +20,11 @@
 //!   I disagree with the objections, +1 to Ken's objection): unclear;
 //! - a mention: anything else (賛成・反対・棄権, 賛成、反対どちらとも, 賛成する理由, 反対意見).
 //!
+//! A list of different positions offers a choice, even when the line ends right after
+//! its last item (賛成・反対 does not say 反対); a sentence naming all three positions
+//! (賛成/反対/棄権, yes/no/abstain) is the ballot's instructions, copied or garbled, and
+//! its listed terms state nothing. Either, with nothing else stated, is unclear.
+//!
 //! Undecided words (迷っています, 決めかねています, どちらとも, 見送ります) and partial
 //! agreement (一部賛成, ほぼ賛成, 趣旨には賛成) make the answer unclear wherever they are,
 //! so that a member who has not decided is asked rather than dropped.
@@ -76,6 +81,10 @@ struct Finding {
     weak: bool,
     form: Form,
     term: String,
+    /// A Japanese term joined to no other term by a list connector: in a sentence that
+    /// names every position, only such a term can still state one
+    /// (賛成、反対、棄権のうち、賛成です).
+    apart: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -90,6 +99,9 @@ struct Sentence {
     undecided: bool,
     soft: Option<String>,
     reason_start: bool,
+    /// Names yes, no and abstain alike, as the ballot's own instruction line does
+    /// ("賛成・反対・棄権のいずれかで"): its terms are read as a list, never as a statement.
+    names_every_position: bool,
 }
 
 impl Sentence {
@@ -332,6 +344,18 @@ fn undecided(vote: Vote, evidence: Option<String>, reason: &str) -> Analysis {
 /// otherwise.
 fn no_statement(sentences: &[Sentence]) -> Analysis {
     let statements = sentences.iter().filter(|s| !s.question);
+    // Words that name every position but state none are the instructions, not an
+    // answer: the member is asked again rather than left uncounted without a word.
+    if let Some(s) = statements.clone().find(|s| s.names_every_position) {
+        return undecided(
+            Vote::Unclear,
+            Some(s.text.clone()),
+            &format!(
+                "The words {} name every position (yes, no and abstain), as the ballot's instructions do, and are not an answer, so the member is asked again.",
+                quote(&s.text)
+            ),
+        );
+    }
     for s in statements.clone() {
         if let Some(soft) = &s.soft {
             return undecided(
@@ -369,6 +393,27 @@ fn no_statement(sentences: &[Sentence]) -> Analysis {
                     "The words {} mention {} but do not state a position.",
                     quote(&s.text),
                     f.term
+                ),
+            );
+        }
+    }
+    // "賛成・反対": a choice listed, not made.
+    for s in statements.clone() {
+        let mut listed: Vec<Position> = Vec::new();
+        for f in &s.findings {
+            if f.form == (Form::Mention { listing: true }) && !listed.contains(&f.position) {
+                listed.push(f.position);
+            }
+        }
+        if listed.len() >= 2 {
+            let names: Vec<&str> = listed.iter().map(|p| p.as_str()).collect();
+            return undecided(
+                Vote::Unclear,
+                Some(s.text.clone()),
+                &format!(
+                    "The words {} list positions ({}) without stating one.",
+                    quote(&s.text),
+                    names.join(" and ")
                 ),
             );
         }
@@ -554,6 +599,16 @@ fn analyse_sentence(text: &str) -> Sentence {
     scan_japanese(scanned, &mut findings);
     scan_english(&scanned.to_lowercase(), &mut findings);
     scan_symbols(text, &mut findings);
+    // The instruction line, copied past the quote cut or garbled on the way
+    // ("賛成/反対/棄権" with no のいずれか after it), would otherwise read as the
+    // position it happens to name last. A sentence naming every position states none
+    // of them, unless a term standing apart from their list says which.
+    let names_every_position = INSTRUCTION_WORDS.matches(&lower).matched_all();
+    if names_every_position {
+        for f in findings.iter_mut().filter(|f| !f.apart) {
+            f.form = Form::Mention { listing: true };
+        }
+    }
     let signals = SIGNALS.matches(&lower);
     let mut conditions = signals.clone();
     if (signals.matched(SIG_CONDITION) || signals.matched(SIG_EXPLICIT_CONDITION))
@@ -569,10 +624,23 @@ fn analyse_sentence(text: &str) -> Sentence {
         undecided: signals.matched(SIG_UNDECIDED),
         soft: SOFT.find(&lower).map(|m| m.as_str().to_string()),
         reason_start: signals.matched(SIG_REASON),
+        names_every_position,
         findings,
         text: text.to_string(),
     }
 }
+
+/// The words the ballot's instructions name the positions with ("賛成 / 反対 / 棄権",
+/// "yes (賛成) / no (反対) / abstain (棄権)"): a sentence holding all three is a copy
+/// of them, however garbled, or at best a choice a person would ask about again.
+static INSTRUCTION_WORDS: LazyLock<RegexSet> = LazyLock::new(|| {
+    RegexSet::new([
+        r"賛成|(?-u:\b)yes(?-u:\b)",
+        r"反対|(?-u:\b)no(?-u:\b)",
+        r"棄権|(?-u:\b)abstain",
+    ])
+    .expect("static regex")
+});
 
 /// "On the earlier occasion ..., but this time": the part before "this time" is history.
 static EARLIER_TIME: LazyLock<Regex> = LazyLock::new(|| {
@@ -904,6 +972,29 @@ fn is_list_connector(between: &str) -> bool {
     LIST_CONNECTORS.contains(&between.trim())
 }
 
+/// The English names of the positions, as the instructions print them beside the
+/// Japanese ones: "yes (賛成) / no (反対) / abstain (棄権)".
+static EN_POSITION_WORDS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?-u:\b)(?:yes|no|abstain|abstention|delegate)(?-u:\b)").expect("static regex")
+});
+
+/// Whether two terms are items of one list: only a list connector stands between
+/// them once brackets and the English names of the positions are set aside
+/// (「賛成」「反対」, "賛成) / no (反対").
+fn joins_a_list(between: &str) -> bool {
+    let bare: String = between
+        .chars()
+        .filter(|c| {
+            !matches!(
+                c,
+                '(' | ')' | '[' | ']' | '「' | '」' | '『' | '』' | '【' | '】' | '"' | '\''
+            )
+        })
+        .collect::<String>()
+        .to_lowercase();
+    is_list_connector(&EN_POSITION_WORDS.replace_all(&bare, ""))
+}
+
 /// Sorts a term by what follows it (`tail`, the rest of the sentence).
 fn form_after(tail: &str, prev: Option<char>) -> Form {
     let spaced = tail.starts_with(char::is_whitespace);
@@ -1044,7 +1135,9 @@ fn object_is_a_position(before: &str) -> bool {
 }
 
 fn scan_japanese(text: &str, out: &mut Vec<Finding>) {
-    let mut previous_end: Option<usize> = None;
+    let first = out.len();
+    // Where the term before this one ended, and its position.
+    let mut previous: Option<(usize, Position)> = None;
     for caps in JA_TERMS.captures_iter(text) {
         let Some(m) = caps.get(0) else { continue };
         let prev = text[..m.start()].chars().last();
@@ -1066,11 +1159,20 @@ fn scan_japanese(text: &str, out: &mut Vec<Finding>) {
         };
         let mut form = form_after(tail, prev);
         // The second term of a list (賛成・反対, 賛成か反対か) is listed too.
-        let listed_after = previous_end.is_some_and(|e| is_list_connector(&text[e..m.start()]));
+        let listed_after =
+            previous.is_some_and(|(end, _)| is_list_connector(&text[end..m.start()]));
         if listed_after && matches!(form, Form::Mention { .. }) {
             form = Form::Mention { listing: true };
         }
-        previous_end = Some(m.end());
+        // So is the last one when nothing follows it: "賛成・反対" offers a choice,
+        // it does not say 反対. (One position said twice, 異議なし、賛成, still says it.)
+        if listed_after
+            && form == Form::Statement
+            && bare_clause_ends(tail.trim_start())
+            && previous.is_some_and(|(_, p)| p != position)
+        {
+            form = Form::Mention { listing: true };
+        }
         // 未承認 (not yet approved), 正反対 (the exact opposite): not positions.
         if matches!(prev, Some('未' | '正' | '相')) && caps.name("igi_yes").is_none() {
             form = Form::Mention { listing: false };
@@ -1091,7 +1193,15 @@ fn scan_japanese(text: &str, out: &mut Vec<Finding>) {
             form,
             weak: inherent_negation && position == Position::Yes,
             term: m.as_str().to_string(),
+            apart: !previous.is_some_and(|(end, _)| joins_a_list(&text[end..m.start()])),
         });
+        previous = Some((m.end(), position));
+    }
+    // A term the next one is listed after is in the list too.
+    for i in first..out.len().saturating_sub(1) {
+        if !out[i + 1].apart {
+            out[i].apart = false;
+        }
     }
 }
 
@@ -1218,6 +1328,7 @@ fn scan_english(lower: &str, out: &mut Vec<Finding>) {
                 weak: false,
                 form,
                 term,
+                apart: false,
             });
             continue;
         }
@@ -1232,6 +1343,7 @@ fn scan_english(lower: &str, out: &mut Vec<Finding>) {
                     Form::Statement
                 },
                 term,
+                apart: false,
             });
             continue;
         }
@@ -1241,6 +1353,7 @@ fn scan_english(lower: &str, out: &mut Vec<Finding>) {
                 position: Position::No,
                 form: Form::Negated,
                 term,
+                apart: false,
             });
             continue;
         }
@@ -1290,6 +1403,7 @@ fn scan_english(lower: &str, out: &mut Vec<Finding>) {
             weak: false,
             form,
             term,
+            apart: false,
         });
     }
 }
@@ -1342,6 +1456,7 @@ fn scan_symbols(text: &str, out: &mut Vec<Finding>) {
                     position: *position,
                     form,
                     term: (*sym).to_string(),
+                    apart: false,
                 });
                 return;
             }
@@ -1351,6 +1466,7 @@ fn scan_symbols(text: &str, out: &mut Vec<Finding>) {
                     position: *position,
                     form: Form::Statement,
                     term: (*sym).to_string(),
+                    apart: false,
                 });
             }
             return;
@@ -1520,14 +1636,59 @@ mod tests {
 
     #[test]
     fn the_ballot_options_listed_in_own_words_are_not_an_answer() {
+        // Not an answer, and the member is asked for one (see the next test).
         assert_eq!(
             vote("賛成・反対・棄権のいずれかをご返信ください。"),
-            Vote::None
+            Vote::Unclear
         );
         assert_eq!(
             vote("賛成します。\n賛成・反対・棄権のいずれかをご返信ください。"),
             Vote::Yes
         );
+    }
+
+    #[test]
+    fn a_line_naming_every_position_is_never_an_answer() {
+        // The ballot's own instruction line, copied past the quote cut or garbled on
+        // the way: whichever position it happens to name last, it is not an answer.
+        for s in [
+            "賛成/反対/棄権",
+            "賛成・反対・棄権",
+            "棄権・賛成・反対",
+            "賛成／反対／棄権",
+            "賛成/反対/棄権/一任",
+            "yes/no/abstain",
+            "yes (賛成) / no (反対) / abstain (棄権)",
+            "賛成・反対・棄権のいずれかでご回答ください",
+            "賛成 / 反対 / 棄権 のいずれかをお書きください。",
+            "本文のいちばん上に「賛成」「反対」「棄権」のいずれか一つだけをお書きください。",
+        ] {
+            let c = classify(s);
+            assert_eq!(c.vote, Vote::Unclear, "{s}: {}", c.reason);
+            assert!(
+                c.reason.contains("name every position"),
+                "{s}: {}",
+                c.reason
+            );
+        }
+        // Beside the member's own answer, the copied line changes nothing.
+        assert_eq!(vote("反対します。\n賛成/反対/棄権"), Vote::No);
+        assert_eq!(vote("賛成/反対/棄権\n棄権します。"), Vote::Abstain);
+    }
+
+    #[test]
+    fn the_last_item_of_a_list_of_positions_is_not_a_statement() {
+        for s in [
+            "賛成/反対",
+            "賛成・反対",
+            "反対・棄権",
+            "賛成か反対",
+            "棄権/賛成",
+        ] {
+            assert_eq!(vote(s), Vote::Unclear, "{s}");
+        }
+        // One position said twice is still that position.
+        assert_eq!(vote("異議なし、賛成"), Vote::Yes);
     }
 
     #[test]
