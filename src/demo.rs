@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use crate::admin::{self, OpenRequest};
 use crate::app::{App, AppError};
 use crate::ballot::deadline::format_deadline;
+use crate::cli::stdout::println;
 use crate::config::{Config, Language};
 use crate::domain::BallotRef;
 use crate::ingest;

@@ -1324,3 +1324,123 @@ fn inspect_with_a_configuration_reads_with_the_daemons_options() {
     assert_eq!(daemon[1]["automated"], true, "the bot's own address");
     assert!(daemon[0].get("member").is_some());
 }
+
+/// Runs a command whose stdout is a pipe nobody reads any more, as `show | head`
+/// leaves it once `head` has exited: every write to it fails with EPIPE.
+fn run_into_a_closed_pipe(args: &[&str], cwd: &Path) -> Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    bin()
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("MAIL_BALLOT_CONFIG")
+        .stdout(writer)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn every_command_that_prints_ends_quietly_when_its_reader_has_gone() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = shipped_copy();
+    let d = dir.path();
+    let reply = reply("yes-outlook-ja-iso2022jp.eml");
+    let reply = reply.to_str().unwrap();
+    let demo = d.join("demo");
+    let demo = demo.to_str().unwrap();
+    let commands: &[&[&str]] = &[
+        &["--help"],
+        &["--version"],
+        &["check-config"],
+        &[
+            "--now",
+            "2026-11-20T00:00:00Z",
+            "open",
+            "--title",
+            "予算",
+            "--body",
+            "予算案",
+            "--deadline",
+            "2d",
+        ],
+        &["list"],
+        &["list", "--json"],
+        &["show", "B-2026-001"],
+        &["show", "B-2026-001", "--json"],
+        &[
+            "--now",
+            "2026-11-20T00:00:00Z",
+            "extend",
+            "B-2026-001",
+            "--deadline",
+            "3d",
+        ],
+        &["--now", "2026-11-20T02:00:00Z", "poll"],
+        &["--now", "2026-11-24T00:00:00Z", "tick"],
+        &[
+            "--now",
+            "2026-11-24T00:00:00Z",
+            "close",
+            "B-2026-001",
+            "--no-poll",
+        ],
+        &[
+            "--now",
+            "2026-11-24T00:00:00Z",
+            "cancel",
+            "B-2026-001",
+            "--reason",
+            "取り下げ",
+        ],
+        &["digest"],
+        &["meeting", "add", "2099-12-10"],
+        &["meeting", "list"],
+        &["rules", "list"],
+        &[
+            "rules",
+            "check",
+            "--profile",
+            "isogj-email",
+            "--eligible",
+            "17",
+            "--yes",
+            "9",
+        ],
+        &["replay"],
+        &["audit", "verify"],
+        &["incidents"],
+        &["dispute", "list"],
+        &["inspect", reply],
+        &["inspect", "--json", reply],
+        &["demo", "--dir", demo],
+    ];
+    // A stranger's mail, so that `poll` has something to say.
+    let new = d.join("var/mail/new");
+    std::fs::create_dir_all(&new).unwrap();
+    std::fs::write(
+        new.join("1.s1.test"),
+        "From: <someone@outside.example>\r\nTo: ballot@isog-j.example\r\nSubject: Re: [B-2026-001] x\r\nMessage-ID: <s1@outside.example>\r\n\r\n賛成\r\n",
+    )
+    .unwrap();
+    for args in commands {
+        let o = run_into_a_closed_pipe(args, d);
+        assert!(
+            !stderr(&o).contains("panicked"),
+            "{args:?} panicked: {}",
+            stderr(&o)
+        );
+        assert!(
+            o.status.success() || o.status.signal() == Some(libc::SIGPIPE),
+            "{args:?} ended {:?}: {}",
+            o.status,
+            stderr(&o)
+        );
+    }
+    // The commands did their work to the end, mail included: the announcement, the
+    // extension, the result and the cancellation left as files.
+    let sent = std::fs::read_dir(d.join("var/sent")).unwrap().count();
+    assert!(sent >= 4, "only {sent} mail(s) written");
+    let o = run(&["show", "B-2026-001", "--json"], d);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["state"], "cancelled", "{v:#}");
+}

@@ -9,6 +9,8 @@ use crate::config::{Config, Language, MailboxConfig, OutgoingConfig};
 use crate::outbox::compose::Composer;
 use crate::outbox::templates::Templates;
 
+use super::stdout::println;
+
 /// Renders every template of both languages with sample data; the first failure.
 pub fn templates_render(config: &Config) -> Result<(), String> {
     problems_in_templates(config, Utc::now())

@@ -5,6 +5,7 @@
 
 mod check;
 mod show;
+pub(crate) mod stdout;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ use crate::ballot::deadline::DeadlineSpec;
 use crate::config::{Config, LogFormat};
 use crate::domain::BallotRef;
 use crate::{daemon, ingest, mailbox, outbox, scheduler};
+use stdout::{print, println};
 
 /// Email ballots for committees.
 #[derive(Debug, Parser)]

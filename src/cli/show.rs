@@ -8,6 +8,8 @@ use crate::ballot::{Ballot, Ratification, VoteRecord, VoteStatus};
 use crate::domain::BallotRef;
 use crate::store::events;
 
+use super::stdout::println;
+
 fn ratification_str(r: &Ratification) -> String {
     match r {
         Ratification::Pending => "pending".into(),
