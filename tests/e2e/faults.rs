@@ -285,3 +285,81 @@ fn submission_id(m: &crate::harness::StoredMessage) -> String {
         .unwrap_or("")
         .to_string()
 }
+
+/// After each of several Dovecot restarts during IDLE, with no mail in between,
+/// the daemon is reading again within seconds. A reconnect that finds nothing new
+/// goes straight back to IDLE and never finishes a step; if only a finished step
+/// ended the outage, every restart would double the pause before the next
+/// reconnect (1, 2, 4, 8, 16 s ...), and after a few the daemon would read its
+/// mail long after the server was back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_reads_again_soon_after_every_dovecot_restart() {
+    const RESTARTS: usize = 5;
+    // Generous for a loaded machine: a restart costs a pause of 1 s, and 2 s more
+    // while Dovecot is still coming back.
+    const SOON: Duration = Duration::from_secs(10);
+    let mut c = Committee::start(1).await;
+    let opened = c.cli(
+        &[
+            "open",
+            "--title",
+            "予算承認",
+            "--body",
+            "予算案を承認する。",
+            "--deadline",
+            "48h",
+        ],
+        None,
+    );
+    let r = opened.split_whitespace().nth(1).unwrap().to_string();
+    let a = c
+        .wait_for_id(&member(1), &format!("b-{}-001.r1.announce@", &r[2..6]))
+        .await;
+    let log = c.stack.dir().join("daemon.log");
+    let connections = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .matches("connected to the IMAP server")
+            .count()
+    };
+    let mut daemon = c.daemon(&log);
+    let mut back = Instant::now();
+    for k in 0..=RESTARTS {
+        // Connected (its first read, or its read after restart k) and idling.
+        while connections() <= k {
+            assert!(
+                back.elapsed() < SOON,
+                "restart {k}: the daemon did not read the mailbox within {SOON:?} of Dovecot being back\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        println!(
+            "restart {k}: read again {:?} after Dovecot was back",
+            back.elapsed()
+        );
+        if k == RESTARTS {
+            break;
+        }
+        // In IDLE for longer than the pause that brought it back.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        c.stack.restart_dovecot().await;
+        back = Instant::now();
+    }
+    // And it reads what comes (straight into the mailbox: no Postfix retry times).
+    let raw = reply(
+        &a,
+        &member(1),
+        "賛成します。",
+        Client::Thunderbird,
+        "f-1@org1.test",
+    );
+    c.stack.append(BOT, &raw, None).await;
+    let sent = Instant::now();
+    while recorded(&c).await == 0 {
+        assert!(sent.elapsed() < SOON, "the reply was not read");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+}
