@@ -62,6 +62,7 @@ struct StagedMessage {
     from_addr: Option<String>,
     subject: Option<String>,
     raw: Vec<u8>,
+    size: usize,
     ballot_id: Option<i64>,
     disposition: String,
     reason: String,
@@ -436,6 +437,7 @@ impl<'c> Work<'c> {
             from_addr: m.from_addr.map(str::to_string),
             subject: m.subject.map(str::to_string),
             raw: m.raw.to_vec(),
+            size: m.size,
             ballot_id,
             disposition: m.disposition.to_string(),
             reason: m.reason.to_string(),
@@ -516,7 +518,7 @@ impl<'c> Work<'c> {
                     .push_bind(ts(m.processed_at))
                     .push_bind(&m.from_addr)
                     .push_bind(&m.subject)
-                    .push_bind(i64::try_from(m.raw.len()).unwrap_or(i64::MAX))
+                    .push_bind(i64::try_from(m.size).unwrap_or(i64::MAX))
                     .push_bind(&m.raw)
                     .push_bind(m.ballot_id)
                     .push_bind(&m.disposition)
@@ -639,6 +641,7 @@ mod tests {
             from_addr: None,
             subject: None,
             raw: b"raw",
+            size: 3,
             ballot: None,
             disposition: "vote",
             reason: "r",

@@ -273,6 +273,7 @@ mod tests {
                 from_addr: Some("bot@x.example"),
                 subject: None,
                 raw: b"copy",
+                size: 4,
                 ballot: None,
                 disposition: "automated",
                 reason: "the bot's own mail",

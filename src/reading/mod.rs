@@ -125,6 +125,22 @@ pub struct Reading {
     /// words were cut. For `inspect`; never needed to count.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Set when the message was larger than `max_message_bytes`: only its headers
+    /// were read, and the answer is unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oversized: Option<Oversized>,
+}
+
+/// A message too large to read: its size, the limit, and how much of it was at hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Oversized {
+    /// The whole message's size in bytes (IMAP RFC822.SIZE).
+    pub size: usize,
+    /// `max_message_bytes`.
+    pub limit: usize,
+    /// The bytes the reader was given: fewer than `size` when the mailbox fetched only
+    /// the first part of the message.
+    pub kept: usize,
 }
 
 /// One ballot's answer in a reply that answers several.
@@ -166,9 +182,17 @@ pub fn on_every_core<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) 
 
 /// Reads one message. Pure: no I/O, never panics, bounded time and memory on any input.
 pub fn read_message(raw: &[u8], opts: &ReadOptions) -> Reading {
+    read_message_of_size(raw, raw.len(), opts)
+}
+
+/// Reads a message of `size` bytes of which `raw` may be only the first part: the
+/// IMAP mailbox fetches a message larger than `max_message_bytes` only up to there.
+/// The reading is the one the whole message would give (`inspect` on the file),
+/// and says what was at hand.
+pub fn read_message_of_size(raw: &[u8], size: usize, opts: &ReadOptions) -> Reading {
     // mail-parser is robust, but a panic in a dependency must not take the daemon down
     // with one hostile message: it becomes a malformed reading that a person looks at.
-    match panic::catch_unwind(AssertUnwindSafe(|| read_unguarded(raw, opts))) {
+    match panic::catch_unwind(AssertUnwindSafe(|| read_unguarded(raw, size, opts))) {
         Ok(r) => r,
         Err(_) => Reading::malformed(format!("{INTERNAL_ERROR}: the parser failed")),
     }
@@ -205,6 +229,7 @@ impl Reading {
             text: String::new(),
             malformed: None,
             notes: Vec::new(),
+            oversized: None,
         }
     }
 }
@@ -215,7 +240,8 @@ static PARSER: LazyLock<MessageParser> = LazyLock::new(MessageParser::default);
 /// Ids kept from In-Reply-To and References; a longer chain adds nothing.
 const MAX_IDS: usize = 200;
 
-fn read_unguarded(raw: &[u8], opts: &ReadOptions) -> Reading {
+fn read_unguarded(raw: &[u8], size: usize, opts: &ReadOptions) -> Reading {
+    let size = size.max(raw.len());
     if raw.iter().all(|b| b.is_ascii_whitespace()) {
         return Reading::malformed("the message is empty".into());
     }
@@ -228,7 +254,9 @@ fn read_unguarded(raw: &[u8], opts: &ReadOptions) -> Reading {
     let mut r = Reading::blank();
     read_headers(&headers, &mut r);
 
-    if raw.len() > opts.max_message_bytes {
+    // Whether the whole message is at hand or only its first part, a message over
+    // the limit reads the same: by its headers.
+    if size > opts.max_message_bytes {
         let why = automated::detect(
             &headers,
             r.from.as_ref(),
@@ -237,16 +265,26 @@ fn read_unguarded(raw: &[u8], opts: &ReadOptions) -> Reading {
             &opts.own_addresses,
         );
         r.notes.push(format!(
-            "the message has {} bytes, more than the {} read; only its headers were read",
-            raw.len(),
+            "the message has {size} bytes, more than the {} read; only its headers were read",
             opts.max_message_bytes
         ));
+        if raw.len() < size {
+            r.notes.push(format!(
+                "only its first {} bytes were fetched and kept",
+                raw.len()
+            ));
+        }
+        r.oversized = Some(Oversized {
+            size,
+            limit: opts.max_message_bytes,
+            kept: raw.len(),
+        });
         return match why {
             Some(why) => automated_reading(r, why),
             None => {
                 r.vote = Vote::Unclear;
                 r.reason = format!(
-                    "The message is larger than {} bytes, so only its headers were read and the answer is unknown.",
+                    "The message has {size} bytes, more than the {} that are read, so only its headers were read and the answer is unknown.",
                     opts.max_message_bytes
                 );
                 r
@@ -726,6 +764,45 @@ mod tests {
         assert_eq!(r.vote, Vote::Unclear);
         assert_eq!(r.ballot.unwrap().to_string(), "B-2026-007");
         assert!(r.reason.contains("only its headers"));
+    }
+
+    #[test]
+    fn the_first_part_of_an_oversized_message_reads_as_the_whole_one_does() {
+        let opts = ReadOptions {
+            max_message_bytes: 300,
+            ..ReadOptions::default()
+        };
+        let whole = format!("{HEAD}賛成します。\r\n{}", "x".repeat(400));
+        let whole = whole.as_bytes();
+        let full = read_message(whole, &opts);
+        // What an IMAP fetch cut at the limit gives, with the size the server lists.
+        let part = read_message_of_size(&whole[..300], whole.len(), &opts);
+        assert_eq!(part.vote, Vote::Unclear);
+        assert_eq!(part.reason, full.reason);
+        assert!(part.reason.contains("only its headers"), "{}", part.reason);
+        assert_eq!(part.ballot, full.ballot);
+        let size = whole.len();
+        assert_eq!(
+            part.oversized,
+            Some(Oversized {
+                size,
+                limit: 300,
+                kept: 300
+            })
+        );
+        assert_eq!(full.oversized.map(|o| o.kept), Some(size));
+        assert!(
+            part.notes
+                .iter()
+                .any(|n| n == "only its first 300 bytes were fetched and kept"),
+            "{:?}",
+            part.notes
+        );
+        // Under the limit, the size changes nothing.
+        let small = format!("{HEAD}賛成します。\r\n");
+        let r = read_message_of_size(small.as_bytes(), small.len(), &opts);
+        assert_eq!(r.vote, Vote::Yes);
+        assert!(r.oversized.is_none());
     }
 
     #[test]
