@@ -51,7 +51,8 @@ pub struct ReadOptions {
     pub max_message_bytes: usize,
     /// MIME parts beyond this many are not read.
     pub max_parts: usize,
-    /// Characters of decoded text considered (for `text` and `own_words`).
+    /// Characters of decoded text considered (for `text` and `own_words`); own words
+    /// that run past them make the reading unclear, and the reading says so.
     pub max_text_chars: usize,
 }
 
@@ -329,6 +330,7 @@ fn read_unguarded(raw: &[u8], size: usize, opts: &ReadOptions) -> Reading {
     let body = decode::body_text(&msg, opts.max_parts, opts.max_text_chars);
     r.notes.extend(body.notes);
     r.text = truncate_chars(&body.text, opts.max_text_chars).to_string();
+    let text_cut = r.text.len() < body.text.len();
     let cut = cut::own_words(&r.text);
     if let Some(at) = &cut.stopped_at {
         r.notes.push(format!("own words cut at {at}"));
@@ -338,11 +340,43 @@ fn read_unguarded(raw: &[u8], size: usize, opts: &ReadOptions) -> Reading {
             .push(format!("{} quoted lines dropped", cut.quoted_lines));
     }
     r.own_words = truncate_chars(&cut.own_words, opts.max_text_chars).to_string();
+    // The text is read up to a bound. Where the own words end before it (at the
+    // quote, the marker, a signature) nothing of the member's was lost; where
+    // they run to it, what follows might take the answer back.
+    let own_words_cut =
+        (text_cut && cut.stopped_at.is_none()) || r.own_words.len() < cut.own_words.len();
+    if text_cut {
+        r.notes.push(format!(
+            "the text is longer than {} characters; only the first {} were read{}",
+            opts.max_text_chars,
+            opts.max_text_chars,
+            if own_words_cut {
+                ", and the own words run past them"
+            } else {
+                ", and the own words end before them"
+            }
+        ));
+    } else if own_words_cut {
+        r.notes.push(format!(
+            "the own words are longer than {} characters; only the first {} were read",
+            opts.max_text_chars, opts.max_text_chars
+        ));
+    }
 
     if let Some(why) = why {
         return automated_reading(r, why);
     }
     decide(&mut r);
+    if own_words_cut {
+        r.vote = Vote::Unclear;
+        for a in &mut r.answers {
+            a.vote = Vote::Unclear;
+        }
+        r.reason = format!(
+            "The member's own words run past the {} characters that are read, so the rest of them was not read and the answer is unknown.",
+            opts.max_text_chars
+        );
+    }
     r
 }
 
@@ -803,6 +837,63 @@ mod tests {
         let r = read_message_of_size(small.as_bytes(), small.len(), &opts);
         assert_eq!(r.vote, Vote::Yes);
         assert!(r.oversized.is_none());
+    }
+
+    #[test]
+    fn own_words_past_the_character_limit_make_the_reading_unclear_with_a_note() {
+        let opts = ReadOptions {
+            max_text_chars: 1_000,
+            ..ReadOptions::default()
+        };
+        // A yes, a long explanation, and past the limit the member changes their mind.
+        let long = format!(
+            "{HEAD}賛成します。\r\n{}やはり反対します。\r\n",
+            "経緯を説明します。\r\n".repeat(200)
+        );
+        let r = read_message(long.as_bytes(), &opts);
+        assert_eq!(r.vote, Vote::Unclear, "{}", r.reason);
+        assert!(
+            r.reason.contains("run past the 1000 characters"),
+            "{}",
+            r.reason
+        );
+        assert!(
+            r.notes.iter().any(|n| n.contains(
+                "longer than 1000 characters; only the first 1000 were read, and the own words run past them"
+            )),
+            "{:?}",
+            r.notes
+        );
+        // A long quote below own words that end before the limit changes nothing.
+        let quoted = format!(
+            "{HEAD}賛成します。\r\n\r\n{}\r\n{}",
+            "##- この行より上にご回答ください / Please reply above this line -##",
+            "> 賛成・反対・棄権のいずれかをお書きください。\r\n".repeat(200)
+        );
+        let r = read_message(quoted.as_bytes(), &opts);
+        assert_eq!(r.vote, Vote::Yes, "{}", r.reason);
+        assert!(
+            r.notes
+                .iter()
+                .any(|n| n.contains("and the own words end before them")),
+            "{:?}",
+            r.notes
+        );
+    }
+
+    #[test]
+    fn the_text_is_read_up_to_two_hundred_thousand_characters() {
+        let long = format!("{HEAD}賛成します。\r\n{}", "あ".repeat(200_000));
+        let r = read(&long);
+        assert_eq!(r.vote, Vote::Unclear, "{}", r.reason);
+        assert!(
+            r.notes
+                .iter()
+                .any(|n| n.starts_with("the text is longer than 200000 characters")),
+            "{:?}",
+            r.notes
+        );
+        assert_eq!(r.own_words.chars().count(), 200_000);
     }
 
     #[test]
