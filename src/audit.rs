@@ -45,7 +45,7 @@ use crate::ballot::{Answer, AnswerFate, Ballot, VoteRecord, VoteStatus};
 use crate::config::Config;
 use crate::domain::{BallotRef, Position};
 use crate::ingest::content_hash;
-use crate::reading::{read_message, ReadOptions};
+use crate::reading::{read_message_of_size, ReadOptions};
 use crate::store::events;
 use crate::store::{counts_as_original, parse_ts, same_sender, Store, StoreError};
 use crate::verify::policy::Verification;
@@ -66,6 +66,8 @@ struct Stored {
     processed_at: DateTime<Utc>,
     disposition: String,
     raw: Vec<u8>,
+    /// The whole message's size: more than `raw` holds when the mailbox cut it.
+    size: usize,
     verification: Option<Verification>,
 }
 
@@ -77,7 +79,7 @@ type ReadPage = (Vec<Stored>, Vec<(crate::reading::Reading, String)>);
 /// The next `PAGE` stored messages after the row `after`, in arrival order.
 async fn fetch_page(store: &Store, after: i64) -> Result<Vec<Stored>, StoreError> {
     let rows = sqlx::query(
-        "SELECT id, internal_date, processed_at, disposition, raw, verification_json FROM messages WHERE id > ? ORDER BY id LIMIT ?",
+        "SELECT id, internal_date, processed_at, disposition, raw, verification_json, size FROM messages WHERE id > ? ORDER BY id LIMIT ?",
     )
     .bind(after)
     .bind(PAGE)
@@ -95,6 +97,7 @@ async fn fetch_page(store: &Store, after: i64) -> Result<Vec<Stored>, StoreError
                     .try_get::<Option<String>, _>(5)?
                     .map(|j| serde_json::from_str::<Verification>(&j))
                     .transpose()?,
+                size: usize::try_from(r.try_get::<i64, _>(6)?).unwrap_or(0),
             })
         })
         .collect()
@@ -231,7 +234,11 @@ pub async fn replay(
             // Reading dominates replay: on every core.
             reading = Some(tokio::task::spawn_blocking(move || {
                 let readings = crate::reading::on_every_core(&next, |m| {
-                    (read_message(&m.raw, &opts), content_hash(&m.raw))
+                    // Read as the ingest read it: a cut message by its whole size.
+                    (
+                        read_message_of_size(&m.raw, m.size, &opts),
+                        content_hash(&m.raw),
+                    )
                 });
                 (next, readings)
             }));

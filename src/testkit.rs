@@ -174,6 +174,7 @@ pub fn fetched(key: &str, raw: Vec<u8>, internal_date: &str) -> Fetched {
         key: key.to_string(),
         uid: None,
         internal_date: at(internal_date),
+        size: raw.len(),
         raw,
     }
 }

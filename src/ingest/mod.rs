@@ -179,7 +179,10 @@ fn read_batch(msgs: &[Fetched], opts: &reading::ReadOptions) -> Vec<(Reading, St
 }
 
 fn read_one(f: &Fetched, opts: &reading::ReadOptions) -> (Reading, String) {
-    (reading::read_message(&f.raw, opts), content_hash(&f.raw))
+    (
+        reading::read_message_of_size(&f.raw, f.size, opts),
+        content_hash(&f.raw),
+    )
 }
 
 /// Reads `msgs` on every core (a blocking call: run it where blocking is allowed).
@@ -478,6 +481,7 @@ async fn record_one(
                 from_addr: reading.from.as_ref().map(Address::as_str),
                 subject: reading.subject.as_deref(),
                 raw: &f.raw,
+                size: f.size,
                 ballot: plan.ballot,
                 disposition: plan.disposition.as_str(),
                 reason: &plan.reason,
@@ -1243,14 +1247,18 @@ async fn answer(
             let mut p = Plan::only(Disposition::Unclear, Some(r), reason.clone());
             if b.state == State::Open {
                 let member = Member { org, voter: from };
-                let mail = composer.unclear(
-                    &b,
-                    member,
-                    &reading.own_words,
-                    &reason,
-                    delegation,
-                    answering,
-                )?;
+                // Too large to read: the member is told so, and how large it was.
+                let mail = match reading.oversized {
+                    Some(o) => composer.too_large(&b, member, o.size, o.limit, answering)?,
+                    None => composer.unclear(
+                        &b,
+                        member,
+                        &reading.own_words,
+                        &reason,
+                        delegation,
+                        answering,
+                    )?,
+                };
                 p.mails.push(with_personal_reply_to(app, &b, org, mail));
             }
             return Ok(p);
@@ -1713,6 +1721,7 @@ async fn record_failure(
             from_addr: None,
             subject: None,
             raw: &f.raw,
+            size: f.size,
             ballot: None,
             disposition: Disposition::Error.as_str(),
             reason: why,
@@ -2262,6 +2271,43 @@ mod tests {
         assert_eq!(p.disposition, Disposition::Unclear);
         assert!(t.app.store.votes(r).await.unwrap().is_empty());
         assert_eq!(mails(&t, "unclear").await.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_reply_the_mailbox_cut_is_kept_with_its_size_not_counted_and_the_member_told() {
+        let t = TestApp::with(
+            3,
+            "2026-11-22T01:00:00Z",
+            "[limits]\nmax_message_bytes = 65536\n",
+        )
+        .await;
+        let r = open_ballot(&t).await;
+        let body = format!("賛成します。\n\n{}", "資料を添付します。\n".repeat(8_000));
+        let whole = reply("rep1@org1.example", &subject(r), &body, "big@org1", None);
+        // What the IMAP mailbox hands over: the first 64 KiB, and the listed size.
+        let mut f = fetched("1", whole[..65_536].to_vec(), "2026-11-23T01:00:00Z");
+        f.size = whole.len();
+        let p = process(&t.app, SRC, &f, None, t.app.now()).await.unwrap();
+        assert_eq!(p.disposition, Disposition::Unclear);
+        assert!(t.app.store.votes(r).await.unwrap().is_empty());
+        let (size, kept, reason): (i64, i64, String) =
+            sqlx::query_as("SELECT size, length(raw), reason FROM messages")
+                .fetch_one(t.app.store.pool())
+                .await
+                .unwrap();
+        assert_eq!((size as usize, kept), (whole.len(), 65_536));
+        assert!(reason.contains("only its headers were read"), "{reason}");
+        let told = mails(&t, "unclear").await;
+        assert_eq!(told.len(), 1);
+        let parsed = mail_parser::MessageParser::default()
+            .parse(&told[0].raw)
+            .unwrap();
+        let body = parsed.body_text(0).unwrap();
+        assert!(
+            body.contains(&format!("メールが {} KB あり", whole.len().div_ceil(1024)))
+                && body.contains("（64 KB まで）"),
+            "{body}"
+        );
     }
 
     #[tokio::test]

@@ -75,6 +75,7 @@ struct StagedMessage {
     from_addr: Option<String>,
     subject: Option<String>,
     raw: Vec<u8>,
+    size: usize,
     ballot_id: Option<i64>,
     disposition: String,
     reason: String,
@@ -466,6 +467,7 @@ impl<'c> Work<'c> {
             from_addr: m.from_addr.map(str::to_string),
             subject: m.subject.map(str::to_string),
             raw: m.raw.to_vec(),
+            size: m.size,
             ballot_id,
             disposition: m.disposition.to_string(),
             reason: m.reason.to_string(),
@@ -546,7 +548,7 @@ impl<'c> Work<'c> {
                     .push_bind(ts(m.processed_at))
                     .push_bind(&m.from_addr)
                     .push_bind(&m.subject)
-                    .push_bind(i64::try_from(m.raw.len()).unwrap_or(i64::MAX))
+                    .push_bind(i64::try_from(m.size).unwrap_or(i64::MAX))
                     .push_bind(&m.raw)
                     .push_bind(m.ballot_id)
                     .push_bind(&m.disposition)
@@ -669,6 +671,7 @@ mod tests {
             from_addr: Some("Rep1@org1.example"),
             subject: None,
             raw: b"raw",
+            size: 3,
             ballot: None,
             disposition: "vote",
             reason: "r",

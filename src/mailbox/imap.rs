@@ -440,24 +440,28 @@ impl ImapSource {
             .await?;
             messages.extend(got);
         }
-        for (uid, size) in big {
+        for &(uid, size) in &big {
             warn!(
                 uid,
                 size,
                 cap,
                 "a message larger than the reading cap: only its first part is fetched and kept"
             );
-            let got = timed(
+            let mut got = timed(
                 timeout,
                 fetch_items(
                     session,
                     &uid.to_string(),
-                    &format!("(UID INTERNALDATE BODY.PEEK[]<0.{cap}>)"),
+                    &format!("(UID INTERNALDATE RFC822.SIZE BODY.PEEK[]<0.{cap}>)"),
                     after,
                     covered,
                 ),
             )
             .await?;
+            // The size listed a moment ago, should this answer leave it out.
+            for item in &mut got {
+                item.size.get_or_insert(size);
+            }
             messages.extend(got);
         }
         let mut fetched = Vec::with_capacity(messages.len());
@@ -466,10 +470,15 @@ impl ImapSource {
                 // A FETCH without a body: an update about flags, not a message.
                 continue;
             };
+            // The record keeps the whole message's size: the reader reads a cut
+            // message as the whole one (by its headers), and the stored copy shows
+            // it was cut (fewer bytes than its size).
+            let size = m.size.unwrap_or(0).max(raw.len());
             fetched.push(Fetched {
                 key: format!("uid:{uidvalidity}:{}", m.uid),
                 uid: Some(m.uid),
                 internal_date,
+                size,
                 raw,
             });
         }

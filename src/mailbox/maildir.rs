@@ -126,10 +126,13 @@ fn read_new(root: &Path, max: usize) -> Result<Batch, MailboxError> {
             Err(e) => return Err(e.into()),
         };
         bytes += raw.len();
+        // Read whole, whatever its size: the reader reads an oversized one by its
+        // headers, and DKIM can still check the body a cut copy would lack.
         messages.push(Fetched {
             key: name,
             uid: None,
             internal_date: DateTime::from_timestamp(modified.timestamp(), 0).unwrap_or(modified),
+            size: raw.len(),
             raw,
         });
     }

@@ -26,7 +26,11 @@ pub struct Fetched {
     pub uid: Option<u32>,
     /// When the server received it: the time of a vote.
     pub internal_date: DateTime<Utc>,
+    /// The message, or only its first part when it is larger than the reading cap
+    /// (`max_message_bytes`): then `raw.len() < size`.
     pub raw: Vec<u8>,
+    /// The whole message's size in bytes (IMAP RFC822.SIZE), kept in the record.
+    pub size: usize,
 }
 
 /// A run of messages after a cursor.

@@ -463,6 +463,33 @@ impl<'a> Composer<'a> {
                 "quoted": quoted,
                 "reason": reason,
                 "delegation": delegation,
+                "too_large": null,
+            })),
+        )?;
+        self.personal(b, "unclear", r.subject, r.body, member, answering)
+    }
+
+    /// The `unclear` mail for a reply too large to read: it says so, with the
+    /// message's size and the limit, and asks for a short answer without
+    /// attachments, which a member can act on where "we could not read your answer"
+    /// alone would leave them guessing.
+    pub fn too_large(
+        &self,
+        b: &Ballot,
+        member: Member<'_>,
+        size: usize,
+        limit: usize,
+        answering: &Answering<'_>,
+    ) -> Result<Mail, TemplateError> {
+        let r = self.templates.render(
+            "unclear",
+            self.ctx(json!({
+                "ballot": self.ballot_view(b),
+                "member": self.member_view(member),
+                "quoted": [],
+                "reason": "",
+                "delegation": false,
+                "too_large": { "size": bytes_for_people(size), "limit": bytes_for_people(limit) },
             })),
         )?;
         self.personal(b, "unclear", r.subject, r.body, member, answering)
@@ -1243,6 +1270,10 @@ impl<'a> Composer<'a> {
                 ),
             ),
             (
+                "unclear (too large)",
+                self.too_large(&s.open, member, 12_740_000, 10 * 1024 * 1024, &answering),
+            ),
+            (
                 "unknown_ballot",
                 self.unknown_ballot(s.open.reference, member, "Re: [B-2026-999] ?", &answering),
             ),
@@ -1314,6 +1345,21 @@ impl<'a> Composer<'a> {
                 ),
             ),
         ])
+    }
+}
+
+/// A size as mail clients show it: "68 KB", "12.1 MB" (binary units, as they count).
+fn bytes_for_people(bytes: usize) -> String {
+    const KB: usize = 1024;
+    const MB: usize = 1024 * 1024;
+    if bytes < MB {
+        format!("{} KB", bytes.div_ceil(KB))
+    } else {
+        let tenths = (bytes * 10).div_ceil(MB);
+        match tenths % 10 {
+            0 => format!("{} MB", tenths / 10),
+            t => format!("{}.{t} MB", tenths / 10),
+        }
     }
 }
 
@@ -1692,6 +1738,14 @@ mod tests {
             )
             .unwrap();
         (mail, s)
+    }
+
+    #[test]
+    fn sizes_are_written_as_mail_clients_show_them() {
+        assert_eq!(bytes_for_people(70_000), "69 KB");
+        assert_eq!(bytes_for_people(65_536), "64 KB");
+        assert_eq!(bytes_for_people(10 * 1024 * 1024), "10 MB");
+        assert_eq!(bytes_for_people(12_740_000), "12.2 MB");
     }
 
     #[test]

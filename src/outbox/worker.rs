@@ -334,6 +334,7 @@ mod tests {
                 from_addr: Some(from),
                 subject: None,
                 raw,
+                size: raw.len(),
                 ballot: None,
                 disposition: "automated",
                 reason: "the bot's own mail",

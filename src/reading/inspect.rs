@@ -30,6 +30,7 @@ pub fn inspect_json(file: &str, r: &Reading) -> Value {
         "own_words": r.own_words,
         "malformed": r.malformed,
         "notes": r.notes,
+        "oversized": r.oversized,
     })
 }
 

@@ -51,7 +51,8 @@ pub struct ReadOptions {
     pub max_message_bytes: usize,
     /// MIME parts beyond this many are not read.
     pub max_parts: usize,
-    /// Characters of decoded text considered (for `text` and `own_words`).
+    /// Characters of decoded text considered (for `text` and `own_words`); own words
+    /// that run past them make the reading unclear, and the reading says so.
     pub max_text_chars: usize,
 }
 
@@ -125,6 +126,22 @@ pub struct Reading {
     /// words were cut. For `inspect`; never needed to count.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Set when the message was larger than `max_message_bytes`: only its headers
+    /// were read, and the answer is unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oversized: Option<Oversized>,
+}
+
+/// A message too large to read: its size, the limit, and how much of it was at hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Oversized {
+    /// The whole message's size in bytes (IMAP RFC822.SIZE).
+    pub size: usize,
+    /// `max_message_bytes`.
+    pub limit: usize,
+    /// The bytes the reader was given: fewer than `size` when the mailbox fetched only
+    /// the first part of the message.
+    pub kept: usize,
 }
 
 /// One ballot's answer in a reply that answers several.
@@ -166,9 +183,17 @@ pub fn on_every_core<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) 
 
 /// Reads one message. Pure: no I/O, never panics, bounded time and memory on any input.
 pub fn read_message(raw: &[u8], opts: &ReadOptions) -> Reading {
+    read_message_of_size(raw, raw.len(), opts)
+}
+
+/// Reads a message of `size` bytes of which `raw` may be only the first part: the
+/// IMAP mailbox fetches a message larger than `max_message_bytes` only up to there.
+/// The reading is the one the whole message would give (`inspect` on the file),
+/// and says what was at hand.
+pub fn read_message_of_size(raw: &[u8], size: usize, opts: &ReadOptions) -> Reading {
     // mail-parser is robust, but a panic in a dependency must not take the daemon down
     // with one hostile message: it becomes a malformed reading that a person looks at.
-    match panic::catch_unwind(AssertUnwindSafe(|| read_unguarded(raw, opts))) {
+    match panic::catch_unwind(AssertUnwindSafe(|| read_unguarded(raw, size, opts))) {
         Ok(r) => r,
         Err(_) => Reading::malformed(format!("{INTERNAL_ERROR}: the parser failed")),
     }
@@ -205,6 +230,7 @@ impl Reading {
             text: String::new(),
             malformed: None,
             notes: Vec::new(),
+            oversized: None,
         }
     }
 }
@@ -215,7 +241,8 @@ static PARSER: LazyLock<MessageParser> = LazyLock::new(MessageParser::default);
 /// Ids kept from In-Reply-To and References; a longer chain adds nothing.
 const MAX_IDS: usize = 200;
 
-fn read_unguarded(raw: &[u8], opts: &ReadOptions) -> Reading {
+fn read_unguarded(raw: &[u8], size: usize, opts: &ReadOptions) -> Reading {
+    let size = size.max(raw.len());
     if raw.iter().all(|b| b.is_ascii_whitespace()) {
         return Reading::malformed("the message is empty".into());
     }
@@ -228,7 +255,9 @@ fn read_unguarded(raw: &[u8], opts: &ReadOptions) -> Reading {
     let mut r = Reading::blank();
     read_headers(&headers, &mut r);
 
-    if raw.len() > opts.max_message_bytes {
+    // Whether the whole message is at hand or only its first part, a message over
+    // the limit reads the same: by its headers.
+    if size > opts.max_message_bytes {
         let why = automated::detect(
             &headers,
             r.from.as_ref(),
@@ -237,16 +266,26 @@ fn read_unguarded(raw: &[u8], opts: &ReadOptions) -> Reading {
             &opts.own_addresses,
         );
         r.notes.push(format!(
-            "the message has {} bytes, more than the {} read; only its headers were read",
-            raw.len(),
+            "the message has {size} bytes, more than the {} read; only its headers were read",
             opts.max_message_bytes
         ));
+        if raw.len() < size {
+            r.notes.push(format!(
+                "only its first {} bytes were fetched and kept",
+                raw.len()
+            ));
+        }
+        r.oversized = Some(Oversized {
+            size,
+            limit: opts.max_message_bytes,
+            kept: raw.len(),
+        });
         return match why {
             Some(why) => automated_reading(r, why),
             None => {
                 r.vote = Vote::Unclear;
                 r.reason = format!(
-                    "The message is larger than {} bytes, so only its headers were read and the answer is unknown.",
+                    "The message has {size} bytes, more than the {} that are read, so only its headers were read and the answer is unknown.",
                     opts.max_message_bytes
                 );
                 r
@@ -291,6 +330,7 @@ fn read_unguarded(raw: &[u8], opts: &ReadOptions) -> Reading {
     let body = decode::body_text(&msg, opts.max_parts, opts.max_text_chars);
     r.notes.extend(body.notes);
     r.text = truncate_chars(&body.text, opts.max_text_chars).to_string();
+    let text_cut = r.text.len() < body.text.len();
     let cut = cut::own_words(&r.text);
     if let Some(at) = &cut.stopped_at {
         r.notes.push(format!("own words cut at {at}"));
@@ -300,11 +340,43 @@ fn read_unguarded(raw: &[u8], opts: &ReadOptions) -> Reading {
             .push(format!("{} quoted lines dropped", cut.quoted_lines));
     }
     r.own_words = truncate_chars(&cut.own_words, opts.max_text_chars).to_string();
+    // The text is read up to a bound. Where the own words end before it (at the
+    // quote, the marker, a signature) nothing of the member's was lost; where
+    // they run to it, what follows might take the answer back.
+    let own_words_cut =
+        (text_cut && cut.stopped_at.is_none()) || r.own_words.len() < cut.own_words.len();
+    if text_cut {
+        r.notes.push(format!(
+            "the text is longer than {} characters; only the first {} were read{}",
+            opts.max_text_chars,
+            opts.max_text_chars,
+            if own_words_cut {
+                ", and the own words run past them"
+            } else {
+                ", and the own words end before them"
+            }
+        ));
+    } else if own_words_cut {
+        r.notes.push(format!(
+            "the own words are longer than {} characters; only the first {} were read",
+            opts.max_text_chars, opts.max_text_chars
+        ));
+    }
 
     if let Some(why) = why {
         return automated_reading(r, why);
     }
     decide(&mut r);
+    if own_words_cut {
+        r.vote = Vote::Unclear;
+        for a in &mut r.answers {
+            a.vote = Vote::Unclear;
+        }
+        r.reason = format!(
+            "The member's own words run past the {} characters that are read, so the rest of them was not read and the answer is unknown.",
+            opts.max_text_chars
+        );
+    }
     r
 }
 
@@ -726,6 +798,102 @@ mod tests {
         assert_eq!(r.vote, Vote::Unclear);
         assert_eq!(r.ballot.unwrap().to_string(), "B-2026-007");
         assert!(r.reason.contains("only its headers"));
+    }
+
+    #[test]
+    fn the_first_part_of_an_oversized_message_reads_as_the_whole_one_does() {
+        let opts = ReadOptions {
+            max_message_bytes: 300,
+            ..ReadOptions::default()
+        };
+        let whole = format!("{HEAD}賛成します。\r\n{}", "x".repeat(400));
+        let whole = whole.as_bytes();
+        let full = read_message(whole, &opts);
+        // What an IMAP fetch cut at the limit gives, with the size the server lists.
+        let part = read_message_of_size(&whole[..300], whole.len(), &opts);
+        assert_eq!(part.vote, Vote::Unclear);
+        assert_eq!(part.reason, full.reason);
+        assert!(part.reason.contains("only its headers"), "{}", part.reason);
+        assert_eq!(part.ballot, full.ballot);
+        let size = whole.len();
+        assert_eq!(
+            part.oversized,
+            Some(Oversized {
+                size,
+                limit: 300,
+                kept: 300
+            })
+        );
+        assert_eq!(full.oversized.map(|o| o.kept), Some(size));
+        assert!(
+            part.notes
+                .iter()
+                .any(|n| n == "only its first 300 bytes were fetched and kept"),
+            "{:?}",
+            part.notes
+        );
+        // Under the limit, the size changes nothing.
+        let small = format!("{HEAD}賛成します。\r\n");
+        let r = read_message_of_size(small.as_bytes(), small.len(), &opts);
+        assert_eq!(r.vote, Vote::Yes);
+        assert!(r.oversized.is_none());
+    }
+
+    #[test]
+    fn own_words_past_the_character_limit_make_the_reading_unclear_with_a_note() {
+        let opts = ReadOptions {
+            max_text_chars: 1_000,
+            ..ReadOptions::default()
+        };
+        // A yes, a long explanation, and past the limit the member changes their mind.
+        let long = format!(
+            "{HEAD}賛成します。\r\n{}やはり反対します。\r\n",
+            "経緯を説明します。\r\n".repeat(200)
+        );
+        let r = read_message(long.as_bytes(), &opts);
+        assert_eq!(r.vote, Vote::Unclear, "{}", r.reason);
+        assert!(
+            r.reason.contains("run past the 1000 characters"),
+            "{}",
+            r.reason
+        );
+        assert!(
+            r.notes.iter().any(|n| n.contains(
+                "longer than 1000 characters; only the first 1000 were read, and the own words run past them"
+            )),
+            "{:?}",
+            r.notes
+        );
+        // A long quote below own words that end before the limit changes nothing.
+        let quoted = format!(
+            "{HEAD}賛成します。\r\n\r\n{}\r\n{}",
+            "##- この行より上にご回答ください / Please reply above this line -##",
+            "> 賛成・反対・棄権のいずれかをお書きください。\r\n".repeat(200)
+        );
+        let r = read_message(quoted.as_bytes(), &opts);
+        assert_eq!(r.vote, Vote::Yes, "{}", r.reason);
+        assert!(
+            r.notes
+                .iter()
+                .any(|n| n.contains("and the own words end before them")),
+            "{:?}",
+            r.notes
+        );
+    }
+
+    #[test]
+    fn the_text_is_read_up_to_two_hundred_thousand_characters() {
+        let long = format!("{HEAD}賛成します。\r\n{}", "あ".repeat(200_000));
+        let r = read(&long);
+        assert_eq!(r.vote, Vote::Unclear, "{}", r.reason);
+        assert!(
+            r.notes
+                .iter()
+                .any(|n| n.starts_with("the text is longer than 200000 characters")),
+            "{:?}",
+            r.notes
+        );
+        assert_eq!(r.own_words.chars().count(), 200_000);
     }
 
     #[test]

@@ -176,7 +176,10 @@ pub struct NewMessage<'a> {
     pub processed_at: DateTime<Utc>,
     pub from_addr: Option<&'a str>,
     pub subject: Option<&'a str>,
+    /// The message as fetched: only its first part when the mailbox cut it.
     pub raw: &'a [u8],
+    /// The whole message's size in bytes; more than `raw.len()` when it was cut.
+    pub size: usize,
     pub ballot: Option<BallotRef>,
     pub disposition: &'a str,
     pub reason: &'a str,
@@ -1051,7 +1054,7 @@ impl Store {
         .bind(ts(m.processed_at))
         .bind(m.from_addr)
         .bind(m.subject)
-        .bind(i64::try_from(m.raw.len()).unwrap_or(i64::MAX))
+        .bind(i64::try_from(m.size).unwrap_or(i64::MAX))
         .bind(m.raw)
         .bind(ballot_id)
         .bind(m.disposition)
@@ -1813,6 +1816,7 @@ mod tests {
             from_addr: None,
             subject: None,
             raw: b"r",
+            size: 1,
             ballot: Some(r),
             disposition: "vote",
             reason: "r",

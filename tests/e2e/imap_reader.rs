@@ -1,13 +1,14 @@
 //! The daemon's IMAP reader against a real Dovecot, seen from outside: it
 //! leaves every flag as it found it, survives a UIDVALIDITY change without
 //! counting anything twice, without IDLE still picks a reply up within its
-//! poll interval, and reads mail that came while it read a backlog right after.
+//! poll interval, reads mail that came while it read a backlog right after,
+//! and keeps a reply over the size limit cut, with its size, and uncounted.
 
 use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
 
-use crate::committee::{member, reply, Client, Committee, BOT, WAIT};
+use crate::committee::{member, reply, text_of, Client, Committee, BOT, WAIT};
 
 /// Opens a ballot, has members 1 and 2 answer, reads them and sends the
 /// receipts; then reads the bot's own copies too. Returns the reference.
@@ -294,4 +295,112 @@ async fn mail_that_arrives_while_a_backlog_is_read_is_read_right_after_it() {
     assert_eq!(late, notes(7..=8));
     assert!(!after.more);
     source.close().await;
+}
+
+/// A member's 賛成 padded past `max_message_bytes`: the reader fetches only the
+/// first part, and that part must not be read as if it were the whole reply. It
+/// is recorded as cut (its true size kept, fewer bytes stored), read by its
+/// headers only and not counted, the member is told it was too large, `inspect`
+/// on the whole message reads it the same way, and replay agrees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_over_the_size_limit_is_kept_cut_with_its_size_and_not_counted() {
+    const LIMIT: usize = 65_536;
+    let c = Committee::start_with(2, &format!("\n[limits]\nmax_message_bytes = {LIMIT}\n")).await;
+    let out = c.cli(
+        &[
+            "open",
+            "--title",
+            "予算承認",
+            "--body",
+            "予算案を承認する。",
+            "--deadline",
+            "48h",
+        ],
+        None,
+    );
+    let r = out.split_whitespace().nth(1).unwrap().to_string();
+    let prefix = format!("{}.r1.", r.to_lowercase());
+    let a = c
+        .wait_for_id(&member(1), &format!("{prefix}announce@"))
+        .await;
+    let mut big = reply(
+        &a,
+        &member(1),
+        "賛成します。",
+        Client::Thunderbird,
+        "big@org1.test",
+    );
+    big.extend("添付資料の本文です。\r\n".repeat(6_000).as_bytes());
+    assert!(big.len() > 2 * LIMIT);
+    c.send(&member(1), &big).await;
+    // The announcement's copy through the list, and the reply.
+    let inbox = c.stack.wait_for_messages(BOT, 2, WAIT).await;
+    let stored = inbox
+        .iter()
+        .find(|m| m.header("Message-ID").as_deref() == Some("<big@org1.test>"))
+        .expect("the reply in the bot's mailbox");
+    c.cli(&["poll"], None);
+    c.cli(&["tick"], None);
+
+    let v = c.show(&r);
+    assert!(
+        v["votes"].as_array().unwrap().is_empty(),
+        "{:#}",
+        v["votes"]
+    );
+    let row = v["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["message_id"] == "big@org1.test")
+        .expect("the reply recorded")
+        .clone();
+    assert_eq!(row["disposition"], "unclear", "{row:#}");
+    let reason = row["reason"].as_str().unwrap().to_string();
+    assert!(reason.contains("only its headers were read"), "{reason}");
+
+    // The record keeps the server's size and says the stored bytes are the first part.
+    let db = c.config.parent().unwrap().join("ballots.sqlite");
+    let opts = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&db)
+        .read_only(true);
+    let mut conn = sqlx::ConnectOptions::connect(&opts).await.unwrap();
+    let (size, kept, reading): (i64, i64, String) = sqlx::query_as(
+        "SELECT size, length(raw), reading_json FROM messages WHERE message_id = 'big@org1.test'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    sqlx::Connection::close(conn).await.ok();
+    assert_eq!(size as usize, stored.raw.len(), "the size Dovecot reports");
+    assert_eq!(kept as usize, LIMIT);
+    assert!(
+        reading.contains(&format!(
+            "only its first {LIMIT} bytes were fetched and kept"
+        )),
+        "{reading}"
+    );
+
+    // The member hears that it was too large, in words they can act on.
+    let told = c
+        .wait_for_id(&member(1), &format!("{prefix}unclear."))
+        .await;
+    let text = text_of(&told);
+    assert!(
+        text.contains(&format!(
+            "メールが {} KB あり",
+            stored.raw.len().div_ceil(1024)
+        )) && text.contains("（64 KB まで）"),
+        "{text}"
+    );
+
+    // `inspect` on the whole message reads it exactly so.
+    let file = c.stack.dir().join("big.eml");
+    std::fs::write(&file, &stored.raw).unwrap();
+    let out = c.cli(&["inspect", "--json", file.to_str().unwrap()], None);
+    let seen: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(seen["vote"], "unclear", "{seen:#}");
+    assert_eq!(seen["reason"], reason.as_str());
+    assert_eq!(seen["oversized"]["size"], size);
+    c.assert_record_holds();
 }
