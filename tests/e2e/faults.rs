@@ -313,7 +313,7 @@ async fn the_daemon_reads_again_soon_after_every_dovecot_restart() {
     );
     let r = opened.split_whitespace().nth(1).unwrap().to_string();
     let a = c
-        .wait_for_id(&member(1), &format!("b-{}-001.r1.announce@", &r[2..6]))
+        .wait_for_id(&member(1), &format!("b-{}-001.r1.announce.", &r[2..6]))
         .await;
     let log = c.stack.dir().join("daemon.log");
     let connections = || {

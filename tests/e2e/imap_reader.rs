@@ -321,7 +321,7 @@ async fn a_reply_over_the_size_limit_is_kept_cut_with_its_size_and_not_counted()
     let r = out.split_whitespace().nth(1).unwrap().to_string();
     let prefix = format!("{}.r1.", r.to_lowercase());
     let a = c
-        .wait_for_id(&member(1), &format!("{prefix}announce@"))
+        .wait_for_id(&member(1), &format!("{prefix}announce."))
         .await;
     let mut big = reply(
         &a,
