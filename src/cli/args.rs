@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 use crate::ballot::deadline::DeadlineSpec;
 use crate::domain::BallotRef;
@@ -54,23 +54,7 @@ pub enum Command {
     /// Run the daemon: read replies, close rounds at their deadline, send mail.
     Run,
     /// Open a ballot and announce it to the committee list.
-    Open {
-        /// The motion's title (件名).
-        #[arg(long)]
-        title: String,
-        /// A file holding the motion's text.
-        #[arg(long, conflicts_with = "body")]
-        body_file: Option<PathBuf>,
-        /// The motion's text, given directly.
-        #[arg(long)]
-        body: Option<String>,
-        /// "2026-12-04 17:00", "7d@17:00", "5bd@17:00" or "48h"; the configured default otherwise.
-        #[arg(long, value_parser = parse_deadline)]
-        deadline: Option<DeadlineSpec>,
-        /// The motion's kind, which selects the rule (see [[ballots.kinds]]).
-        #[arg(long)]
-        kind: Option<String>,
-    },
+    Open(OpenArgs),
     /// List every ballot.
     List {
         #[arg(long)]
@@ -129,23 +113,7 @@ pub enum Command {
         meeting: Option<String>,
     },
     /// Record that a meeting confirmed (or overturned) email resolutions.
-    Ratify {
-        /// The meeting's date (YYYY-MM-DD).
-        #[arg(long)]
-        meeting: String,
-        /// Confirm every resolution awaiting confirmation.
-        #[arg(long, conflicts_with = "references")]
-        all: bool,
-        /// Record that the meeting overturned the named resolutions instead.
-        #[arg(long, requires = "note", conflicts_with = "all")]
-        overturned: bool,
-        /// What the minutes say about the overturning.
-        #[arg(long)]
-        note: Option<String>,
-        /// The references decided on.
-        #[arg(value_parser = parse_ref)]
-        references: Vec<BallotRef>,
-    },
+    Ratify(RatifyArgs),
     /// Rule profiles: list them, or check an outcome by hand.
     Rules {
         #[command(subcommand)]
@@ -186,6 +154,46 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+}
+
+/// `open ...`
+#[derive(Debug, Args)]
+pub struct OpenArgs {
+    /// The motion's title (件名).
+    #[arg(long)]
+    pub title: String,
+    /// A file holding the motion's text.
+    #[arg(long, conflicts_with = "body")]
+    pub body_file: Option<PathBuf>,
+    /// The motion's text, given directly.
+    #[arg(long)]
+    pub body: Option<String>,
+    /// "2026-12-04 17:00", "7d@17:00", "5bd@17:00" or "48h"; the configured default otherwise.
+    #[arg(long, value_parser = parse_deadline)]
+    pub deadline: Option<DeadlineSpec>,
+    /// The motion's kind, which selects the rule (see [[ballots.kinds]]).
+    #[arg(long)]
+    pub kind: Option<String>,
+}
+
+/// `ratify ...`
+#[derive(Debug, Args)]
+pub struct RatifyArgs {
+    /// The meeting's date (YYYY-MM-DD).
+    #[arg(long)]
+    pub meeting: String,
+    /// Confirm every resolution awaiting confirmation.
+    #[arg(long, conflicts_with = "references")]
+    pub all: bool,
+    /// Record that the meeting overturned the named resolutions instead.
+    #[arg(long, requires = "note", conflicts_with = "all")]
+    pub overturned: bool,
+    /// What the minutes say about the overturning.
+    #[arg(long)]
+    pub note: Option<String>,
+    /// The references decided on.
+    #[arg(value_parser = parse_ref)]
+    pub references: Vec<BallotRef>,
 }
 
 /// `rules ...`
