@@ -57,18 +57,22 @@ pub enum Command {
     Open(OpenArgs),
     /// List every ballot.
     List {
+        /// Print the ballots as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Show a ballot: status, counts, who has and has not answered, history.
     Show {
+        /// The ballot's reference, e.g. B-2026-001.
         #[arg(value_parser = parse_ref)]
         reference: BallotRef,
+        /// Print the ballot as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Close the current round now and announce the result.
     Close {
+        /// The ballot's reference, e.g. B-2026-001.
         #[arg(value_parser = parse_ref)]
         reference: BallotRef,
         /// Do not read the mailbox first (count only the answers already read).
@@ -77,15 +81,19 @@ pub enum Command {
     },
     /// Move the current round's deadline later and announce it.
     Extend {
+        /// The ballot's reference, e.g. B-2026-001.
         #[arg(value_parser = parse_ref)]
         reference: BallotRef,
+        /// The new deadline: "2026-12-04 17:00", or "7d@17:00", "5bd@17:00", "48h" from now.
         #[arg(long, value_parser = parse_deadline)]
         deadline: DeadlineSpec,
     },
     /// Cancel an open ballot (kept on record) and announce it.
     Cancel {
+        /// The ballot's reference, e.g. B-2026-001.
         #[arg(value_parser = parse_ref)]
         reference: BallotRef,
+        /// The reason, given to the list in the announcement.
         #[arg(long)]
         reason: String,
     },
@@ -148,6 +156,7 @@ pub enum Command {
     },
     /// Show how messages would be read (no database or configuration needed).
     Inspect {
+        /// Print one JSON object per file, one per line.
         #[arg(long)]
         json: bool,
         /// Files (.eml) to read.
@@ -203,22 +212,28 @@ pub enum RulesCommand {
     List,
     /// The outcome of given counts under a profile, and the arithmetic.
     Check {
+        /// The rule profile's name (`mail-ballot rules list` shows them).
         #[arg(long)]
         profile: String,
         /// N: all members with a vote.
         #[arg(long)]
         eligible: u32,
+        /// Answers in favour (賛成).
         #[arg(long, default_value_t = 0)]
         yes: u32,
+        /// Answers against (反対).
         #[arg(long, default_value_t = 0)]
         no: u32,
+        /// Abstentions (棄権).
         #[arg(long, default_value_t = 0)]
         abstain: u32,
+        /// Answers leaving it to the chair or the committee (一任).
         #[arg(long, default_value_t = 0)]
         delegate: u32,
         /// The chair's position, where the profile lets the chair break a tie.
         #[arg(long, value_parser = ["yes", "no"])]
         chair: Option<String>,
+        /// Print the outcome and the arithmetic as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -229,11 +244,13 @@ pub enum RulesCommand {
 pub enum DisputeCommand {
     /// Every dispute (of one ballot when given), newest first.
     List {
+        /// Only the disputes of this ballot, e.g. B-2026-001.
         #[arg(value_parser = parse_ref)]
         reference: Option<BallotRef>,
     },
     /// Decide the open dispute of an organisation's vote.
     Resolve {
+        /// The ballot's reference, e.g. B-2026-001.
         #[arg(value_parser = parse_ref)]
         reference: BallotRef,
         /// The organisation's id in the roster.
@@ -267,7 +284,9 @@ pub enum AuditCommand {
 pub enum MeetingCommand {
     /// Add a meeting (YYYY-MM-DD); the digest goes out the configured days before.
     Add {
+        /// The meeting's date (YYYY-MM-DD).
         date: String,
+        /// A note kept with the meeting in the record.
         #[arg(long)]
         note: Option<String>,
     },
