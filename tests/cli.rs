@@ -1466,3 +1466,42 @@ fn every_command_that_prints_ends_quietly_when_its_reader_has_gone() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["state"], "cancelled", "{v:#}");
 }
+
+/// Every option and argument of `command` and its subcommands that --help
+/// shows without a line saying what it is for, as "open --kind".
+fn options_without_help(command: &clap::Command, path: &str) -> Vec<String> {
+    let mut missing: Vec<String> = command
+        .get_arguments()
+        .filter(|a| !a.is_hide_set() && a.get_help().is_none())
+        .filter(|a| !["help", "version"].contains(&a.get_id().as_str()))
+        .map(|a| match a.get_long() {
+            Some(long) => format!("{path} --{long}"),
+            None => format!("{path} <{}>", a.get_id()),
+        })
+        .collect();
+    for sub in command.get_subcommands() {
+        let path = format!("{path} {}", sub.get_name()).trim().to_string();
+        missing.extend(options_without_help(sub, &path));
+    }
+    missing
+}
+
+#[test]
+fn every_option_and_argument_says_in_help_what_it_is_for() {
+    use clap::CommandFactory;
+    let missing = options_without_help(&mail_ballot::cli::Cli::command(), "");
+    assert!(missing.is_empty(), "no help text: {}", missing.join(", "));
+}
+
+#[test]
+fn rules_check_help_says_where_to_see_the_profile_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(&["rules", "check", "--help"], dir.path());
+    assert!(o.status.success());
+    let help = stdout(&o);
+    let profile = help
+        .lines()
+        .find(|l| l.trim_start().starts_with("--profile"))
+        .unwrap_or_default();
+    assert!(profile.contains("rules list"), "{help}");
+}

@@ -1,0 +1,80 @@
+//! `audit verify`, `replay`, `incidents`: whether the record holds (the hash
+//! chain, the rows it recorded, every result recomputed from the raw messages),
+//! and the security incidents it holds.
+
+use anyhow::anyhow;
+
+use crate::app::App;
+
+use super::stdout::println;
+
+/// `audit verify`: the chain links, and every row matches the event that recorded it.
+pub(super) async fn verify(app: &App) -> anyhow::Result<()> {
+    let rep = crate::audit::verify(&app.store).await?;
+    for p in &rep.problems {
+        println!("difference: {p}");
+    }
+    let rows: Vec<String> = rep.rows.iter().map(|(t, n)| format!("{n} {t}")).collect();
+    match (&rep.chain.first_broken, &rep.chain.truncated) {
+        (Some((id, why)), _) => {
+            return Err(anyhow!(
+                "the audit trail is broken at event {id} of {}: {why}",
+                rep.chain.events
+            ))
+        }
+        (None, Some(why)) => return Err(anyhow!("the audit trail was cut: {why}")),
+        (None, None) if !rep.problems.is_empty() => {
+            return Err(anyhow!(
+                "the audit trail links, but {} row(s) differ from what it recorded",
+                rep.problems.len()
+            ))
+        }
+        (None, None) => println!(
+            "audit trail intact: {} events, every link holds; {} match the trail",
+            rep.chain.events,
+            rows.join(", ")
+        ),
+    }
+    Ok(())
+}
+
+/// `replay`: every answer, tally and outcome recomputed from the stored messages.
+pub(super) async fn replay(app: &App) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let r = crate::audit::replay(&app.store, &app.config, &app.read_options).await?;
+    println!(
+        "replayed {} messages over {} ballots: {} answers in {:.1} s",
+        r.messages,
+        r.ballots,
+        r.votes,
+        started.elapsed().as_secs_f64()
+    );
+    if r.differences.is_empty() {
+        println!("every recorded result matches the messages");
+    } else {
+        for d in &r.differences {
+            println!("difference: {d}");
+        }
+        return Err(anyhow!(
+            "{} difference(s) between the record and the messages",
+            r.differences.len()
+        ));
+    }
+    Ok(())
+}
+
+/// `incidents`: newest first.
+pub(super) async fn incidents(app: &App) -> anyhow::Result<()> {
+    let list = app.store.incidents().await?;
+    if list.is_empty() {
+        println!("no incidents");
+    }
+    for (id, at, kind, ballot, summary) in list {
+        println!(
+            "#{id} {} {kind}{}: {summary}",
+            at.format("%Y-%m-%d %H:%M:%SZ"),
+            ballot.map(|b| format!(" {b}")).unwrap_or_default()
+        );
+    }
+    Ok(())
+}
