@@ -19,7 +19,9 @@ use crate::ballot::calendar::Calendar;
 use crate::ballot::deadline::DeadlineSpec;
 use crate::ballot::rules::{Profile, ProfileSet};
 use crate::domain::{Address, OrgId};
+use crate::language::Language;
 use crate::roster::{Roster, RosterFile};
+use crate::secret::SecretRef;
 use crate::verify::policy::PolicyConfig;
 use crate::zone::Tz;
 
@@ -52,35 +54,6 @@ pub struct Organisation {
     pub name: String,
     pub time_zone: Tz,
     pub language: Language,
-}
-
-/// The language of the mails the bot writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Language {
-    Ja,
-    En,
-}
-
-impl Language {
-    /// The folder name under templates/.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Language::Ja => "ja",
-            Language::En => "en",
-        }
-    }
-}
-
-impl std::str::FromStr for Language {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "ja" => Ok(Language::Ja),
-            "en" => Ok(Language::En),
-            _ => Err(format!("`{s}` is not a language (ja or en)")),
-        }
-    }
 }
 
 /// The addresses the bot uses and answers to.
@@ -174,45 +147,6 @@ pub struct Limits {
     /// (and one fsync) carries them all. A crash loses none of them, it only
     /// makes the bot read the uncommitted batch again.
     pub messages_per_transaction: usize,
-}
-
-/// The name of an environment variable that holds a secret. The secret itself is
-/// read only when needed and never printed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SecretRef {
-    pub env: String,
-}
-
-impl SecretRef {
-    /// Reads the secret from the environment.
-    pub fn read(&self) -> Result<Secret, String> {
-        match std::env::var(&self.env) {
-            Ok(v) if !v.is_empty() => Ok(Secret(v)),
-            Ok(_) => Err(format!("the environment variable {} is empty", self.env)),
-            Err(_) => Err(format!("the environment variable {} is not set", self.env)),
-        }
-    }
-}
-
-/// A password or key. `Debug` and `Display` never show it.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a value (for tests and for secrets read elsewhere).
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-    /// The secret itself: call only where it is handed to a server.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret([redacted])")
-    }
 }
 
 /// How ballots run by default.
@@ -1326,12 +1260,6 @@ file = "roster.toml"
             .unwrap_err()
             .0;
         assert!(err.contains("Asia/Tokio"), "{err}");
-    }
-
-    #[test]
-    fn a_secret_never_shows_in_debug_output() {
-        let s = Secret::new("hunter2");
-        assert!(!format!("{s:?}").contains("hunter2"));
     }
 
     #[test]
