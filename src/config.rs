@@ -21,6 +21,7 @@ use crate::ballot::rules::{Profile, ProfileSet};
 use crate::domain::{Address, OrgId};
 use crate::language::Language;
 use crate::meetings::{MeetingPattern, Schedule};
+use crate::reading::ReadOptions;
 use crate::roster::{Roster, RosterFile};
 use crate::secret::SecretRef;
 use crate::verify::policy::PolicyConfig;
@@ -969,6 +970,22 @@ impl Config {
                 format!("imap://{}@{}:{}/{}", i.user, i.host, i.port, i.folder)
             }
             MailboxConfig::Maildir { path } => format!("maildir:{}", path.display()),
+        }
+    }
+}
+
+// The reading options are the core's type; the constructor that knows the
+// configuration lives here, on the settings side, so `reading` never imports
+// `config`. (An inherent impl may sit in any module of the crate.)
+impl ReadOptions {
+    /// The options the daemon reads with under `config`: the bot's own address is
+    /// automated, and the configured size limit applies. `mail-ballot inspect --config`
+    /// uses the same, so that it shows exactly what the daemon would count.
+    pub fn for_config(config: &Config) -> Self {
+        Self {
+            own_addresses: vec![config.addresses.bot.clone()],
+            max_message_bytes: config.limits.max_message_bytes,
+            ..Self::default()
         }
     }
 }
