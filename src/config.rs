@@ -22,7 +22,7 @@ use crate::domain::{Address, OrgId};
 use crate::language::Language;
 use crate::meetings::{MeetingPattern, Schedule};
 use crate::reading::ReadOptions;
-use crate::roster::{Roster, RosterFile};
+use crate::roster::{Roster, RosterError};
 use crate::secret::SecretRef;
 use crate::verify::policy::PolicyConfig;
 use crate::zone::Tz;
@@ -548,7 +548,7 @@ fn default_log_level() -> String {
 }
 
 /// Turns a TOML error into "FILE: line L, column C: MESSAGE".
-pub(crate) fn toml_error(path: &Path, text: &str, err: &toml::de::Error) -> ConfigError {
+fn toml_error(path: &Path, text: &str, err: &toml::de::Error) -> ConfigError {
     let message = err.message().trim().replace('\n', " ");
     match err.span() {
         Some(span) => {
@@ -572,6 +572,26 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
         .unwrap_or(0)
         + 1;
     (line, col)
+}
+
+/// Reads the roster file the configuration names. The roster itself only
+/// parses text; the sentence naming the file and line is written here, the
+/// same way as for the configuration file.
+fn load_roster(path: &Path) -> Result<Roster, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError(format!(
+            "cannot read the roster file {}: {e}",
+            path.display()
+        ))
+    })?;
+    parse_roster(path, &text)
+}
+
+fn parse_roster(path: &Path, text: &str) -> Result<Roster, ConfigError> {
+    Roster::from_toml(text).map_err(|e| match e {
+        RosterError::Malformed(err) => toml_error(path, text, &err),
+        RosterError::Invalid(reason) => ConfigError(format!("{}: {reason}", path.display())),
+    })
 }
 
 impl Config {
@@ -795,7 +815,7 @@ impl Config {
         }
 
         let roster_path = at(&raw.roster.file);
-        let roster = RosterFile::load(&roster_path)?;
+        let roster = load_roster(&roster_path)?;
 
         if let Some(chair) = &raw.ballots.chair {
             if roster.organisation(chair).is_none() {
@@ -1056,24 +1076,6 @@ fn check_env_name(
 pub(crate) mod tests {
     use super::*;
 
-    pub(crate) const ROSTER: &str = r#"
-[[organisations]]
-id = "acme"
-name = "株式会社アクメ"
-representative = "taro@acme.example"
-alternates = ["hanako@acme.example"]
-
-[[organisations]]
-id = "beta"
-name = "ベータ株式会社"
-representative = "jiro@beta.example"
-
-[[participants]]
-name = "山田 オブザーバー"
-role = "observer"
-address = "yamada@observer.example"
-"#;
-
     pub(crate) const CONFIG: &str = r#"
 [organisation]
 name = "テスト協議会 運営委員会"
@@ -1100,7 +1102,7 @@ file = "roster.toml"
 "#;
 
     pub(crate) fn write_config(dir: &Path, config: &str) -> PathBuf {
-        std::fs::write(dir.join("roster.toml"), ROSTER).unwrap();
+        std::fs::write(dir.join("roster.toml"), crate::roster::tests::ROSTER).unwrap();
         let p = dir.join("mail-ballot.toml");
         std::fs::write(&p, config).unwrap();
         p
@@ -1115,6 +1117,17 @@ file = "roster.toml"
         assert_eq!(c.ballots.default_profile, "isogj-email");
         assert_eq!(c.roster.voters().count(), 2);
         assert_eq!(c.storage.database, dir.path().join("ballots.sqlite"));
+    }
+
+    #[test]
+    fn a_roster_error_names_the_file_and_line() {
+        let err = parse_roster(
+            Path::new("roster.toml"),
+            "[[organisations]]\nid = \"Bad Id\"\nname = \"A\"\nrepresentative = \"x@a.example\"\n",
+        )
+        .unwrap_err()
+        .0;
+        assert!(err.starts_with("roster.toml: line 2"), "{err}");
     }
 
     #[test]
