@@ -8,7 +8,7 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use mail_ballot::ballot::rules::{shipped, tally_for_ballot};
 use mail_ballot::ballot::{Ballot, Opening, VoteRecord, VoteStatus};
 use mail_ballot::domain::{BallotRef, OrgId, Position};
-use mail_ballot::roster::RosterFile;
+use mail_ballot::roster::Roster;
 
 const VOTERS: usize = 1000;
 
@@ -19,7 +19,7 @@ fn ballot() -> (Ballot, Vec<VoteRecord>) {
             "[[organisations]]\nid = \"org{i:04}\"\nname = \"会員{i}\"\nrepresentative = \"rep{i}@org{i}.example\"\n\n"
         ));
     }
-    let roster = RosterFile::parse(std::path::Path::new("roster.toml"), &text).unwrap();
+    let roster = Roster::from_toml(&text).unwrap();
     let profile = shipped()
         .into_iter()
         .find(|p| p.name == "isogj-email")

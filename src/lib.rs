@@ -13,6 +13,7 @@ pub mod daemon;
 pub mod demo;
 pub mod domain;
 pub mod ingest;
+pub mod language;
 pub mod mailbox;
 pub mod meetings;
 pub mod memory;
@@ -20,6 +21,7 @@ pub mod outbox;
 pub mod reading;
 pub mod roster;
 pub mod scheduler;
+pub mod secret;
 pub mod security;
 pub mod store;
 #[cfg(test)]

@@ -4,7 +4,60 @@
 
 use chrono::{Datelike, Duration, NaiveDate};
 
-use crate::config::Schedule;
+use crate::ballot::calendar::Calendar;
+
+/// Time-driven work: business days, reminders, meetings and the digest. The
+/// configuration builds it from `[calendar]`, `[reminders]`, `[meetings]` and
+/// `[digest]`; the functions here only read it.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    pub calendar: Calendar,
+    /// How long before a deadline each reminder goes out, longest first.
+    pub reminders: Vec<chrono::Duration>,
+    /// Committee meetings given by date.
+    pub meetings: Vec<NaiveDate>,
+    /// A yearly pattern of meetings (ISOG-J: late April, early September, early December).
+    pub meeting_pattern: Option<MeetingPattern>,
+    /// The digest goes to the secretariat this many days before a meeting.
+    pub digest_days_before: u32,
+    /// Show dates in the digest as 令和8年12月1日(火).
+    pub era_dates: bool,
+}
+
+/// A yearly pattern of committee meetings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MeetingPattern {
+    /// ISOG-J 運営規約 5 (2): 第1回 4月下旬, 第2回 9月上旬, 第3回 12月上旬: the
+    /// windows 4/21-4/30, 9/1-9/10 and 12/1-12/10. Each is taken as its first
+    /// day (4/21, 9/1, 12/1), so the digest is never late; a meeting given with
+    /// its exact date inside a window replaces that window's date.
+    Isogj,
+}
+
+impl MeetingPattern {
+    /// The pattern's windows in `year`, as (first day, last day), inclusive.
+    pub fn windows(&self, year: i32) -> Vec<(NaiveDate, NaiveDate)> {
+        match self {
+            MeetingPattern::Isogj => [((4, 21), (4, 30)), ((9, 1), (9, 10)), ((12, 1), (12, 10))]
+                .iter()
+                .filter_map(|((m, d), (m2, d2))| {
+                    Some((
+                        NaiveDate::from_ymd_opt(year, *m, *d)?,
+                        NaiveDate::from_ymd_opt(year, *m2, *d2)?,
+                    ))
+                })
+                .collect(),
+        }
+    }
+
+    /// The pattern's dates in `year`: the first day of each window.
+    pub fn dates(&self, year: i32) -> Vec<NaiveDate> {
+        self.windows(year)
+            .into_iter()
+            .map(|(first, _)| first)
+            .collect()
+    }
+}
 
 /// Where a meeting date came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -78,8 +131,6 @@ pub fn digest_due(schedule: &Schedule, meeting: NaiveDate) -> NaiveDate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ballot::calendar::Calendar;
-    use crate::config::MeetingPattern;
 
     fn d(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()

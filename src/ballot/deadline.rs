@@ -19,7 +19,7 @@ use chrono::{
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::ballot::calendar::{weekday_ja, Calendar};
-use crate::config::Language;
+use crate::language::Language;
 use crate::zone::Tz;
 
 /// A deadline as written, before it is resolved against `now`.

@@ -5,7 +5,8 @@ use std::path::Path;
 use anyhow::anyhow;
 use chrono::{DateTime, Utc};
 
-use crate::config::{Config, Language, MailboxConfig, OutgoingConfig};
+use crate::config::{Config, MailboxConfig, OutgoingConfig};
+use crate::language::Language;
 use crate::outbox::compose::Composer;
 use crate::outbox::templates::Templates;
 

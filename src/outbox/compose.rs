@@ -11,8 +11,9 @@ use super::{message_id, AutoSubmitted, Mail, MessageIdKey};
 use crate::ballot::deadline::format_deadline;
 use crate::ballot::rules::{Outcome, VoteChanges};
 use crate::ballot::{Ballot, BallotError, RoundClosed, VoteRecord};
-use crate::config::{Config, Language};
+use crate::config::Config;
 use crate::domain::{Address, BallotRef, Position};
+use crate::language::Language;
 use crate::roster::Organisation;
 use crate::zone::Tz;
 

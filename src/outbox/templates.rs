@@ -11,7 +11,8 @@ use std::path::Path;
 use minijinja::{Environment, UndefinedBehavior};
 use serde::Serialize;
 
-use crate::config::{ConfigError, Language};
+use crate::config::ConfigError;
+use crate::language::Language;
 
 /// Every template, with its shipped Japanese and English text.
 pub const SHIPPED: &[(&str, &str, &str)] = &[

@@ -67,19 +67,6 @@ impl Default for ReadOptions {
     }
 }
 
-impl ReadOptions {
-    /// The options the daemon reads with under `config`: the bot's own address is
-    /// automated, and the configured size limit applies. `mail-ballot inspect --config`
-    /// uses the same, so that it shows exactly what the daemon would count.
-    pub fn for_config(config: &crate::config::Config) -> Self {
-        Self {
-            own_addresses: vec![config.addresses.bot.clone()],
-            max_message_bytes: config.limits.max_message_bytes,
-            ..Self::default()
-        }
-    }
-}
-
 /// Everything read from one message.
 #[derive(Debug, Clone, Serialize)]
 pub struct Reading {

@@ -29,8 +29,8 @@ use super::authres;
 use super::dkim::{aligned, DkimStatus, SignatureResult};
 use super::token::{self, find_tokens, TokenKey};
 use super::Fields;
-use crate::config::SecretRef;
 use crate::domain::{Address, BallotRef, OrgId};
+use crate::secret::SecretRef;
 
 /// A verification method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

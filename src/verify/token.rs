@@ -25,8 +25,8 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::config::Secret;
 use crate::domain::{Address, BallotRef, OrgId};
+use crate::secret::Secret;
 
 /// Bytes of the MAC kept in a token: 80 bits, 16 base32 characters.
 const TOKEN_BYTES: usize = 10;

@@ -206,8 +206,9 @@ async fn without_idle_the_daemon_picks_a_reply_up_within_its_poll_interval() {
 /// the folder again and finds it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mail_that_arrives_while_a_backlog_is_read_is_read_right_after_it() {
-    use mail_ballot::config::{ImapConfig, SecretRef, Security};
+    use mail_ballot::config::{ImapConfig, Security};
     use mail_ballot::mailbox::{imap::ImapSource, MailSource};
+    use mail_ballot::secret::SecretRef;
     use mail_ballot::store::Cursor;
 
     let c = Committee::start(2).await;

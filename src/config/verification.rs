@@ -1,0 +1,24 @@
+//! `[verification]`: how the bot checks that a reply comes from the member it
+//! names. The policy is the verify module's own type; this only checks it
+//! against the rest of the file.
+
+use super::connection::check_env_name;
+use super::error::ConfigError;
+use super::file::ConfigFile;
+use crate::verify::policy::PolicyConfig;
+
+/// Checks `[verification]` when there is one: a consistent policy, and a token
+/// secret named, not written.
+pub(super) fn load(
+    file: &ConfigFile,
+    raw: Option<PolicyConfig>,
+) -> Result<Option<PolicyConfig>, ConfigError> {
+    if let Some(v) = &raw {
+        v.validate()
+            .map_err(|e| ConfigError(format!("{file}: {e}")))?;
+        if let Some(env) = &v.token_secret_env {
+            check_env_name(file, "verification", "token_secret_env", env)?;
+        }
+    }
+    Ok(raw)
+}
