@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::templates::{TemplateError, Templates};
+use super::templates::{Rendered, TemplateError, Templates};
 use super::{message_id, AutoSubmitted, Mail, MessageIdKey};
 use crate::ballot::deadline::format_deadline;
 use crate::ballot::rules::{Outcome, VoteChanges};
@@ -233,17 +233,121 @@ impl<'a> Composer<'a> {
         }
     }
 
-    fn thread(
+    /// The mail every constructor below starts from: `kind` to `to`, in no
+    /// thread, with no Reply-To. A mail `about` a ballot's round carries the
+    /// ballot's tag in its subject and a Message-ID beginning with the
+    /// reference and round, so a reply finds the ballot even if its subject
+    /// was rewritten; `unique` tells apart mails of one kind in one round.
+    fn mail(
         &self,
-        b: &Ballot,
-        answering: Option<&Answering<'_>>,
-    ) -> (Option<String>, Vec<String>) {
-        let mut refs = vec![self.announce_id(b, b.current_round().number)];
-        let irt = answering.and_then(|a| a.message_id.map(str::to_string));
-        if let Some(i) = &irt {
-            refs.push(i.clone());
+        kind: &'static str,
+        about: Option<(BallotRef, u32)>,
+        unique: Option<&str>,
+        to: Vec<Address>,
+        auto: AutoSubmitted,
+        text: Rendered,
+    ) -> Mail {
+        Mail {
+            kind,
+            ballot: about.map(|(b, _)| b),
+            message_id: self.message_id(about, kind, unique),
+            to,
+            subject: match about {
+                Some((b, _)) => self.subject(b, &text.subject),
+                None => text.subject,
+            },
+            body: text.body,
+            in_reply_to: None,
+            references: vec![],
+            auto,
+            reply_to: None,
+            html: None,
+            attachments: vec![],
         }
-        (irt, refs)
+    }
+
+    /// A mail to the committee list about `round` of `b`, threaded under that
+    /// round's announcement. Replies go to the bot, which reads them as answers.
+    fn list_mail(
+        &self,
+        kind: &'static str,
+        b: &Ballot,
+        round: u32,
+        unique: Option<&str>,
+        text: Rendered,
+    ) -> Mail {
+        let announce = self.announce_id(b, round);
+        Mail {
+            in_reply_to: Some(announce.clone()),
+            references: vec![announce],
+            reply_to: Some(self.config.addresses.bot.clone()),
+            ..self.mail(
+                kind,
+                Some((b.reference, round)),
+                unique,
+                vec![self.config.addresses.list.clone()],
+                AutoSubmitted::Generated,
+                text,
+            )
+        }
+    }
+
+    /// An answer to a member's mail about `b`: to every registered address of
+    /// the organisation (whichever of them wrote, all of them hear), threaded
+    /// under the round's announcement and the member's message, with a
+    /// Message-ID drawn from that message, so a retry writes the same one.
+    fn member_reply(
+        &self,
+        kind: &'static str,
+        b: &Ballot,
+        org: &Organisation,
+        answering: &Answering<'_>,
+        text: Rendered,
+    ) -> Mail {
+        let round = b.current_round().number;
+        let mut references = vec![self.announce_id(b, round)];
+        references.extend(answering.message_id.map(str::to_string));
+        Mail {
+            in_reply_to: answering.message_id.map(str::to_string),
+            references,
+            ..self.mail(
+                kind,
+                Some((b.reference, round)),
+                Some(&tag(answering)),
+                org.addresses().cloned().collect(),
+                AutoSubmitted::Replied,
+                text,
+            )
+        }
+    }
+
+    /// An answer to `to` about the mail they sent (an admin's request, the
+    /// secretariat's confirmation, a member's mail that names no ballot the
+    /// bot knows), threaded under that mail alone.
+    fn reply(
+        &self,
+        kind: &'static str,
+        about: Option<(BallotRef, u32)>,
+        to: Vec<Address>,
+        answering: &Answering<'_>,
+        text: Rendered,
+    ) -> Mail {
+        Mail {
+            in_reply_to: answering.message_id.map(str::to_string),
+            references: answering
+                .message_id
+                .map(str::to_string)
+                .into_iter()
+                .collect(),
+            ..self.mail(
+                kind,
+                about,
+                Some(&tag(answering)),
+                to,
+                AutoSubmitted::Replied,
+                text,
+            )
+        }
     }
 
     /// The announcement of the current round to the committee list.
@@ -288,47 +392,26 @@ impl<'a> Composer<'a> {
                 json!({ "ballot": self.ballot_view(b), "previous": previous, "personal": member }),
             ),
         )?;
-        let mut references = if round > 1 {
-            vec![self.announce_id(b, 1)]
-        } else {
-            vec![]
-        };
-        let (kind, id, to, reply_to) = match personal {
-            None => (
-                "announce",
-                self.announce_id(b, round),
-                vec![self.config.addresses.list.clone()],
-                self.config.addresses.bot.clone(),
-            ),
+        // A re-ballot continues the thread of the first round's announcement.
+        let first = (round > 1).then(|| self.announce_id(b, 1));
+        Ok(match personal {
+            // The list's announcement opens the round's thread.
+            None => Mail {
+                in_reply_to: first.clone(),
+                references: first.into_iter().collect(),
+                ..self.list_mail("announce", b, round, None, r)
+            },
             Some((org, reply_to)) => {
                 // Threaded under the list announcement, so a reply to either finds the ballot.
-                references.push(self.announce_id(b, round));
-                (
-                    "personal",
-                    self.message_id(
-                        Some((b.reference, round)),
-                        "personal",
-                        Some(org.id.as_str()),
-                    ),
+                let mut mail = self.list_mail("personal", b, round, Some(org.id.as_str()), r);
+                mail.references.splice(0..0, first);
+                Mail {
                     // The representative and the alternates: any of them may answer.
-                    org.addresses().cloned().collect(),
-                    reply_to,
-                )
+                    to: org.addresses().cloned().collect(),
+                    reply_to: Some(reply_to),
+                    ..mail
+                }
             }
-        };
-        Ok(Mail {
-            kind,
-            ballot: Some(b.reference),
-            message_id: id,
-            to,
-            subject: self.subject(b.reference, &r.subject),
-            body: r.body,
-            in_reply_to: references.last().cloned(),
-            references,
-            auto: AutoSubmitted::Generated,
-            reply_to: Some(reply_to),
-            html: None,
-            attachments: vec![],
         })
     }
 
@@ -354,37 +437,7 @@ impl<'a> Composer<'a> {
                 "kept": answer.superseded.filter(|_| b.profile.vote_changes == VoteChanges::Closed).map(|p| self.position_label(p)),
             })),
         )?;
-        self.personal(b, "receipt", r.subject, r.body, member, answering)
-    }
-
-    fn personal(
-        &self,
-        b: &Ballot,
-        kind: &'static str,
-        subject: String,
-        body: String,
-        member: Member<'_>,
-        answering: &Answering<'_>,
-    ) -> Result<Mail, TemplateError> {
-        let (in_reply_to, references) = self.thread(b, Some(answering));
-        Ok(Mail {
-            kind,
-            ballot: Some(b.reference),
-            message_id: self.message_id(
-                Some((b.reference, b.current_round().number)),
-                kind,
-                Some(&tag(answering)),
-            ),
-            to: member.org.addresses().cloned().collect(),
-            subject: self.subject(b.reference, &subject),
-            body,
-            in_reply_to,
-            references,
-            auto: AutoSubmitted::Replied,
-            reply_to: None,
-            html: None,
-            attachments: vec![],
-        })
+        Ok(self.member_reply("receipt", b, member.org, answering, r))
     }
 
     /// An answer that was recorded but not counted (late, cancelled ballot, dated before opening).
@@ -409,7 +462,7 @@ impl<'a> Composer<'a> {
                 "received_at": self.when(received_at),
             })),
         )?;
-        self.personal(b, "not_open", r.subject, r.body, member, answering)
+        Ok(self.member_reply("not_open", b, member.org, answering, r))
     }
 
     /// An answer in a reply to several ballots that nothing verified for its
@@ -435,7 +488,7 @@ impl<'a> Composer<'a> {
                 "received_at": self.when(received_at),
             })),
         )?;
-        self.personal(b, "not_verified", r.subject, r.body, member, answering)
+        Ok(self.member_reply("not_verified", b, member.org, answering, r))
     }
 
     /// A request for a clear answer, quoting what was read. `delegation` says the
@@ -466,7 +519,7 @@ impl<'a> Composer<'a> {
                 "too_large": null,
             })),
         )?;
-        self.personal(b, "unclear", r.subject, r.body, member, answering)
+        Ok(self.member_reply("unclear", b, member.org, answering, r))
     }
 
     /// The `unclear` mail for a reply too large to read: it says so, with the
@@ -492,7 +545,7 @@ impl<'a> Composer<'a> {
                 "too_large": { "size": bytes_for_people(size), "limit": bytes_for_people(limit) },
             })),
         )?;
-        self.personal(b, "unclear", r.subject, r.body, member, answering)
+        Ok(self.member_reply("unclear", b, member.org, answering, r))
     }
 
     /// A member named a ballot that does not exist.
@@ -512,22 +565,15 @@ impl<'a> Composer<'a> {
             })),
         )?;
         Ok(Mail {
-            kind: "unknown_ballot",
-            ballot: None,
+            // Spelt with a hyphen, as it always has been (the golden files pin it).
             message_id: self.message_id(None, "unknown-ballot", Some(&tag(answering))),
-            to: member.org.addresses().cloned().collect(),
-            subject: r.subject,
-            body: r.body,
-            in_reply_to: answering.message_id.map(str::to_string),
-            references: answering
-                .message_id
-                .map(str::to_string)
-                .into_iter()
-                .collect(),
-            auto: AutoSubmitted::Replied,
-            reply_to: None,
-            html: None,
-            attachments: vec![],
+            ..self.reply(
+                "unknown_ballot",
+                None,
+                member.org.addresses().cloned().collect(),
+                answering,
+                r,
+            )
         })
     }
 
@@ -557,21 +603,7 @@ impl<'a> Composer<'a> {
                 "next_deadline": next_deadline,
             })),
         )?;
-        let id = self.message_id(Some((b.reference, closed.round)), "result", None);
-        Ok(Mail {
-            kind: "result",
-            ballot: Some(b.reference),
-            message_id: id,
-            to: vec![self.config.addresses.list.clone()],
-            subject: self.subject(b.reference, &r.subject),
-            body: r.body,
-            in_reply_to: Some(self.announce_id(b, closed.round)),
-            references: vec![self.announce_id(b, closed.round)],
-            auto: AutoSubmitted::Generated,
-            reply_to: Some(self.config.addresses.bot.clone()),
-            html: None,
-            attachments: vec![],
-        })
+        Ok(self.list_mail("result", b, closed.round, None, r))
     }
 
     /// A new deadline, to the committee list.
@@ -583,25 +615,9 @@ impl<'a> Composer<'a> {
                 json!({ "ballot": self.ballot_view(b), "old_deadline": self.when(old_deadline) }),
             ),
         )?;
+        // One per new deadline: a second extension is a mail of its own.
         let unique = round.deadline.timestamp().to_string();
-        Ok(Mail {
-            kind: "extended",
-            ballot: Some(b.reference),
-            message_id: self.message_id(
-                Some((b.reference, round.number)),
-                "extended",
-                Some(&unique),
-            ),
-            to: vec![self.config.addresses.list.clone()],
-            subject: self.subject(b.reference, &r.subject),
-            body: r.body,
-            in_reply_to: Some(self.announce_id(b, round.number)),
-            references: vec![self.announce_id(b, round.number)],
-            auto: AutoSubmitted::Generated,
-            reply_to: Some(self.config.addresses.bot.clone()),
-            html: None,
-            attachments: vec![],
-        })
+        Ok(self.list_mail("extended", b, round.number, Some(&unique), r))
     }
 
     /// A cancellation, to the committee list.
@@ -611,20 +627,7 @@ impl<'a> Composer<'a> {
             "cancelled",
             self.ctx(json!({ "ballot": self.ballot_view(b) })),
         )?;
-        Ok(Mail {
-            kind: "cancelled",
-            ballot: Some(b.reference),
-            message_id: self.message_id(Some((b.reference, round)), "cancelled", None),
-            to: vec![self.config.addresses.list.clone()],
-            subject: self.subject(b.reference, &r.subject),
-            body: r.body,
-            in_reply_to: Some(self.announce_id(b, round)),
-            references: vec![self.announce_id(b, round)],
-            auto: AutoSubmitted::Generated,
-            reply_to: Some(self.config.addresses.bot.clone()),
-            html: None,
-            attachments: vec![],
-        })
+        Ok(self.list_mail("cancelled", b, round, None, r))
     }
 
     /// A moment as the digest shows it: with the Japanese era when configured
@@ -840,15 +843,7 @@ impl<'a> Composer<'a> {
         h.update(now.timestamp().to_be_bytes());
         let unique = hex::encode(&h.finalize()[..6]);
         Ok(Mail {
-            kind: "digest",
-            ballot: None,
-            message_id: self.message_id(None, "digest", Some(&unique)),
-            to: self.config.addresses.secretariat.clone(),
-            subject: r.subject,
-            body: r.body,
-            in_reply_to: None,
-            references: vec![],
-            auto: AutoSubmitted::Generated,
+            // The secretariat's reply confirms the resolutions: the bot reads it.
             reply_to: Some(self.config.addresses.bot.clone()),
             html: Some(html),
             attachments: vec![super::Attachment {
@@ -856,6 +851,14 @@ impl<'a> Composer<'a> {
                 content_type: "text/csv; charset=utf-8".into(),
                 bytes: self.digest_csv(items),
             }],
+            ..self.mail(
+                "digest",
+                None,
+                Some(&unique),
+                self.config.addresses.secretariat.clone(),
+                AutoSubmitted::Generated,
+                r,
+            )
         })
     }
 
@@ -884,24 +887,9 @@ impl<'a> Composer<'a> {
             before.num_hours(),
             org.id
         );
-        let announce = self.announce_id(b, round.number);
         Ok(Mail {
-            kind: "reminder",
-            ballot: Some(b.reference),
-            message_id: self.message_id(
-                Some((b.reference, round.number)),
-                "reminder",
-                Some(&unique),
-            ),
             to: vec![org.representative.clone()],
-            subject: self.subject(b.reference, &r.subject),
-            body: r.body,
-            in_reply_to: Some(announce.clone()),
-            references: vec![announce],
-            auto: AutoSubmitted::Generated,
-            reply_to: Some(self.config.addresses.bot.clone()),
-            html: None,
-            attachments: vec![],
+            ..self.list_mail("reminder", b, round.number, Some(&unique), r)
         })
     }
 
@@ -946,24 +934,7 @@ impl<'a> Composer<'a> {
                 "still_pending": still_pending.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
             })),
         )?;
-        Ok(Mail {
-            kind: "ratified",
-            ballot: None,
-            message_id: self.message_id(None, "ratified", Some(&tag(answering))),
-            to,
-            subject: r.subject,
-            body: r.body,
-            in_reply_to: answering.message_id.map(str::to_string),
-            references: answering
-                .message_id
-                .map(str::to_string)
-                .into_iter()
-                .collect(),
-            auto: AutoSubmitted::Replied,
-            reply_to: None,
-            html: None,
-            attachments: vec![],
-        })
+        Ok(self.reply("ratified", None, to, answering, r))
     }
 
     /// Tells an organisation that a message claiming to be from it failed sender
@@ -987,28 +958,16 @@ impl<'a> Composer<'a> {
                 "security_contact": !self.config.addresses.security_contact.is_empty(),
             })),
         )?;
-        let subject = match ballot {
-            Some(b) => self.subject(b.reference, &r.subject),
-            None => r.subject,
-        };
-        Ok(Mail {
-            kind: "unverified",
-            ballot: ballot.map(|b| b.reference),
-            message_id: self.message_id(
-                ballot.map(|b| (b.reference, b.current_round().number)),
-                "unverified",
-                Some(&tag(answering)),
-            ),
-            to: org.addresses().cloned().collect(),
-            subject,
-            body: r.body,
-            in_reply_to: None,
-            references: vec![],
-            auto: AutoSubmitted::Replied,
-            reply_to: None,
-            html: None,
-            attachments: vec![],
-        })
+        // In no thread: the organisation may never have seen the message it
+        // is about, which someone else may have written.
+        Ok(self.mail(
+            "unverified",
+            ballot.map(|b| (b.reference, b.current_round().number)),
+            Some(&tag(answering)),
+            org.addresses().cloned().collect(),
+            AutoSubmitted::Replied,
+            r,
+        ))
     }
 
     /// Confirms to an organisation that its dispute of a vote recorded in its
@@ -1033,17 +992,7 @@ impl<'a> Composer<'a> {
                 "security_contact": !self.config.addresses.security_contact.is_empty(),
             })),
         )?;
-        self.personal(
-            b,
-            "disputed",
-            r.subject,
-            r.body,
-            Member {
-                org,
-                voter: &org.representative,
-            },
-            answering,
-        )
+        Ok(self.member_reply("disputed", b, org, answering, r))
     }
 
     /// A security incident, to the security contact. When it belongs to a
@@ -1071,21 +1020,16 @@ impl<'a> Composer<'a> {
             })),
         )?;
         Ok(Mail {
-            kind: "incident",
+            // Recorded against its ballot even when the round is not known.
             ballot: incident.ballot,
-            message_id: self.message_id(about, "incident", Some(&id.to_string())),
-            to: self.config.addresses.security_contact.clone(),
-            subject: match about {
-                Some((b, _)) => self.subject(b, &r.subject),
-                None => r.subject,
-            },
-            body: r.body,
-            in_reply_to: None,
-            references: vec![],
-            auto: AutoSubmitted::Generated,
-            reply_to: None,
-            html: None,
-            attachments: vec![],
+            ..self.mail(
+                "incident",
+                about,
+                Some(&id.to_string()),
+                self.config.addresses.security_contact.clone(),
+                AutoSubmitted::Generated,
+                r,
+            )
         })
     }
 
@@ -1100,24 +1044,13 @@ impl<'a> Composer<'a> {
             "opened",
             self.ctx(json!({ "ballot": self.ballot_view(b), "requester": requester.as_str() })),
         )?;
-        Ok(Mail {
-            kind: "opened",
-            ballot: Some(b.reference),
-            message_id: self.message_id(Some((b.reference, 1)), "opened", Some(&tag(answering))),
-            to: vec![requester.clone()],
-            subject: self.subject(b.reference, &r.subject),
-            body: r.body,
-            in_reply_to: answering.message_id.map(str::to_string),
-            references: answering
-                .message_id
-                .map(str::to_string)
-                .into_iter()
-                .collect(),
-            auto: AutoSubmitted::Replied,
-            reply_to: None,
-            html: None,
-            attachments: vec![],
-        })
+        Ok(self.reply(
+            "opened",
+            Some((b.reference, 1)),
+            vec![requester.clone()],
+            answering,
+            r,
+        ))
     }
 
     /// Tells an admin why their mail could not be acted on.
@@ -1138,22 +1071,9 @@ impl<'a> Composer<'a> {
             })),
         )?;
         Ok(Mail {
-            kind: "admin_error",
-            ballot: None,
+            // Spelt with a hyphen, as it always has been (the golden files pin it).
             message_id: self.message_id(None, "admin-error", Some(&tag(answering))),
-            to: vec![requester.clone()],
-            subject: r.subject,
-            body: r.body,
-            in_reply_to: answering.message_id.map(str::to_string),
-            references: answering
-                .message_id
-                .map(str::to_string)
-                .into_iter()
-                .collect(),
-            auto: AutoSubmitted::Replied,
-            reply_to: None,
-            html: None,
-            attachments: vec![],
+            ..self.reply("admin_error", None, vec![requester.clone()], answering, r)
         })
     }
 
