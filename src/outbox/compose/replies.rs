@@ -1,0 +1,299 @@
+//! What a member hears back about their mail: the receipt for a counted
+//! answer, and why an answer was not counted (too late, unclear, unverified,
+//! about a ballot that does not exist), or that a dispute was received.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::headers::tag;
+use super::{Answering, Composer, Member};
+use crate::ballot::rules::VoteChanges;
+use crate::ballot::Ballot;
+use crate::domain::{Address, BallotRef, Position};
+use crate::outbox::templates::TemplateError;
+use crate::outbox::{AutoSubmitted, Mail};
+use crate::roster::Organisation;
+
+/// Why an answer was not counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotOpenWhy {
+    Late,
+    Cancelled,
+    Early,
+    /// The reply answers the mail of another round (the round it names).
+    OtherRound(u32),
+}
+
+impl NotOpenWhy {
+    fn as_str(&self) -> &'static str {
+        match self {
+            NotOpenWhy::Late => "late",
+            NotOpenWhy::Cancelled => "cancelled",
+            NotOpenWhy::Early => "early",
+            NotOpenWhy::OtherRound(_) => "other_round",
+        }
+    }
+}
+
+/// An answer as recorded, for its receipt.
+#[derive(Debug, Clone, Copy)]
+pub struct Recorded<'a> {
+    pub position: Position,
+    /// The server's INTERNALDATE.
+    pub received_at: DateTime<Utc>,
+    /// The words that were read as the answer.
+    pub evidence: &'a str,
+    /// The answer this one replaces, if any.
+    pub superseded: Option<Position>,
+}
+
+impl Composer<'_> {
+    /// The receipt for a counted answer, to every registered address of the organisation.
+    pub fn receipt(
+        &self,
+        b: &Ballot,
+        member: Member<'_>,
+        answer: Recorded<'_>,
+        answering: &Answering<'_>,
+    ) -> Result<Mail, TemplateError> {
+        let r = self.templates.render(
+            "receipt",
+            self.ctx(json!({
+                "ballot": self.ballot_view(b),
+                "member": self.member_view(member),
+                "answer": self.position_label(answer.position),
+                "position": answer.position.as_str(),
+                "received_at": self.when(answer.received_at),
+                "evidence": answer.evidence,
+                "superseded": answer.superseded.map(|p| self.position_label(p)),
+                // Where the first answer is final, a later one is recorded only.
+                "kept": answer.superseded.filter(|_| b.profile.vote_changes == VoteChanges::Closed).map(|p| self.position_label(p)),
+            })),
+        )?;
+        Ok(self.member_reply("receipt", b, member.org, answering, r))
+    }
+
+    /// An answer that was recorded but not counted (late, cancelled ballot, dated before opening).
+    pub fn not_open(
+        &self,
+        b: &Ballot,
+        member: Member<'_>,
+        why: NotOpenWhy,
+        received_at: DateTime<Utc>,
+        answering: &Answering<'_>,
+    ) -> Result<Mail, TemplateError> {
+        let r = self.templates.render(
+            "not_open",
+            self.ctx(json!({
+                "ballot": self.ballot_view(b),
+                "member": self.member_view(member),
+                "why": why.as_str(),
+                "answered_round": match why {
+                    NotOpenWhy::OtherRound(n) => Some(n),
+                    _ => None,
+                },
+                "received_at": self.when(received_at),
+            })),
+        )?;
+        Ok(self.member_reply("not_open", b, member.org, answering, r))
+    }
+
+    /// An answer in a reply to several ballots that nothing verified for its
+    /// ballot: the reply went to the personal reply address of `token_ballot`,
+    /// which speaks for that ballot only. Sent with this ballot's personal
+    /// Reply-To, so answering it verifies.
+    pub fn not_verified(
+        &self,
+        b: &Ballot,
+        member: Member<'_>,
+        position: Position,
+        token_ballot: BallotRef,
+        received_at: DateTime<Utc>,
+        answering: &Answering<'_>,
+    ) -> Result<Mail, TemplateError> {
+        let r = self.templates.render(
+            "not_verified",
+            self.ctx(json!({
+                "ballot": self.ballot_view(b),
+                "member": self.member_view(member),
+                "answer": self.position_label(position),
+                "token_ballot": token_ballot.to_string(),
+                "received_at": self.when(received_at),
+            })),
+        )?;
+        Ok(self.member_reply("not_verified", b, member.org, answering, r))
+    }
+
+    /// A request for a clear answer, quoting what was read. `delegation` says the
+    /// member wrote 一任 under a rule that does not define it; `reason` is the
+    /// reader's explanation (English), shown by the English template.
+    pub fn unclear(
+        &self,
+        b: &Ballot,
+        member: Member<'_>,
+        own_words: &str,
+        reason: &str,
+        delegation: bool,
+        answering: &Answering<'_>,
+    ) -> Result<Mail, TemplateError> {
+        let quoted: Vec<&str> = own_words
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .take(12)
+            .collect();
+        let r = self.templates.render(
+            "unclear",
+            self.ctx(json!({
+                "ballot": self.ballot_view(b),
+                "member": self.member_view(member),
+                "quoted": quoted,
+                "reason": reason,
+                "delegation": delegation,
+                "too_large": null,
+            })),
+        )?;
+        Ok(self.member_reply("unclear", b, member.org, answering, r))
+    }
+
+    /// The `unclear` mail for a reply too large to read: it says so, with the
+    /// message's size and the limit, and asks for a short answer without
+    /// attachments, which a member can act on where "we could not read your answer"
+    /// alone would leave them guessing.
+    pub fn too_large(
+        &self,
+        b: &Ballot,
+        member: Member<'_>,
+        size: usize,
+        limit: usize,
+        answering: &Answering<'_>,
+    ) -> Result<Mail, TemplateError> {
+        let r = self.templates.render(
+            "unclear",
+            self.ctx(json!({
+                "ballot": self.ballot_view(b),
+                "member": self.member_view(member),
+                "quoted": [],
+                "reason": "",
+                "delegation": false,
+                "too_large": { "size": bytes_for_people(size), "limit": bytes_for_people(limit) },
+            })),
+        )?;
+        Ok(self.member_reply("unclear", b, member.org, answering, r))
+    }
+
+    /// A member named a ballot that does not exist.
+    pub fn unknown_ballot(
+        &self,
+        reference: BallotRef,
+        member: Member<'_>,
+        subject: &str,
+        answering: &Answering<'_>,
+    ) -> Result<Mail, TemplateError> {
+        let r = self.templates.render(
+            "unknown_ballot",
+            self.ctx(json!({
+                "reference": reference.to_string(),
+                "member": self.member_view(member),
+                "subject": subject,
+            })),
+        )?;
+        Ok(Mail {
+            // Its Message-ID spells the kind with a hyphen, as it always has
+            // (the golden files pin it).
+            message_id: self.message_id(None, "unknown-ballot", Some(&tag(answering))),
+            ..self.reply(
+                "unknown_ballot",
+                None,
+                member.org.addresses().cloned().collect(),
+                answering,
+                r,
+            )
+        })
+    }
+
+    /// Tells an organisation that a message claiming to be from it failed sender
+    /// verification and was not counted.
+    pub fn unverified(
+        &self,
+        org: &Organisation,
+        ballot: Option<&Ballot>,
+        claimed: &Address,
+        summary: &str,
+        received_at: DateTime<Utc>,
+        answering: &Answering<'_>,
+    ) -> Result<Mail, TemplateError> {
+        let r = self.templates.render(
+            "unverified",
+            self.ctx(json!({
+                "ballot": ballot.map(|b| self.ballot_view(b)),
+                "member": self.member_view(Member { org, voter: claimed }),
+                "received_at": self.when(received_at),
+                "summary": summary,
+                "security_contact": !self.config.addresses.security_contact.is_empty(),
+            })),
+        )?;
+        // In no thread: the organisation may never have seen the message it
+        // is about, which someone else may have written.
+        Ok(self.mail(
+            "unverified",
+            ballot.map(|b| (b.reference, b.current_round().number)),
+            Some(&tag(answering)),
+            org.addresses().cloned().collect(),
+            AutoSubmitted::Replied,
+            r,
+        ))
+    }
+
+    /// Confirms to an organisation that its dispute of a vote recorded in its
+    /// name was received and the vote no longer counts until an admin decides.
+    pub fn disputed(
+        &self,
+        b: &Ballot,
+        org: &Organisation,
+        round: u32,
+        position: Position,
+        reported_at: DateTime<Utc>,
+        answering: &Answering<'_>,
+    ) -> Result<Mail, TemplateError> {
+        let r = self.templates.render(
+            "disputed",
+            self.ctx(json!({
+                "ballot": self.ballot_view(b),
+                "member": self.member_view(Member { org, voter: &org.representative }),
+                "round": round,
+                "answer": self.position_label(position),
+                "reported_at": self.when(reported_at),
+                "security_contact": !self.config.addresses.security_contact.is_empty(),
+            })),
+        )?;
+        Ok(self.member_reply("disputed", b, org, answering, r))
+    }
+}
+
+/// A size as mail clients show it: "68 KB", "12.1 MB" (binary units, as they count).
+fn bytes_for_people(bytes: usize) -> String {
+    const KB: usize = 1024;
+    const MB: usize = 1024 * 1024;
+    if bytes < MB {
+        format!("{} KB", bytes.div_ceil(KB))
+    } else {
+        let tenths = (bytes * 10).div_ceil(MB);
+        match tenths % 10 {
+            0 => format!("{} MB", tenths / 10),
+            t => format!("{}.{t} MB", tenths / 10),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_written_as_mail_clients_show_them() {
+        assert_eq!(bytes_for_people(70_000), "69 KB");
+        assert_eq!(bytes_for_people(65_536), "64 KB");
+        assert_eq!(bytes_for_people(10 * 1024 * 1024), "10 MB");
+        assert_eq!(bytes_for_people(12_740_000), "12.2 MB");
+    }
+}
