@@ -16,6 +16,10 @@ use super::stdout::println;
 /// `run`: the templates must render before the daemon starts; then it runs
 /// until a signal, or until a worker gives up.
 pub(super) async fn run(app: App) -> anyhow::Result<()> {
+    // One daemon per database: a second one is refused before it reads or
+    // sends anything, naming the first. Held until the process ends.
+    let _lock = daemon::lock::DaemonLock::take(&app.config.storage.database, app.now())
+        .map_err(|e| anyhow!("{e}"))?;
     check::templates_render(&app.config).map_err(|e| anyhow!("{e}"))?;
     let source = mailbox::from_config(&app.config);
     let transport = app.transport().map_err(user_error)?;

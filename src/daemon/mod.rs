@@ -17,6 +17,8 @@
 //! restarts a process that exits (and whose log an admin reads), never one that
 //! waits. Mail cannot be the way to say so: the outbox is in that database.
 
+pub mod lock;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

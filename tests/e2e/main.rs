@@ -16,4 +16,5 @@ mod lifecycle;
 mod logs;
 mod schedule;
 mod security;
+mod service;
 mod smoke;

@@ -1,0 +1,115 @@
+//! The daemon as a service supervisor sees it: one per database, and a
+//! SIGTERM that stops it cleanly (exit 0) without losing a reply.
+
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use crate::committee::{member, reply, Client, Committee, BOT, WAIT};
+
+/// Kills the daemon when a test ends, passed or not.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits for `child` to exit, at most `limit`.
+fn exited(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let until = Instant::now() + limit;
+    while Instant::now() < until {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+fn open(c: &Committee) -> String {
+    let opened = c.cli(
+        &[
+            "open",
+            "--title",
+            "予算承認",
+            "--body",
+            "予算案を承認する。",
+            "--deadline",
+            "48h",
+        ],
+        None,
+    );
+    opened.split_whitespace().nth(1).unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_daemon_on_one_database_is_refused_naming_the_first() {
+    let c = Committee::start(2).await;
+    let log = c.stack.dir().join("daemon.log");
+    let mut first = Running(c.daemon(&log));
+    // The first has started once it has read the mailbox (its lock is taken
+    // before anything else).
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        first.0.try_wait().unwrap().is_none(),
+        "the first daemon runs"
+    );
+    let second = c.try_cli(&["run"], None);
+    assert!(!second.status.success());
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("another mail-ballot daemon is running on this database")
+            && err.contains(&format!("pid {}", first.0.id())),
+        "{err}"
+    );
+    // Commands still work beside it.
+    let out = c.cli(&["list"], None);
+    assert!(!out.contains("error"), "{out}");
+    assert!(
+        first.0.try_wait().unwrap().is_none(),
+        "the first one goes on"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_burst_stops_cleanly_and_loses_nothing() {
+    const ORGS: usize = 30;
+    let c = Committee::start_with(ORGS, "[limits]\nmessages_per_transaction = 5\n").await;
+    let r = open(&c);
+    let a = c
+        .wait_for_id(&member(1), &format!("{}.r1.announce.", r.to_lowercase()))
+        .await;
+    for i in 1..=ORGS {
+        let id = format!("burst{i}@org{i}.test");
+        c.send(
+            &member(i),
+            &reply(&a, &member(i), "賛成します。", Client::Thunderbird, &id),
+        )
+        .await;
+    }
+    // The announcement's list copy and every reply are in the bot's mailbox.
+    c.stack.wait_for_messages(BOT, ORGS + 1, WAIT).await;
+
+    let log = c.stack.dir().join("daemon.log");
+    let mut daemon = Running(c.daemon(&log));
+    // Let it start on the backlog, then ask it to stop.
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: a signal to the child this test started.
+    unsafe { libc::kill(daemon.0.id() as libc::pid_t, libc::SIGTERM) };
+    let status = exited(&mut daemon.0, Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("the daemon did not stop within 30 s of SIGTERM"));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(status.success(), "exit {status}\n{text}");
+    assert!(text.contains("mail-ballot stopped"), "{text}");
+    assert!(!text.contains("ERROR"), "{text}");
+
+    // What it had not read yet is read by the next start; nothing twice.
+    c.cli(&["poll"], None);
+    let v = c.show(&r);
+    let votes = v["votes"].as_array().unwrap();
+    assert_eq!(votes.len(), ORGS, "{votes:#?}");
+    c.assert_record_holds();
+}
