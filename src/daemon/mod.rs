@@ -18,6 +18,7 @@
 //! waits. Mail cannot be the way to say so: the outbox is in that database.
 
 pub mod lock;
+pub mod notify;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -100,6 +101,17 @@ pub async fn run(
     // Cancelled by a signal, or by a worker that gives up: the other stops too.
     let stop = shutdown.child_token();
     info!(mailbox = %app.source_name(), outgoing = %transport.describe(), "mail-ballot running");
+    let notifier = Arc::new(notify::Notifier::from_env());
+    notifier.ready(&format!(
+        "reading {} and sending through {}",
+        app.source_name(),
+        transport.describe()
+    ));
+    // The scheduler feeds the watchdog: it never waits longer than half of
+    // the supervisor's interval between passes.
+    let tick_every = notifier
+        .watchdog()
+        .map_or(TICK_EVERY, |w| TICK_EVERY.min(w / 2));
 
     let reader = {
         let app = app.clone();
@@ -170,10 +182,11 @@ pub async fn run(
         let app = app.clone();
         let wake = wake.clone();
         let shutdown = stop.clone();
+        let notifier = notifier.clone();
         async move {
             let mut outage = Outage::default();
             loop {
-                let mut wait = TICK_EVERY;
+                let mut wait = tick_every;
                 match scheduler::tick(&app, Some(transport.as_ref())).await {
                     Ok(r) => {
                         outage.ended();
@@ -184,7 +197,7 @@ pub async fn run(
                     Err(e) => {
                         error!(error = %e, "the scheduler failed; will retry");
                         if e.is_database() {
-                            match outage.failed(Instant::now(), limit, TICK_EVERY) {
+                            match outage.failed(Instant::now(), limit, tick_every) {
                                 Some(w) => wait = w,
                                 None => {
                                     shutdown.cancel();
@@ -194,6 +207,7 @@ pub async fn run(
                         }
                     }
                 }
+                notifier.alive();
                 tokio::select! {
                     _ = shutdown.cancelled() => return None,
                     _ = wake.notified() => {}
@@ -204,6 +218,7 @@ pub async fn run(
     };
 
     let (reader, ticker) = tokio::join!(reader, ticker);
+    notifier.stopping();
     match reader.or(ticker) {
         Some(e) => Err(e),
         None => {

@@ -141,6 +141,21 @@ level = "info"
         self.command(args, now).output().unwrap()
     }
 
+    /// Starts the daemon with extra environment variables; its log goes to `log`.
+    pub fn daemon_with_env(&self, log: &std::path::Path, env: &[(&str, &str)]) -> Child {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
+        self.command(&["run"], None)
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(f)
+            .spawn()
+            .unwrap()
+    }
+
     /// Starts the daemon; its log goes to `log`.
     pub fn daemon(&self, log: &std::path::Path) -> Child {
         let f = std::fs::OpenOptions::new()

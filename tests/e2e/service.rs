@@ -113,3 +113,51 @@ async fn sigterm_during_a_burst_stops_cleanly_and_loses_nothing() {
     assert_eq!(votes.len(), ORGS, "{votes:#?}");
     c.assert_record_holds();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_manager_hears_ready_watchdog_pings_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let c = Committee::start(2).await;
+    let socket = c.stack.dir().join("notify.sock");
+    let listener = UnixDatagram::bind(&socket).unwrap();
+    listener
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let log = c.stack.dir().join("daemon.log");
+    let mut daemon = Running(c.daemon_with_env(
+        &log,
+        &[
+            ("NOTIFY_SOCKET", socket.to_str().unwrap()),
+            // Every 2 s: the scheduler pings at least every second.
+            ("WATCHDOG_USEC", "2000000"),
+        ],
+    ));
+    let mut buf = [0u8; 512];
+    let mut next = || {
+        let n = listener
+            .recv(&mut buf)
+            .unwrap_or_else(|e| panic!("no notification: {e}"));
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let first = next();
+    assert!(first.starts_with("READY=1\nSTATUS="), "{first}");
+    let started = Instant::now();
+    let mut pings = 0;
+    while pings < 3 {
+        assert_eq!(next(), "WATCHDOG=1");
+        pings += 1;
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "pings come well within the interval"
+    );
+    // SAFETY: a signal to the child this test started.
+    unsafe { libc::kill(daemon.0.id() as libc::pid_t, libc::SIGTERM) };
+    let mut last = next();
+    while last == "WATCHDOG=1" {
+        last = next();
+    }
+    assert_eq!(last, "STOPPING=1");
+    let status = exited(&mut daemon.0, Duration::from_secs(20)).expect("stopped");
+    assert!(status.success(), "{status}");
+}
