@@ -2,34 +2,95 @@
 //! mailbox; close due rounds and send due mail) for cron and tests.
 
 use std::io::IsTerminal;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::anyhow;
 
 use crate::app::App;
 use crate::{daemon, ingest, mailbox, scheduler};
 
+use super::args::Cli;
 use super::check;
-use super::shared::user_error;
+use super::shared::{load_config, user_error};
 use super::stdout::println;
+use tracing::{error, info};
 
 /// `run`: the templates must render before the daemon starts; then it runs
-/// until a signal, or until a worker gives up.
-pub(super) async fn run(app: App) -> anyhow::Result<()> {
+/// until a signal, or until a worker gives up. SIGHUP reads the configuration
+/// again: a valid one replaces the running one between two batches (the
+/// workers stop as on SIGTERM and start again on it, in this process, with the
+/// lock still held); an invalid one is refused, the reason logged and the old
+/// one kept. Running ballots keep the roster and rule they were opened with.
+pub(super) async fn run(cli: &Cli, app: App) -> anyhow::Result<()> {
     // One daemon per database: a second one is refused before it reads or
     // sends anything, naming the first. Held until the process ends.
     let _lock = daemon::lock::DaemonLock::take(&app.config.storage.database, app.now())
         .map_err(|e| anyhow!("{e}"))?;
     check::templates_render(&app.config).map_err(|e| anyhow!("{e}"))?;
-    let source = mailbox::from_config(&app.config);
-    let transport = app.transport().map_err(user_error)?;
-    let shutdown = daemon::shutdown_on_signals();
-    // The reason goes to stderr as a plain line too (main), whatever
-    // the log's format: it is what the supervisor's journal shows.
-    daemon::run(Arc::new(app), source, transport, shutdown)
-        .await
-        .map_err(|e| anyhow!("{e}"))?;
-    Ok(())
+    let signals = daemon::signals::Signals::listen();
+    let mut app = app;
+    loop {
+        let source = mailbox::from_config(&app.config);
+        let transport = app.transport().map_err(user_error)?;
+        let database = app.config.storage.database.clone();
+        let round = signals.stop.child_token();
+        let replacement: Arc<Mutex<Option<App>>> = Arc::default();
+        let watcher = tokio::spawn({
+            let (reload, round, replacement) =
+                (signals.reload.clone(), round.clone(), replacement.clone());
+            let (path, now) = (cli.config.clone(), cli.now);
+            async move {
+                loop {
+                    reload.notified().await;
+                    match reloaded(&path, now, &database).await {
+                        Ok(new) => {
+                            *replacement.lock().unwrap_or_else(|p| p.into_inner()) = Some(new);
+                            round.cancel();
+                            return;
+                        }
+                        Err(e) => {
+                            error!(error = %e, "the new configuration is refused; the running one is kept")
+                        }
+                    }
+                }
+            }
+        });
+        // The reason goes to stderr as a plain line too (main), whatever
+        // the log's format: it is what the supervisor's journal shows.
+        let result = daemon::run(Arc::new(app), source, transport, round).await;
+        watcher.abort();
+        result.map_err(|e| anyhow!("{e}"))?;
+        let next = replacement.lock().unwrap_or_else(|p| p.into_inner()).take();
+        match next {
+            Some(new) if !signals.stop.is_cancelled() => {
+                info!("configuration reloaded");
+                app = new;
+            }
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// The configuration at `path` read again, as `run` would start on it; the
+/// database must stay the one whose lock this process holds.
+async fn reloaded(
+    path: &std::path::Path,
+    now: Option<chrono::DateTime<chrono::Utc>>,
+    database: &std::path::Path,
+) -> anyhow::Result<App> {
+    let config = load_config(path)?;
+    if config.storage.database != database {
+        return Err(anyhow!(
+            "[storage] database changed to {}; a new database needs a restart",
+            config.storage.database.display()
+        ));
+    }
+    check::templates_render(&config).map_err(|e| anyhow!("{e}"))?;
+    let clock = match now {
+        Some(t) => crate::app::fixed_clock(t),
+        None => crate::app::system_clock(),
+    };
+    App::open(config, clock).await.map_err(user_error)
 }
 
 /// `poll`: reads the mailbox to its end and says what became of the messages.

@@ -60,7 +60,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let who = actor(&cli);
     let now = app.now();
     match &cli.command {
-        Command::Run => mail::run(app).await,
+        Command::Run => mail::run(&cli, app).await,
         Command::Poll { quiet } => mail::poll(&app, *quiet).await,
         Command::Tick { quiet } => mail::tick(&app, *quiet).await,
         Command::Open(args) => ballot::open(&app, args, &who, now).await,

@@ -19,6 +19,7 @@
 
 pub mod lock;
 pub mod notify;
+pub mod signals;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -273,34 +274,6 @@ fn idle_limit(app: &App) -> Duration {
         crate::config::MailboxConfig::Imap(i) => i.poll_interval,
         crate::config::MailboxConfig::Maildir { .. } => Duration::from_secs(2),
     }
-}
-
-/// A token cancelled on SIGINT or SIGTERM.
-pub fn shutdown_on_signals() -> CancellationToken {
-    let token = CancellationToken::new();
-    let t = token.clone();
-    tokio::spawn(async move {
-        #[cfg(unix)]
-        {
-            let mut term =
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        error!(error = %e, "cannot listen for SIGTERM");
-                        return;
-                    }
-                };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        #[cfg(not(unix))]
-        let _ = tokio::signal::ctrl_c().await;
-        info!("shutting down");
-        t.cancel();
-    });
-    token
 }
 
 #[cfg(test)]

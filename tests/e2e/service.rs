@@ -161,3 +161,93 @@ async fn a_service_manager_hears_ready_watchdog_pings_and_stopping() {
     let status = exited(&mut daemon.0, Duration::from_secs(20)).expect("stopped");
     assert!(status.success(), "{status}");
 }
+
+/// The display name of the From of `m`.
+fn from_name(m: &crate::harness::StoredMessage) -> String {
+    mail_parser::MessageParser::default()
+        .parse(&m.raw)
+        .and_then(|p| {
+            p.from()
+                .and_then(|f| f.first())
+                .and_then(|a| a.name().map(str::to_string))
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_takes_a_valid_configuration_and_keeps_the_running_one_when_the_new_is_broken() {
+    let c = Committee::start(3).await;
+    let r = open(&c);
+    let prefix = r.to_lowercase();
+    let a = c
+        .wait_for_id(&member(1), &format!("{prefix}.r1.announce."))
+        .await;
+    let log = c.stack.dir().join("daemon.log");
+    let mut daemon = Running(c.daemon(&log));
+    let hup = |d: &Running| {
+        // SAFETY: a signal to the child this test started.
+        unsafe { libc::kill(d.0.id() as libc::pid_t, libc::SIGHUP) };
+    };
+    let wait_log = |what: &str, n: usize| {
+        let until = Instant::now() + WAIT;
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.matches(what).count() >= n {
+                return text;
+            }
+            assert!(
+                Instant::now() < until,
+                "the log never said {what:?}\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait_log("mail-ballot running", 1);
+
+    // A new bot name: the receipts the daemon sends from now on carry it.
+    let original = std::fs::read_to_string(&c.config).unwrap();
+    std::fs::write(
+        &c.config,
+        original.replace(
+            "bot_name = \"テスト協議会 メール審議\"",
+            "bot_name = \"新しい名前\"",
+        ),
+    )
+    .unwrap();
+    hup(&daemon);
+    wait_log("configuration reloaded", 1);
+    c.send(
+        &member(1),
+        &reply(&a, &member(1), "賛成", Client::Thunderbird, "r1@org1.test"),
+    )
+    .await;
+    let receipt = c
+        .wait_for_id(&member(1), &format!("{prefix}.r1.receipt."))
+        .await;
+    assert_eq!(from_name(&receipt), "新しい名前");
+
+    // A broken one is refused, the reason logged, and the daemon goes on.
+    std::fs::write(&c.config, format!("{original}\n[no_such_section]\n")).unwrap();
+    hup(&daemon);
+    let text = wait_log("the new configuration is refused", 1);
+    assert!(text.contains("no_such_section"), "{text}");
+    c.send(
+        &member(2),
+        &reply(&a, &member(2), "反対", Client::Thunderbird, "r2@org2.test"),
+    )
+    .await;
+    let receipt = c
+        .wait_for_id(&member(2), &format!("{prefix}.r1.receipt."))
+        .await;
+    assert_eq!(
+        from_name(&receipt),
+        "新しい名前",
+        "still the last good configuration"
+    );
+    assert!(daemon.0.try_wait().unwrap().is_none(), "still running");
+    // SAFETY: as above.
+    unsafe { libc::kill(daemon.0.id() as libc::pid_t, libc::SIGTERM) };
+    assert!(exited(&mut daemon.0, Duration::from_secs(20))
+        .unwrap()
+        .success());
+}
