@@ -141,6 +141,12 @@ pub enum Command {
     },
     /// Security incidents reported to the security contact, newest first.
     Incidents,
+    /// Write a consistent copy of the database while the daemon runs, then
+    /// check the copy with `audit verify`.
+    Backup {
+        /// The new file to write (never overwritten).
+        file: std::path::PathBuf,
+    },
     /// The committee's meeting calendar (where email resolutions are confirmed).
     Meeting {
         #[command(subcommand)]

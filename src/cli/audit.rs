@@ -1,6 +1,6 @@
 //! `audit verify`, `replay`, `incidents`: whether the record holds (the hash
 //! chain, the rows it recorded, every result recomputed from the raw messages),
-//! and the security incidents it holds.
+//! and the security incidents it holds; `backup`, a copy of it that verifies.
 
 use anyhow::anyhow;
 
@@ -10,7 +10,26 @@ use super::stdout::println;
 
 /// `audit verify`: the chain links, and every row matches the event that recorded it.
 pub(super) async fn verify(app: &App) -> anyhow::Result<()> {
-    let rep = crate::audit::verify(&app.store).await?;
+    verify_store(&app.store).await
+}
+
+/// `backup FILE`: an online copy of the database, then `audit verify` on the
+/// copy (not on the live database, which goes on changing), so a backup that
+/// says it is good has been checked as it was written.
+pub(super) async fn backup(app: &App, file: &std::path::Path) -> anyhow::Result<()> {
+    app.store
+        .backup_into(file)
+        .await
+        .map_err(|e| anyhow!("cannot write the backup: {e} ({})", file.display()))?;
+    let copy = crate::store::Store::open(file)
+        .await
+        .map_err(|e| anyhow!("the backup does not open: {e} ({})", file.display()))?;
+    println!("backup written to {}", file.display());
+    verify_store(&copy).await
+}
+
+async fn verify_store(store: &crate::store::Store) -> anyhow::Result<()> {
+    let rep = crate::audit::verify(store).await?;
     for p in &rep.problems {
         println!("difference: {p}");
     }

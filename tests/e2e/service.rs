@@ -251,3 +251,34 @@ async fn sighup_takes_a_valid_configuration_and_keeps_the_running_one_when_the_n
         .unwrap()
         .success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_taken_while_the_daemon_records_a_burst_verifies() {
+    const ORGS: usize = 30;
+    let c = Committee::start_with(ORGS, "[limits]\nmessages_per_transaction = 5\n").await;
+    let r = open(&c);
+    let a = c
+        .wait_for_id(&member(1), &format!("{}.r1.announce.", r.to_lowercase()))
+        .await;
+    let log = c.stack.dir().join("daemon.log");
+    let _daemon = Running(c.daemon(&log));
+    for i in 1..=ORGS {
+        let id = format!("b{i}@org{i}.test");
+        c.send(
+            &member(i),
+            &reply(&a, &member(i), "賛成", Client::Thunderbird, &id),
+        )
+        .await;
+    }
+    // While the daemon reads and answers them.
+    let copy = c.stack.dir().join("backups/ballots-1.sqlite");
+    let out = c.cli(&["backup", copy.to_str().unwrap()], None);
+    assert!(
+        out.contains("backup written to") && out.contains("audit trail intact"),
+        "{out}"
+    );
+    // Never over an existing file.
+    let again = c.try_cli(&["backup", copy.to_str().unwrap()], None);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+}
