@@ -4,6 +4,7 @@
 //! see ARCHITECTURE.md for the map.
 
 pub mod admin;
+pub mod alerts;
 pub mod app;
 pub mod audit;
 pub mod ballot;
@@ -23,6 +24,7 @@ pub mod roster;
 pub mod scheduler;
 pub mod secret;
 pub mod security;
+pub mod status;
 pub mod store;
 #[cfg(test)]
 pub(crate) mod testkit;

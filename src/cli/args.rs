@@ -141,6 +141,13 @@ pub enum Command {
     },
     /// Security incidents reported to the security contact, newest first.
     Incidents,
+    /// The daemon's health: mailbox, outbox, open rounds, audit head. Exit
+    /// status 0 when fine, 1 on a warning, 2 when critical.
+    Status {
+        /// One JSON object instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write a consistent copy of the database while the daemon runs, then
     /// check the copy with `audit verify`.
     Backup {

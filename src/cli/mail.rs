@@ -96,9 +96,26 @@ async fn reloaded(
 /// `poll`: reads the mailbox to its end and says what became of the messages.
 pub(super) async fn poll(app: &App, quiet: bool) -> anyhow::Result<()> {
     let mut src = mailbox::from_config(&app.config);
-    let r = ingest::poll(app, src.as_mut())
-        .await
-        .map_err(|e| anyhow!("{e}"))?;
+    let mailbox = crate::status::Fault::Mailbox.as_str();
+    let r = match ingest::poll(app, src.as_mut()).await {
+        Ok(r) => {
+            app.store
+                .record_ok(mailbox)
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
+            r
+        }
+        Err(e) => {
+            // For `status` and the alerts, when cron runs the reading.
+            if !e.is_database() {
+                let _ = app
+                    .store
+                    .record_failure(mailbox, &e.to_string(), app.now())
+                    .await;
+            }
+            return Err(anyhow!("{e}"));
+        }
+    };
     src.close().await;
     if speak(quiet, r.processed > 0) {
         let detail: Vec<String> = r

@@ -2,7 +2,8 @@
 //! dispatches; the arguments are in `args`, and each group of commands has its
 //! file: `ballot` (open, close, extend, cancel), `show` (list, show), `mail`
 //! (run, poll, tick), `ratify` (digest, ratify, meeting), `rules`, `dispute`,
-//! `audit` (audit verify, replay, incidents, backup), `inspect`, `check` (check-config).
+//! `audit` (audit verify, replay, incidents, backup), `status`, `inspect`, `check`
+//! (check-config).
 //! Handlers are thin: they load the configuration, call `admin`, `ingest` or
 //! `scheduler`, and print. Every failure reaches the user as one sentence (main
 //! prints it) and a non-zero exit.
@@ -20,6 +21,7 @@ mod ratify;
 mod rules;
 mod shared;
 mod show;
+mod status;
 pub(crate) mod stdout;
 
 pub use args::{
@@ -88,6 +90,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Replay => audit::replay(&app).await,
         Command::Incidents => audit::incidents(&app).await,
         Command::Backup { file } => audit::backup(&app, file).await,
+        Command::Status { json } => status::status(&app, *json).await,
         Command::Demo { .. }
         | Command::Inspect { .. }
         | Command::CheckConfig

@@ -18,6 +18,7 @@
 //! imports them.
 
 mod addresses;
+mod alerts;
 mod ballots;
 mod connection;
 mod error;
@@ -43,6 +44,7 @@ use crate::roster::Roster;
 use crate::verify::policy::PolicyConfig;
 
 pub use addresses::Addresses;
+pub use alerts::Alerts;
 pub use ballots::{BallotSettings, MotionKind};
 pub use connection::Security;
 pub use error::ConfigError;
@@ -76,6 +78,7 @@ pub struct Config {
     pub logging: Logging,
     pub schedule: Schedule,
     pub limits: Limits,
+    pub alerts: Alerts,
     /// Sender verification; None when the configuration has no [verification]
     /// table (then nothing is verified, and check-config says so).
     pub verification: Option<PolicyConfig>,
@@ -114,6 +117,7 @@ impl Config {
         let schedule =
             schedule::load(&file, raw.calendar, raw.reminders, raw.meetings, raw.digest)?;
         let verification = verification::load(&file, raw.verification)?;
+        let alerts = alerts::load(&file, raw.alerts)?;
         addresses::check_bot_not_on_roster(&file, &addresses, &roster)?;
 
         Ok(Config {
@@ -132,6 +136,7 @@ impl Config {
             schedule,
             verification,
             limits: limits::load(raw.limits),
+            alerts,
         })
     }
 

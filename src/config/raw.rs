@@ -47,6 +47,8 @@ pub(super) struct RawConfig {
     pub(super) limits: RawLimits,
     #[serde(default)]
     pub(super) verification: Option<PolicyConfig>,
+    #[serde(default)]
+    pub(super) alerts: super::alerts::RawAlerts,
 }
 
 #[derive(Deserialize)]

@@ -95,6 +95,21 @@ impl DaemonLock {
         Ok(DaemonLock { _file: file, path })
     }
 
+    /// Who holds the lock of the database at `database`, if a daemon runs
+    /// (for `status`; taking and releasing it at once, never kept).
+    pub fn holder(database: &Path) -> Option<String> {
+        let path = Self::path_for(database);
+        let mut file = OpenOptions::new().read(true).open(&path).ok()?;
+        // SAFETY: flock on a descriptor this function owns.
+        let free = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) } == 0;
+        if free {
+            return None;
+        }
+        let mut holder = String::new();
+        let _ = file.read_to_string(&mut holder);
+        Some(holder.trim().to_string())
+    }
+
     /// Where the lock file is.
     pub fn path(&self) -> &Path {
         &self.path
@@ -140,7 +155,9 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("ballots.sqlite.lock"), "{text}");
+        assert!(DaemonLock::holder(&db).unwrap().starts_with("pid "));
         drop(first);
+        assert_eq!(DaemonLock::holder(&db), None);
         DaemonLock::take(&db, now()).expect("free again once the first is gone");
     }
 

@@ -102,6 +102,7 @@ pub async fn run(
     // Cancelled by a signal, or by a worker that gives up: the other stops too.
     let stop = shutdown.child_token();
     info!(mailbox = %app.source_name(), outgoing = %transport.describe(), "mail-ballot running");
+    let started = app.now();
     let notifier = Arc::new(notify::Notifier::from_env());
     notifier.ready(&format!(
         "reading {} and sending through {}",
@@ -149,6 +150,14 @@ pub async fn run(
                 let waited = match read {
                     Ok(wait) => {
                         backoff.read(Instant::now());
+                        // For `status` and the alerts: the mailbox works.
+                        if let Err(e) = app
+                            .store
+                            .record_ok(crate::status::Fault::Mailbox.as_str())
+                            .await
+                        {
+                            warn!(error = %e, "cannot record that the mailbox was read");
+                        }
                         tokio::select! {
                             _ = shutdown.cancelled() => break None,
                             r = source.wait(wait) => r.map_err(ingest::PollError::from),
@@ -158,6 +167,19 @@ pub async fn run(
                 };
                 if let Err(e) = waited {
                     log_poll_error(&e);
+                    if !e.is_database() {
+                        let recorded = app
+                            .store
+                            .record_failure(
+                                crate::status::Fault::Mailbox.as_str(),
+                                &e.to_string(),
+                                app.now(),
+                            )
+                            .await;
+                        if let Err(e) = recorded {
+                            warn!(error = %e, "cannot record the mailbox's failure");
+                        }
+                    }
                     let mut pause = backoff.failed(Instant::now());
                     if e.is_database() {
                         match outage.failed(Instant::now(), limit, pause) {
@@ -207,6 +229,10 @@ pub async fn run(
                             }
                         }
                     }
+                }
+                // Faults that last are mailed to the admins (and their end).
+                if let Err(e) = crate::alerts::check(&app, app.now(), started).await {
+                    warn!(error = %e, "cannot check whether to alert the admins");
                 }
                 notifier.alive();
                 tokio::select! {

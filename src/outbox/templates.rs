@@ -37,6 +37,11 @@ pub const SHIPPED: &[(&str, &str, &str)] = &[
         include_str!("../../templates/en/not_open.txt"),
     ),
     (
+        "alert",
+        include_str!("../../templates/ja/alert.txt"),
+        include_str!("../../templates/en/alert.txt"),
+    ),
+    (
         "not_verified",
         include_str!("../../templates/ja/not_verified.txt"),
         include_str!("../../templates/en/not_verified.txt"),

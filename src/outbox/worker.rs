@@ -75,9 +75,10 @@ pub fn backoff(attempts: i64) -> Duration {
 }
 
 /// Whether mail of `kind` goes out regardless of the hourly allowance per
-/// address: incident reports, whose flood control is their own.
+/// address: incident reports and alerts, whose flood control is their own.
 pub fn bypasses_allowance(kind: &str) -> bool {
-    kind == "incident"
+    // Alerts to the admins have their own rate (`[alerts] repeat_after`).
+    kind == "incident" || kind == "alert"
 }
 
 /// Whether a stored message is the bot's own copy of the mail `sent`: From the

@@ -228,6 +228,17 @@ pub async fn checks_from(store: &Store) -> Result<i64, StoreError> {
     )
 }
 
+/// The trail's recorded head: the last event's number and hash.
+pub async fn head(store: &Store) -> Result<Option<(i64, String)>, StoreError> {
+    let row = sqlx::query("SELECT last_id, last_hash FROM audit_head WHERE one = 1")
+        .fetch_optional(store.pool())
+        .await?;
+    Ok(match row {
+        Some(r) => Some((r.try_get(0)?, r.try_get(1)?)),
+        None => None,
+    })
+}
+
 /// The result of walking the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verification {

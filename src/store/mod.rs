@@ -8,6 +8,8 @@
 //! roster, the votes and the raw mail, all members-only information.
 
 mod backup;
+mod health;
+pub use health::{Health, OutboxSummary};
 pub mod events;
 
 use std::collections::HashMap;

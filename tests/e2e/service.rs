@@ -282,3 +282,93 @@ async fn a_backup_taken_while_the_daemon_records_a_burst_verifies() {
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mailbox_down_past_the_limit_is_alerted_once_reported_critical_and_cleared_once() {
+    let mut c = Committee::start_with(2, "[alerts]\nmailbox_stale_after = \"1m\"\n").await;
+    let log = c.stack.dir().join("daemon.log");
+    let _daemon = Running(c.daemon(&log));
+    // Fine while it reads.
+    std::thread::sleep(Duration::from_secs(2));
+    let ok = c.try_cli(&["status"], None);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("daemon:     running (pid"));
+
+    c.stack.stop_dovecot().await;
+    // Past the limit (and the daemon's first minute), status is critical and
+    // says why.
+    let until = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        let o = c.try_cli(&["status", "--json"], None);
+        if o.status.code() == Some(2) {
+            break serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap();
+        }
+        assert!(
+            Instant::now() < until,
+            "never critical: {}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    };
+    assert_eq!(status["severity"], "critical");
+    let finding = status["findings"][0]["what"].as_str().unwrap();
+    assert!(
+        finding.starts_with("the mailbox has not been read for"),
+        "{finding}"
+    );
+    assert!(
+        status["mailbox"]["last_error"].as_str().is_some(),
+        "{status:#}"
+    );
+    // The alert has been queued; give the scheduler a pass to hand it over.
+    std::thread::sleep(Duration::from_secs(12));
+    c.stack.start_dovecot().await;
+
+    // The admins get one alert, then one all-clear once the mailbox is read.
+    let until = Instant::now() + Duration::from_secs(90);
+    loop {
+        let ids = alert_ids(&c).await;
+        if ids.iter().any(|id| id.contains(".clear.")) {
+            assert_eq!(
+                ids.iter().filter(|id| id.contains(".alert.")).count(),
+                1,
+                "{ids:?}"
+            );
+            assert_eq!(
+                ids.iter().filter(|id| id.contains(".clear.")).count(),
+                1,
+                "{ids:?}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "no all-clear: {ids:?}\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let ok = c.try_cli(&["status"], None);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+}
+
+/// The Message-IDs of the mailbox alerts in the chair's mailbox.
+async fn alert_ids(c: &Committee) -> Vec<String> {
+    c.stack
+        .messages(crate::committee::CHAIR)
+        .await
+        .into_iter()
+        .filter_map(|m| m.header("Message-ID"))
+        .filter(|id| id.contains("alert.mailbox."))
+        .collect()
+}

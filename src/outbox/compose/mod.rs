@@ -77,7 +77,7 @@ impl<'a> Composer<'a> {
         message_id(self.ids, ballot, kind, unique, self.domain())
     }
 
-    fn lang(&self) -> Language {
+    pub(super) fn lang(&self) -> Language {
         self.templates.language()
     }
 

@@ -10,6 +10,7 @@ use super::headers::tag;
 use super::{Answering, Composer};
 use crate::ballot::Ballot;
 use crate::domain::{Address, BallotRef};
+use crate::language::Language;
 use crate::outbox::templates::TemplateError;
 use crate::outbox::{AutoSubmitted, Mail};
 
@@ -101,6 +102,52 @@ impl Composer<'_> {
             })),
         )?;
         Ok(self.reply("ratified", None, to, answering, r))
+    }
+
+    /// A fault of the daemon that lasts (the mailbox unread, mail not going
+    /// out, rounds that cannot close), or its all-clear (`cleared`), to the
+    /// admins. `fault` names it (`mailbox`, `outgoing`, `rounds`); `findings`
+    /// are the sentences `status` shows.
+    pub fn alert(
+        &self,
+        fault: &str,
+        findings: &[String],
+        cleared: bool,
+        repeat_hours: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Mail, TemplateError> {
+        let label = match (self.lang(), fault) {
+            (Language::Ja, "mailbox") => "メールボックスの読み取り",
+            (Language::Ja, "outgoing") => "メールの送信",
+            (Language::Ja, _) => "締切を過ぎた審議の締め切り",
+            (Language::En, "mailbox") => "reading the mailbox",
+            (Language::En, "outgoing") => "sending mail",
+            (Language::En, _) => "closing rounds past their deadline",
+        };
+        let r = self.templates.render(
+            "alert",
+            self.ctx(json!({
+                "fault": fault,
+                "fault_label": label,
+                "findings": findings,
+                "cleared": cleared,
+                "repeat_hours": repeat_hours,
+                "at": self.when(now),
+            })),
+        )?;
+        let unique = format!(
+            "{fault}.{}.{}",
+            if cleared { "clear" } else { "alert" },
+            now.timestamp()
+        );
+        Ok(self.mail(
+            "alert",
+            None,
+            Some(&unique),
+            self.config.addresses.admins.clone(),
+            AutoSubmitted::Generated,
+            r,
+        ))
     }
 
     /// A security incident, to the security contact. When it belongs to a

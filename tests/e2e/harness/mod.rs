@@ -323,6 +323,22 @@ impl MailStack {
         }
     }
 
+    /// Stops Dovecot: IMAP is refused and Postfix defers deliveries until
+    /// [`MailStack::start_dovecot`].
+    pub async fn stop_dovecot(&mut self) {
+        if let Some(mut dovecot) = self.dovecot.take() {
+            dovecot.stop().await;
+        }
+    }
+
+    /// Starts Dovecot again on the same ports.
+    pub async fn start_dovecot(&mut self) {
+        assert!(self.dovecot.is_none(), "Dovecot is already running");
+        if let Err(e) = self.try_start_dovecot().await {
+            panic!("Dovecot did not start again: {e}\n{}", self.log_tail(40));
+        }
+    }
+
     /// The last `lines` lines of Dovecot's and of Postfix's logs (and of the masters'
     /// stderr, where configuration errors go), for diagnostics.
     pub fn log_tail(&self, lines: usize) -> String {

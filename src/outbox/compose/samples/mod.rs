@@ -70,6 +70,17 @@ impl Composer<'_> {
                 ),
             ),
             (
+                "alert",
+                self.alert(
+                    "mailbox",
+                    &["the mailbox has not been read for 20 minutes (last error: cannot connect to imap.example.jp:993: connection refused)".to_string()],
+                    false,
+                    12,
+                    now,
+                ),
+            ),
+            ("alert (all clear)", self.alert("mailbox", &[], true, 12, now)),
+            (
                 "disputed",
                 self.disputed(&s.open, s.org(), 1, Position::Yes, now, &answering),
             ),
