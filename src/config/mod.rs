@@ -23,6 +23,7 @@ mod ballots;
 mod connection;
 mod error;
 mod file;
+mod http;
 mod limits;
 mod logging;
 mod mailbox;
@@ -48,6 +49,7 @@ pub use alerts::Alerts;
 pub use ballots::{BallotSettings, MotionKind};
 pub use connection::Security;
 pub use error::ConfigError;
+pub use http::Http;
 pub use limits::Limits;
 pub use logging::{LogFormat, Logging};
 pub use mailbox::{ImapConfig, MailboxConfig};
@@ -79,6 +81,7 @@ pub struct Config {
     pub schedule: Schedule,
     pub limits: Limits,
     pub alerts: Alerts,
+    pub http: Http,
     /// Sender verification; None when the configuration has no [verification]
     /// table (then nothing is verified, and check-config says so).
     pub verification: Option<PolicyConfig>,
@@ -118,6 +121,7 @@ impl Config {
             schedule::load(&file, raw.calendar, raw.reminders, raw.meetings, raw.digest)?;
         let verification = verification::load(&file, raw.verification)?;
         let alerts = alerts::load(&file, raw.alerts)?;
+        let http = http::load(&file, raw.http)?;
         addresses::check_bot_not_on_roster(&file, &addresses, &roster)?;
 
         Ok(Config {
@@ -137,6 +141,7 @@ impl Config {
             verification,
             limits: limits::load(raw.limits),
             alerts,
+            http,
         })
     }
 

@@ -49,6 +49,8 @@ pub(super) struct RawConfig {
     pub(super) verification: Option<PolicyConfig>,
     #[serde(default)]
     pub(super) alerts: super::alerts::RawAlerts,
+    #[serde(default)]
+    pub(super) http: super::http::RawHttp,
 }
 
 #[derive(Deserialize)]

@@ -17,6 +17,7 @@
 //! restarts a process that exits (and whose log an admin reads), never one that
 //! waits. Mail cannot be the way to say so: the outbox is in that database.
 
+pub mod http;
 pub mod lock;
 pub mod notify;
 pub mod signals;
@@ -40,6 +41,12 @@ pub const TICK_EVERY: Duration = Duration::from_secs(10);
 /// Why the daemon stopped by itself.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
+    /// The metrics endpoint cannot listen where `[http] listen` says.
+    #[error("cannot listen on {addr} ([http] listen): {error}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        error: String,
+    },
     /// A worker's database steps failed, without one success, for longer than
     /// `[storage] give_up_after_secs`.
     #[error("the database has failed for {} s ({worker}: {error}); stopping so that the supervisor starts mail-ballot again", failing_for.as_secs())]
@@ -103,6 +110,23 @@ pub async fn run(
     let stop = shutdown.child_token();
     info!(mailbox = %app.source_name(), outgoing = %transport.describe(), "mail-ballot running");
     let started = app.now();
+    let http = match app.config.http.listen {
+        Some(addr) => {
+            let listener =
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| DaemonError::Listen {
+                        addr,
+                        error: e.to_string(),
+                    })?;
+            Some(tokio::spawn(http::serve(
+                listener,
+                app.clone(),
+                stop.clone(),
+            )))
+        }
+        None => None,
+    };
     let notifier = Arc::new(notify::Notifier::from_env());
     notifier.ready(&format!(
         "reading {} and sending through {}",
@@ -246,6 +270,12 @@ pub async fn run(
 
     let (reader, ticker) = tokio::join!(reader, ticker);
     notifier.stopping();
+    if let Some(server) = http {
+        // Both workers stopped, so `stop` is cancelled (or the signal came):
+        // the endpoint ends too, and its port is free for a reload.
+        stop.cancel();
+        let _ = server.await;
+    }
     match reader.or(ticker) {
         Some(e) => Err(e),
         None => {

@@ -122,6 +122,27 @@ impl Store {
             .collect()
     }
 
+    /// How many messages were recorded with each disposition, ever.
+    pub async fn disposition_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT disposition, COUNT(*) FROM messages GROUP BY disposition ORDER BY disposition",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+
+    /// How many answers were recorded as valid (counted when recorded), ever.
+    pub async fn valid_votes(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM votes WHERE status = 'valid'")
+                .fetch_one(self.pool())
+                .await?,
+        )
+    }
+
     /// The outbox at a glance.
     pub async fn outbox_summary(&self) -> Result<OutboxSummary, StoreError> {
         let r = sqlx::query(

@@ -372,3 +372,38 @@ async fn alert_ids(c: &Committee) -> Vec<String> {
         .filter(|id| id.contains("alert.mailbox."))
         .collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_serves_metrics_and_health_where_http_listen_says() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let c = Committee::start_with(2, &format!("[http]\nlisten = \"127.0.0.1:{port}\"\n")).await;
+    let log = c.stack.dir().join("daemon.log");
+    let _daemon = Running(c.daemon(&log));
+    let get = |path: &str| -> Option<String> {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        Some(out)
+    };
+    let until = Instant::now() + WAIT;
+    let metrics = loop {
+        match get("/metrics") {
+            Some(m) if m.contains("mail_ballot_mailbox_last_read_timestamp_seconds") => break m,
+            _ if Instant::now() < until => std::thread::sleep(Duration::from_millis(200)),
+            other => panic!(
+                "no metrics: {other:?}\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            ),
+        }
+    };
+    assert!(metrics.contains("mail_ballot_health 0"), "{metrics}");
+    let health = get("/healthz").unwrap();
+    assert!(health.starts_with("HTTP/1.1 200 OK"), "{health}");
+}
