@@ -5,7 +5,9 @@
 
 use chrono::{Duration, Utc};
 
-use crate::committee::{member, reply, Client, Committee, BOT, CHAIR, SECRETARIAT};
+use crate::committee::{
+    address, member, reply, Client, Committee, BOT, CHAIR, SECRETARIAT, VERIFY_BY_TOKEN,
+};
 
 /// `show REF --json`'s outbox row of the first mail of `kind`.
 fn outbox_row(c: &Committee, r: &str, kind: &str) -> serde_json::Value {
@@ -26,19 +28,7 @@ async fn a_planted_message_with_the_id_of_an_interrupted_mail_never_stops_it_bei
     // The relay is down when the ballot opens: the announcement's send begins
     // and fails, and the outbox cannot tell whether it got through.
     c.stack.stop_postfix().await;
-    let opened = c.cli(
-        &[
-            "open",
-            "--title",
-            "予算承認",
-            "--body",
-            "予算案を承認する。",
-            "--deadline",
-            "48h",
-        ],
-        Some(t0),
-    );
-    let r = opened.split_whitespace().nth(1).unwrap().to_string();
+    let r = c.open_budget(Some(t0));
     let announce = outbox_row(&c, &r, "announce");
     assert!(announce["sent_at"].is_null(), "{announce:#}");
     let id = announce["message_id"].as_str().unwrap().to_string();
@@ -121,9 +111,7 @@ async fn a_message_borrowing_a_members_message_id_never_drops_the_members_vote()
     let c = Committee::start(3).await;
     let t0 = Utc::now() - Duration::hours(1);
     let r = open(&c, "予算承認", t0);
-    let a = c
-        .wait_for_id(&member(1), &format!("{}.r1.announce.", r.to_lowercase()))
-        .await;
+    let a = c.announcement(&r, 1).await;
     // org02 answers first, under the Message-ID org01's client will use (a
     // guessable one, or one seen on an earlier mail that org01 resends).
     let id = "reply-2026@org1.test";
@@ -178,20 +166,6 @@ async fn a_message_borrowing_a_members_message_id_never_drops_the_members_vote()
     let incidents = c.cli(&["incidents"], None);
     assert_eq!(incidents.trim(), "no incidents", "{incidents}");
     c.assert_record_holds();
-}
-
-const VERIFY_BY_TOKEN: &str = r#"
-[verification]
-accept = ["token"]
-token_secret_env = "MAIL_BALLOT_TOKEN_KEY"
-"#;
-
-/// The address inside `<…>`, or the whole value.
-fn address(header: &str) -> String {
-    match (header.find('<'), header.find('>')) {
-        (Some(a), Some(b)) if a < b => header[a + 1..b].to_string(),
-        _ => header.trim().to_string(),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -273,9 +247,7 @@ async fn incident_reports_reach_the_security_contact_at_once_past_the_hourly_all
     let c = Committee::start_with(3, &extra).await;
     let t0 = Utc::now() - Duration::hours(1);
     let r = open(&c, "予算承認", t0);
-    let a = c
-        .wait_for_id(&member(3), &format!("{}.r1.announce.", r.to_lowercase()))
-        .await;
+    let a = c.announcement(&r, 3).await;
     // Two answers in members' names that no token verifies: two incidents.
     let mut ids = Vec::new();
     for i in [1, 2] {
@@ -363,9 +335,7 @@ async fn an_admins_confirmation_by_mail_needs_a_meeting_on_the_calendar_and_the_
 ) {
     let c = Committee::start(3).await;
     let r = open(&c, "予算承認", Utc::now() - Duration::hours(1));
-    let a = c
-        .wait_for_id(&member(1), &format!("{}.r1.announce.", r.to_lowercase()))
-        .await;
+    let a = c.announcement(&r, 1).await;
     for i in [1, 2] {
         let id = format!("yes{i}@org{i}.test");
         c.send(

@@ -19,6 +19,21 @@ pub const CSIRT: &str = "csirt@committee.test";
 /// The personal-ballot token key every test's daemon gets from the environment.
 pub const TOKEN_KEY: &str = "6d61696c2d62616c6c6f742074657374206b6579";
 
+/// A verification policy that accepts only personal-ballot tokens.
+pub const VERIFY_BY_TOKEN: &str = r#"
+[verification]
+accept = ["token"]
+token_secret_env = "MAIL_BALLOT_TOKEN_KEY"
+"#;
+
+/// The address inside `<…>` of a header, or the whole value.
+pub fn address(header: &str) -> String {
+    match (header.find('<'), header.find('>')) {
+        (Some(a), Some(b)) if a < b => header[a + 1..b].to_string(),
+        _ => header.trim().to_string(),
+    }
+}
+
 /// How long a test waits for mail to arrive before failing with the servers' logs.
 pub const WAIT: Duration = Duration::from_secs(30);
 
@@ -168,6 +183,30 @@ level = "info"
             .stderr(f)
             .spawn()
             .unwrap()
+    }
+
+    /// Opens the ballot most tests use, 予算承認 with a 48 h deadline, at `now`
+    /// (the present when None); returns its reference (`B-2026-001`).
+    pub fn open_budget(&self, now: Option<DateTime<Utc>>) -> String {
+        let opened = self.cli(
+            &[
+                "open",
+                "--title",
+                "予算承認",
+                "--body",
+                "予算案を承認する。",
+                "--deadline",
+                "48h",
+            ],
+            now,
+        );
+        opened.split_whitespace().nth(1).unwrap().to_string()
+    }
+
+    /// The announcement of round 1 of `r` as member `i` received it.
+    pub async fn announcement(&self, r: &str, i: usize) -> StoredMessage {
+        self.wait_for_id(&member(i), &format!("{}.r1.announce.", r.to_lowercase()))
+            .await
     }
 
     /// `show REF --json`.

@@ -38,19 +38,7 @@ async fn killing_the_daemon_between_messages_and_mid_batch_loses_and_doubles_not
     const ORGS: usize = 40;
     // Small transactions, so that kills land between commits as well as inside one.
     let c = Committee::start_with(ORGS, "[limits]\nmessages_per_transaction = 10\n").await;
-    let opened = c.cli(
-        &[
-            "open",
-            "--title",
-            "予算承認",
-            "--body",
-            "予算案を承認する。",
-            "--deadline",
-            "48h",
-        ],
-        None,
-    );
-    let r = opened.split_whitespace().nth(1).unwrap().to_string();
+    let r = c.open_budget(None);
     let year = &r[2..6];
     let a = c
         .wait_for_id(&member(1), &format!("b-{year}-001.r1.announce."))

@@ -204,19 +204,7 @@ async fn a_full_disk_under_the_daemon_heals_once_there_is_room_and_every_vote_co
     std::fs::write(&c.config, config).unwrap();
     let db = dir.join("db/ballots.sqlite");
 
-    let opened = c.cli(
-        &[
-            "open",
-            "--title",
-            "予算承認",
-            "--body",
-            "予算案を承認する。",
-            "--deadline",
-            "48h",
-        ],
-        None,
-    );
-    let r = opened.split_whitespace().nth(1).unwrap().to_string();
+    let r = c.open_budget(None);
     let year = &r[2..6];
     let a = c
         .wait_for_id(&member(1), &format!("b-{year}-001.r1.announce."))
@@ -320,19 +308,7 @@ async fn a_database_that_cannot_be_written_stops_the_daemon_loudly_within_the_bo
     let dir = c.config.parent().unwrap().to_path_buf();
     let db = dir.join("ballots.sqlite");
 
-    let opened = c.cli(
-        &[
-            "open",
-            "--title",
-            "予算承認",
-            "--body",
-            "予算案を承認する。",
-            "--deadline",
-            "48h",
-        ],
-        None,
-    );
-    let r = opened.split_whitespace().nth(1).unwrap().to_string();
+    let r = c.open_budget(None);
     let year = &r[2..6];
     let a = c
         .wait_for_id(&member(1), &format!("b-{year}-001.r1.announce."))

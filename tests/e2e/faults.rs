@@ -75,19 +75,7 @@ async fn wait_recorded(c: &Committee, n: usize, why: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_thousand_replies_survive_kills_a_dovecot_restart_and_a_postfix_outage() {
     let mut c = Committee::start(ORGS).await;
-    let opened = c.cli(
-        &[
-            "open",
-            "--title",
-            "予算承認",
-            "--body",
-            "予算案を承認する。",
-            "--deadline",
-            "48h",
-        ],
-        None,
-    );
-    let r = opened.split_whitespace().nth(1).unwrap().to_string();
+    let r = c.open_budget(None);
     let year = &r[2..6];
     let a = c
         .wait_for_id(&member(1), &format!("b-{year}-001.r1.announce."))
@@ -299,19 +287,7 @@ async fn the_daemon_reads_again_soon_after_every_dovecot_restart() {
     // while Dovecot is still coming back.
     const SOON: Duration = Duration::from_secs(10);
     let mut c = Committee::start(1).await;
-    let opened = c.cli(
-        &[
-            "open",
-            "--title",
-            "予算承認",
-            "--body",
-            "予算案を承認する。",
-            "--deadline",
-            "48h",
-        ],
-        None,
-    );
-    let r = opened.split_whitespace().nth(1).unwrap().to_string();
+    let r = c.open_budget(None);
     let a = c
         .wait_for_id(&member(1), &format!("b-{}-001.r1.announce.", &r[2..6]))
         .await;

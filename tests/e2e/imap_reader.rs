@@ -13,19 +13,7 @@ use crate::committee::{member, reply, text_of, Client, Committee, BOT, WAIT};
 /// Opens a ballot, has members 1 and 2 answer, reads them and sends the
 /// receipts; then reads the bot's own copies too. Returns the reference.
 async fn a_ballot_with_two_answers_read(c: &Committee) -> String {
-    let out = c.cli(
-        &[
-            "open",
-            "--title",
-            "予算承認",
-            "--body",
-            "予算案を承認する。",
-            "--deadline",
-            "48h",
-        ],
-        None,
-    );
-    let r = out.split_whitespace().nth(1).unwrap().to_string();
+    let r = c.open_budget(None);
     let prefix = format!("{}.r1.", r.to_lowercase());
     let a = c
         .wait_for_id(&member(1), &format!("{prefix}announce."))
@@ -150,19 +138,7 @@ async fn without_idle_the_daemon_picks_a_reply_up_within_its_poll_interval() {
             .replacen("idle = true", "idle = false", 1);
     assert!(config.contains("idle = false") && config.contains("poll_interval_secs = 2"));
     std::fs::write(&c.config, config).unwrap();
-    let out = c.cli(
-        &[
-            "open",
-            "--title",
-            "予算承認",
-            "--body",
-            "予算案を承認する。",
-            "--deadline",
-            "48h",
-        ],
-        None,
-    );
-    let r = out.split_whitespace().nth(1).unwrap().to_string();
+    let r = c.open_budget(None);
     let prefix = format!("{}.r1.", r.to_lowercase());
     let a = c
         .wait_for_id(&member(3), &format!("{prefix}announce."))
@@ -307,19 +283,7 @@ async fn mail_that_arrives_while_a_backlog_is_read_is_read_right_after_it() {
 async fn a_reply_over_the_size_limit_is_kept_cut_with_its_size_and_not_counted() {
     const LIMIT: usize = 65_536;
     let c = Committee::start_with(2, &format!("\n[limits]\nmax_message_bytes = {LIMIT}\n")).await;
-    let out = c.cli(
-        &[
-            "open",
-            "--title",
-            "予算承認",
-            "--body",
-            "予算案を承認する。",
-            "--deadline",
-            "48h",
-        ],
-        None,
-    );
-    let r = out.split_whitespace().nth(1).unwrap().to_string();
+    let r = c.open_budget(None);
     let prefix = format!("{}.r1.", r.to_lowercase());
     let a = c
         .wait_for_id(&member(1), &format!("{prefix}announce."))

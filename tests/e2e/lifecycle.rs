@@ -293,19 +293,7 @@ async fn a_ballot_that_is_not_valid_is_sent_again_as_round_two() {
 async fn a_reply_the_server_received_after_the_deadline_is_recorded_and_the_member_told() {
     let c = Committee::start(3).await;
     let t0 = Utc::now() - Duration::days(3);
-    let opened = c.cli(
-        &[
-            "open",
-            "--title",
-            "予算承認",
-            "--body",
-            "予算案を承認する。",
-            "--deadline",
-            "48h",
-        ],
-        Some(t0),
-    );
-    let r = opened.split_whitespace().nth(1).unwrap().to_string();
+    let r = c.open_budget(Some(t0));
     let prefix = format!("b-{}-001.r1.", &r[2..6]);
     let a = c
         .wait_for_id(&member(1), &format!("{prefix}announce."))

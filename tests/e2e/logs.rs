@@ -39,19 +39,7 @@ async fn a_refused_receipt_under_the_daemon(json: bool) -> (Committee, String) {
     let log = c.stack.dir().join("daemon.log");
     let mut daemon = c.daemon(&log);
 
-    let out = c.cli(
-        &[
-            "open",
-            "--title",
-            "予算承認",
-            "--body",
-            "予算案を承認する。",
-            "--deadline",
-            "48h",
-        ],
-        None,
-    );
-    let r = out.split_whitespace().nth(1).unwrap().to_string();
+    let r = c.open_budget(None);
     let prefix = format!("{}.r1.", r.to_lowercase());
     let a = c
         .wait_for_id(&member(1), &format!("{prefix}announce."))
@@ -195,19 +183,7 @@ async fn a_trace_log_shows_no_password_token_address_or_body() {
     let log = c.stack.dir().join("daemon.log");
     let mut daemon = c.daemon(&log);
 
-    let out = c.cli(
-        &[
-            "open",
-            "--title",
-            "予算承認",
-            "--body",
-            "予算案を承認する。",
-            "--deadline",
-            "48h",
-        ],
-        None,
-    );
-    let r = out.split_whitespace().nth(1).unwrap().to_string();
+    let r = c.open_budget(None);
     let year = &r[2..6];
     let personal = c
         .wait_for_id(&member(1), &format!("b-{year}-001.r1.personal."))

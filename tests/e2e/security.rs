@@ -7,22 +7,10 @@
 
 use chrono::{Duration, Utc};
 
-use crate::committee::{member, reply, subject_of, text_of, Client, Committee, BOT, CSIRT};
+use crate::committee::{
+    address, member, reply, subject_of, text_of, Client, Committee, BOT, CSIRT, VERIFY_BY_TOKEN,
+};
 use crate::harness::StoredMessage;
-
-const VERIFY_BY_TOKEN: &str = r#"
-[verification]
-accept = ["token"]
-token_secret_env = "MAIL_BALLOT_TOKEN_KEY"
-"#;
-
-/// The address inside `<…>`, or the whole value.
-fn address(header: &str) -> String {
-    match (header.find('<'), header.find('>')) {
-        (Some(a), Some(b)) if a < b => header[a + 1..b].to_string(),
-        _ => header.trim().to_string(),
-    }
-}
 
 /// Reads the mailbox until `show` lists `n` messages about the ballot.
 async fn poll_until(c: &Committee, r: &str, n: usize) -> serde_json::Value {
@@ -69,19 +57,7 @@ async fn a_forged_vote_is_refused_a_personal_reply_counts_and_a_replay_is_report
     let c = Committee::start_with(3, VERIFY_BY_TOKEN).await;
     let now = Utc::now();
     let t0 = now - Duration::hours(3);
-    let opened = c.cli(
-        &[
-            "open",
-            "--title",
-            "予算承認",
-            "--body",
-            "予算案を承認する。",
-            "--deadline",
-            "48h",
-        ],
-        Some(t0),
-    );
-    let r = opened.split_whitespace().nth(1).unwrap().to_string();
+    let r = c.open_budget(Some(t0));
     let year = &r[2..6];
 
     // Each organisation receives the ballot personally, with a Reply-To token.

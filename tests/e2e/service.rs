@@ -28,22 +28,6 @@ fn exited(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus
     None
 }
 
-fn open(c: &Committee) -> String {
-    let opened = c.cli(
-        &[
-            "open",
-            "--title",
-            "予算承認",
-            "--body",
-            "予算案を承認する。",
-            "--deadline",
-            "48h",
-        ],
-        None,
-    );
-    opened.split_whitespace().nth(1).unwrap().to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_daemon_on_one_database_is_refused_naming_the_first() {
     let c = Committee::start(2).await;
@@ -78,10 +62,8 @@ async fn a_second_daemon_on_one_database_is_refused_naming_the_first() {
 async fn sigterm_during_a_burst_stops_cleanly_and_loses_nothing() {
     const ORGS: usize = 30;
     let c = Committee::start_with(ORGS, "[limits]\nmessages_per_transaction = 5\n").await;
-    let r = open(&c);
-    let a = c
-        .wait_for_id(&member(1), &format!("{}.r1.announce.", r.to_lowercase()))
-        .await;
+    let r = c.open_budget(None);
+    let a = c.announcement(&r, 1).await;
     for i in 1..=ORGS {
         let id = format!("burst{i}@org{i}.test");
         c.send(
@@ -177,7 +159,7 @@ fn from_name(m: &crate::harness::StoredMessage) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_takes_a_valid_configuration_and_keeps_the_running_one_when_the_new_is_broken() {
     let c = Committee::start(3).await;
-    let r = open(&c);
+    let r = c.open_budget(None);
     let prefix = r.to_lowercase();
     let a = c
         .wait_for_id(&member(1), &format!("{prefix}.r1.announce."))
@@ -256,10 +238,8 @@ async fn sighup_takes_a_valid_configuration_and_keeps_the_running_one_when_the_n
 async fn a_backup_taken_while_the_daemon_records_a_burst_verifies() {
     const ORGS: usize = 30;
     let c = Committee::start_with(ORGS, "[limits]\nmessages_per_transaction = 5\n").await;
-    let r = open(&c);
-    let a = c
-        .wait_for_id(&member(1), &format!("{}.r1.announce.", r.to_lowercase()))
-        .await;
+    let r = c.open_budget(None);
+    let a = c.announcement(&r, 1).await;
     let log = c.stack.dir().join("daemon.log");
     let _daemon = Running(c.daemon(&log));
     for i in 1..=ORGS {
