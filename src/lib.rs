@@ -26,5 +26,6 @@ pub mod security;
 pub mod store;
 #[cfg(test)]
 pub(crate) mod testkit;
+pub mod tls;
 pub mod verify;
 pub mod zone;

@@ -166,7 +166,7 @@ impl PolicyConfig {
     pub fn token_secret(&self) -> Option<SecretRef> {
         self.token_secret_env
             .as_ref()
-            .map(|env| SecretRef { env: env.clone() })
+            .map(|env| SecretRef::Env(env.clone()))
     }
 }
 
@@ -1174,7 +1174,10 @@ mod tests {
         assert_eq!(p.validate(), Err(PolicyError::MissingTokenSecret));
         p.token_secret_env = Some("MAIL_BALLOT_TOKEN_KEY".into());
         assert_eq!(p.validate(), Ok(()));
-        assert_eq!(p.token_secret().unwrap().env, "MAIL_BALLOT_TOKEN_KEY");
+        assert_eq!(
+            p.token_secret(),
+            Some(SecretRef::Env("MAIL_BALLOT_TOKEN_KEY".into()))
+        );
         p.trusted_list_headers = vec!["X-Original From".into()];
         assert!(matches!(p.validate(), Err(PolicyError::BadHeaderName(_))));
         let empty = PolicyConfig {
