@@ -17,3 +17,4 @@ mod logs;
 mod schedule;
 mod security;
 mod smoke;
+mod tls;
