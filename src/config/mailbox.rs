@@ -267,6 +267,36 @@ mod tests {
     }
 
     #[test]
+    fn a_private_authority_is_trusted_beside_the_public_ones_or_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = params.self_signed(&key).unwrap();
+        // Text around the block, as `openssl x509 -text` writes it, is skipped.
+        std::fs::write(
+            dir.path().join("ca.pem"),
+            format!("Certificate:\n    Data: ...\n{}", ca.pem()),
+        )
+        .unwrap();
+        let i = load(
+            dir.path(),
+            &imap("password_env = \"P\"\nca_file = \"ca.pem\""),
+        )
+        .unwrap();
+        assert!(i.trust.public_roots);
+        assert_eq!(i.trust.ca_file, Some(dir.path().join("ca.pem")));
+        assert_eq!(i.trust.authorities, vec![ca.der().clone()]);
+        let i = load(
+            dir.path(),
+            &imap("password_env = \"P\"\nca_file = \"ca.pem\"\npublic_roots = false"),
+        )
+        .unwrap();
+        assert!(!i.trust.public_roots);
+        assert!(i.trust.client_config().is_ok());
+    }
+
+    #[test]
     fn public_roots_off_needs_a_ca_file_and_plain_text_takes_neither() {
         let dir = tempfile::tempdir().unwrap();
         let err = load(
