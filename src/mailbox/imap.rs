@@ -399,8 +399,11 @@ pub async fn connect(cfg: &ImapConfig) -> Result<async_imap::Client<Connection>,
                 client.run_command_and_check_ok("STARTTLS", None),
             )
             .await?;
-            // Nothing is read past the tagged OK: the server says nothing more
-            // until our handshake, so the stream holds no unread bytes.
+            // Whatever the library read past the tagged OK stays in its buffer,
+            // which into_inner drops: bytes before the handshake are plain text
+            // anyone on the path could have written, and must not be taken as
+            // the server's (the STARTTLS response injection of CVE-2011-0411).
+            // The capabilities are asked again after login, over TLS.
             let conn = handshake(cfg, client.into_inner()).await?;
             Ok(async_imap::Client::new(conn))
         }

@@ -293,6 +293,35 @@ async fn a_private_authority_without_ca_file_is_refused_saying_to_set_ca_file() 
         )),
         "{sent}"
     );
+
+    // The daemon's log says the same for its reader, and the daemon keeps running to
+    // try again. (Its sender logs the line `open` printed above, from the same worker,
+    // when the announcement's retry comes due.)
+    let log = c.stack.dir().join("daemon.log");
+    let mut daemon = c.daemon(&log);
+    let deadline = std::time::Instant::now() + WAIT;
+    let logged = loop {
+        let logged = std::fs::read_to_string(&log).unwrap_or_default();
+        if logged
+            .lines()
+            .filter(|l| {
+                l.contains("cannot read the mailbox; will retry")
+                    && l.contains("set [mailbox] ca_file")
+            })
+            .count()
+            >= 2
+        {
+            break logged;
+        }
+        assert!(std::time::Instant::now() < deadline, "{logged}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert!(
+        daemon.try_wait().unwrap().is_none(),
+        "the daemon stopped:\n{logged}"
+    );
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
