@@ -11,8 +11,9 @@
 //! environment variable, a file, or a systemd credential (a file in
 //! `$CREDENTIALS_DIRECTORY`, which systemd fills from `LoadCredential=` or
 //! `LoadCredentialEncrypted=` and only the service can read). A file is read
-//! each time the secret is needed, so a rotated password is picked up at the
-//! next login without a restart.
+//! at each [`SecretRef::read`]: the IMAP reader reads at each login, so a
+//! rotated password is picked up without a restart; the SMTP transport reads
+//! once, when it is built, since lettre keeps the credentials for its pool.
 
 use std::ffi::OsString;
 use std::fmt;
