@@ -48,9 +48,14 @@ impl Verifier {
         };
         let token_key = match policy.token_secret() {
             Some(r) => {
-                let secret = r.read().map_err(|e| {
-                    AppError::Refused(format!("[verification] token_secret_env: {e}"))
-                })?;
+                let key = match &r {
+                    crate::secret::SecretRef::Env(_) => "token_secret_env",
+                    crate::secret::SecretRef::File(_) => "token_secret_file",
+                    crate::secret::SecretRef::Credential(_) => "token_secret_credential",
+                };
+                let secret = r
+                    .read()
+                    .map_err(|e| AppError::Refused(format!("[verification] {key}: {e}")))?;
                 Some(
                     TokenKey::from_secret(&secret)
                         .map_err(|e| AppError::Refused(format!("[verification] token key: {e}")))?,

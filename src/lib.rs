@@ -28,5 +28,6 @@ pub mod status;
 pub mod store;
 #[cfg(test)]
 pub(crate) mod testkit;
+pub mod tls;
 pub mod verify;
 pub mod zone;

@@ -163,6 +163,54 @@ fn the_commented_nca_kinds_configure_an_nca_committee() {
 }
 
 #[test]
+fn the_commented_imap_and_smtp_examples_configure_a_real_mailbox_and_relay() {
+    use mail_ballot::config::{Auth, MailboxConfig, OutgoingConfig, Security};
+    use mail_ballot::secret::SecretRef;
+    let dir = uncommented(
+        "#   kind = \"imap\"",
+        &["kind = \"maildir\"", "path = \"../var/mail\""],
+    );
+    let p = dir.path().join("config/mail-ballot.toml");
+    let c = mail_ballot::config::Config::load(&p).unwrap();
+    let MailboxConfig::Imap(i) = &c.mailbox else {
+        panic!("{:?}", c.mailbox)
+    };
+    assert_eq!((i.host.as_str(), i.port), ("imap.isog-j.example", 993));
+    assert_eq!(i.security, Security::Tls);
+    assert!(i.trust.public_roots && i.trust.ca_file.is_none());
+    assert_eq!(
+        i.login.auth,
+        Auth::Password(SecretRef::Env("MAIL_BALLOT_IMAP_PASSWORD".into()))
+    );
+    // The lines for the other places a password may be kept, and for a private
+    // CA, are comments still: each is a key the loader knows.
+    let text = std::fs::read_to_string(&p).unwrap();
+    for key in [
+        "password_file",
+        "password_credential",
+        "ca_file",
+        "public_roots",
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l.trim_start().starts_with(&format!("# {key} = "))),
+            "the example shows `{key}`"
+        );
+    }
+
+    let dir = uncommented(
+        "#   kind = \"smtp\"",
+        &["kind = \"file\"", "path = \"../var/sent\""],
+    );
+    let c = mail_ballot::config::Config::load(&dir.path().join("config/mail-ballot.toml")).unwrap();
+    let OutgoingConfig::Smtp(s) = &c.outgoing else {
+        panic!("{:?}", c.outgoing)
+    };
+    assert_eq!((s.port, s.security), (587, Security::Starttls));
+    assert_eq!(s.login.as_ref().unwrap().user, "ballot@isog-j.example");
+}
+
+#[test]
 fn a_misspelt_key_is_named_with_its_file_and_line() {
     let dir = shipped_copy();
     let p = dir.path().join("config/mail-ballot.toml");

@@ -5,10 +5,11 @@ use std::path::Path;
 use anyhow::anyhow;
 use chrono::{DateTime, Utc};
 
-use crate::config::{Config, MailboxConfig, OutgoingConfig};
+use crate::config::{Auth, Config, Login, MailboxConfig, OutgoingConfig, Security};
 use crate::language::Language;
 use crate::outbox::compose::Composer;
 use crate::outbox::templates::Templates;
+use crate::tls::Trust;
 
 use super::stdout::println;
 
@@ -81,6 +82,35 @@ pub fn verification_warnings(v: &crate::verify::PolicyConfig, config: &Config) -
     out
 }
 
+/// How a connection is protected, as check-config shows it: "TLS, public
+/// authorities and /etc/mail-ballot/ca.pem".
+fn protection(security: Security, trust: &Trust) -> String {
+    let kind = match security {
+        Security::Tls => "TLS",
+        Security::Starttls => "STARTTLS",
+        Security::Plain => return "plain text, this machine only".into(),
+    };
+    let ca = trust.ca_file.as_ref().map(|p| p.display().to_string());
+    let trusted = match (trust.public_roots, ca) {
+        (true, None) => "public authorities".to_string(),
+        (true, Some(ca)) => format!("public authorities and {ca}"),
+        (false, Some(ca)) => format!("only {ca}"),
+        (false, None) => "nothing".to_string(),
+    };
+    format!("{kind}, trusting {trusted}")
+}
+
+/// Whatever keeps the bot from logging in as configured, in one sentence:
+/// a secret that cannot be read from where the configuration says it is kept.
+fn login_problem(table: &str, login: &Login) -> Option<String> {
+    match &login.auth {
+        Auth::Password(secret) => secret
+            .read()
+            .err()
+            .map(|e| format!("[{table}] {}: {e}", secret.key("password"))),
+    }
+}
+
 /// Checks the configuration at `path` and prints what it found.
 pub fn run(path: &Path, now: DateTime<Utc>) -> anyhow::Result<()> {
     let config = Config::load(path).map_err(|e| anyhow!("{e}"))?;
@@ -108,22 +138,27 @@ pub fn run(path: &Path, now: DateTime<Utc>) -> anyhow::Result<()> {
     match &config.mailbox {
         MailboxConfig::Imap(i) => {
             println!(
-                "  mailbox: imap {}:{} folder {} as {}",
-                i.host, i.port, i.folder, i.user
+                "  mailbox: imap {}:{} ({}) folder {} as {}",
+                i.host,
+                i.port,
+                protection(i.security, &i.trust),
+                i.folder,
+                i.login.user
             );
-            if let Err(e) = i.password.read() {
-                problems.push(format!("[mailbox] password_env: {e}"));
-            }
+            problems.extend(login_problem("mailbox", &i.login));
         }
         MailboxConfig::Maildir { path } => println!("  mailbox: maildir {}", path.display()),
     }
     match &config.outgoing {
         OutgoingConfig::Smtp(s) => {
-            println!("  outgoing: smtp {}:{}", s.host, s.port);
-            if let Some(p) = &s.password {
-                if let Err(e) = p.read() {
-                    problems.push(format!("[outgoing] password_env: {e}"));
-                }
+            println!(
+                "  outgoing: smtp {}:{} ({})",
+                s.host,
+                s.port,
+                protection(s.security, &s.trust)
+            );
+            if let Some(login) = &s.login {
+                problems.extend(login_problem("outgoing", login));
             }
         }
         OutgoingConfig::File { path } => println!("  outgoing: files in {}", path.display()),

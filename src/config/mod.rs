@@ -4,7 +4,8 @@
 //! Loading is strict (unknown keys are errors, every value is parsed into its
 //! domain type) and every error is one sentence naming the file, the line and the
 //! key, because the people who edit this file are secretaries, not engineers.
-//! Secrets never live in the file: it names environment variables instead.
+//! Secrets never live in the file: it names where each is kept (an environment
+//! variable, a file, a systemd credential) instead.
 //!
 //! One file per job: `raw` is the file as written (serde, defaults), each
 //! section has its own loader beside its typed settings (`organisation`,
@@ -47,7 +48,7 @@ use crate::verify::policy::PolicyConfig;
 pub use addresses::Addresses;
 pub use alerts::Alerts;
 pub use ballots::{BallotSettings, MotionKind};
-pub use connection::Security;
+pub use connection::{Auth, Login, Security};
 pub use error::ConfigError;
 pub use http::Http;
 pub use limits::Limits;
@@ -195,7 +196,7 @@ impl Config {
     pub fn mailbox_source_name(&self) -> String {
         match &self.mailbox {
             MailboxConfig::Imap(i) => {
-                format!("imap://{}@{}:{}/{}", i.user, i.host, i.port, i.folder)
+                format!("imap://{}@{}:{}/{}", i.login.user, i.host, i.port, i.folder)
             }
             MailboxConfig::Maildir { path } => format!("maildir:{}", path.display()),
         }

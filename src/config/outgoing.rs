@@ -3,11 +3,11 @@
 
 use std::path::PathBuf;
 
-use super::connection::{check_env_name, check_plain, Security};
+use super::connection::{check_plain, secret_source, trust, Auth, Login, SecretKeys, Security};
 use super::error::ConfigError;
 use super::file::ConfigFile;
 use super::raw::RawOutgoing;
-use crate::secret::SecretRef;
+use crate::tls::Trust;
 
 /// Where outgoing mail goes.
 #[derive(Debug, Clone)]
@@ -26,8 +26,10 @@ pub struct SmtpConfig {
     pub host: String,
     pub port: u16,
     pub security: Security,
-    pub user: Option<String>,
-    pub password: Option<SecretRef>,
+    /// The authorities its certificate may be signed by (not used for "plain").
+    pub trust: Trust,
+    /// None: the relay takes the bot's mail without a login (by its address).
+    pub login: Option<Login>,
     pub timeout: std::time::Duration,
     /// Send the bot a blind copy of every mail. The copy in the bot's mailbox is
     /// the proof that the relay accepted a mail, which lets a send interrupted by
@@ -35,8 +37,8 @@ pub struct SmtpConfig {
     pub self_copy: bool,
 }
 
-/// Checks `[outgoing]`: a protected connection, and a user and a password
-/// named together or not at all.
+/// Checks `[outgoing]`: a protected connection and the authorities it trusts,
+/// and a user and a password named together or not at all.
 pub(super) fn load(file: &ConfigFile, raw: RawOutgoing) -> Result<OutgoingConfig, ConfigError> {
     match raw {
         RawOutgoing::Smtp {
@@ -45,18 +47,32 @@ pub(super) fn load(file: &ConfigFile, raw: RawOutgoing) -> Result<OutgoingConfig
             security,
             user,
             password_env,
+            password_file,
+            password_credential,
+            ca_file,
+            public_roots,
             timeout_secs,
             self_copy,
         } => {
             check_plain(file, "outgoing", &host, security)?;
-            if user.is_some() != password_env.is_some() {
-                return Err(ConfigError(format!(
-                    "{file}: [outgoing] user and password_env go together: give both or neither"
-                )));
-            }
-            if let Some(env) = &password_env {
-                check_env_name(file, "outgoing", "password_env", env)?;
-            }
+            let trust = trust(file, "outgoing", security, ca_file, public_roots)?;
+            let keys = SecretKeys {
+                env: password_env,
+                file: password_file,
+                credential: password_credential,
+            };
+            let login = match (user, secret_source(file, "outgoing", "password", keys)?) {
+                (Some(user), Some(password)) => Some(Login {
+                    user,
+                    auth: Auth::Password(password),
+                }),
+                (None, None) => None,
+                _ => {
+                    return Err(ConfigError(format!(
+                        "{file}: [outgoing] user and a password go together: give user and one of password_env, password_file or password_credential, or neither"
+                    )))
+                }
+            };
             Ok(OutgoingConfig::Smtp(SmtpConfig {
                 port: port.unwrap_or(match security {
                     Security::Tls => 465,
@@ -65,8 +81,8 @@ pub(super) fn load(file: &ConfigFile, raw: RawOutgoing) -> Result<OutgoingConfig
                 }),
                 host,
                 security,
-                user,
-                password: password_env.map(|env| SecretRef { env }),
+                trust,
+                login,
                 timeout: std::time::Duration::from_secs(timeout_secs.max(1)),
                 self_copy,
             }))

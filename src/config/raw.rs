@@ -92,7 +92,11 @@ pub(super) enum RawMailbox {
         #[serde(default = "default_tls")]
         security: Security,
         user: String,
-        password_env: String,
+        password_env: Option<String>,
+        password_file: Option<PathBuf>,
+        password_credential: Option<String>,
+        ca_file: Option<PathBuf>,
+        public_roots: Option<bool>,
         #[serde(default = "default_folder")]
         folder: String,
         #[serde(default = "default_true")]
@@ -133,6 +137,10 @@ pub(super) enum RawOutgoing {
         security: Security,
         user: Option<String>,
         password_env: Option<String>,
+        password_file: Option<PathBuf>,
+        password_credential: Option<String>,
+        ca_file: Option<PathBuf>,
+        public_roots: Option<bool>,
         #[serde(default = "default_timeout")]
         timeout_secs: u64,
         #[serde(default = "default_true")]

@@ -13,11 +13,16 @@ pub(super) fn load(
     file: &ConfigFile,
     raw: Option<PolicyConfig>,
 ) -> Result<Option<PolicyConfig>, ConfigError> {
-    if let Some(v) = &raw {
+    let mut raw = raw;
+    if let Some(v) = &mut raw {
         v.validate()
             .map_err(|e| ConfigError(format!("{file}: {e}")))?;
         if let Some(env) = &v.token_secret_env {
             check_env_name(file, "verification", "token_secret_env", env)?;
+        }
+        // A file named relative to the configuration, like every other path.
+        if let Some(f) = &v.token_secret_file {
+            v.token_secret_file = Some(file.at(f));
         }
     }
     Ok(raw)

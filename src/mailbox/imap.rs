@@ -10,9 +10,13 @@
 //! minutes (RFC 2177 asks for less than 29; servers' keep-alives would otherwise
 //! keep a stale IDLE alive forever), and by polling otherwise. Every command has
 //! a timeout; any failure drops the connection and the next call reconnects.
+//!
+//! The connection is TLS from the first byte (993) or plain text upgraded with
+//! STARTTLS (143) before the login; certificates are checked against the
+//! authorities of `crate::tls::Trust`, and a refusal is told in one sentence
+//! that says what to set.
 
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -24,13 +28,13 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::rustls::pki_types::ServerName;
-use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 use tokio_rustls::TlsConnector;
 use tracing::{debug, info, warn};
 
 use super::{Batch, Fetched, MailSource, MailboxError};
-use crate::config::{ImapConfig, Security};
+use crate::config::{Auth, ImapConfig, Security};
 use crate::store::Cursor;
+use crate::tls::{self, Peer};
 
 /// How often an IDLE is re-issued.
 pub const IDLE_REISSUE: Duration = Duration::from_secs(20 * 60);
@@ -251,35 +255,185 @@ impl From<async_imap::error::Error> for MailboxError {
     }
 }
 
-/// Opens a TCP (and TLS) connection to the configured server.
-pub async fn connect(cfg: &ImapConfig) -> Result<Connection, MailboxError> {
+/// The server as the configuration names it, for the sentence a TLS failure
+/// is told in.
+fn peer(cfg: &ImapConfig) -> Peer<'_> {
+    Peer {
+        table: "[mailbox]",
+        host: &cfg.host,
+        port: cfg.port,
+        security: cfg.security,
+        trust: &cfg.trust,
+    }
+}
+
+/// The TLS handshake over `tcp`, its failure told as one sentence.
+async fn handshake(cfg: &ImapConfig, tcp: TcpStream) -> Result<Connection, MailboxError> {
+    let addr = format!("{}:{}", cfg.host, cfg.port);
+    let config = cfg
+        .trust
+        .client_config()
+        .map_err(|e| MailboxError::Connect(addr.clone(), e.to_string()))?;
+    let name = ServerName::try_from(cfg.host.clone())
+        .map_err(|e| MailboxError::Connect(addr.clone(), e.to_string()))?;
+    match tokio::time::timeout(cfg.timeout, TlsConnector::from(config).connect(name, tcp)).await {
+        Ok(Ok(tls)) => Ok(Connection::Tls(Box::new(tls))),
+        Ok(Err(e)) => Err(match tls::rustls_cause(&e) {
+            Some(cause) => MailboxError::Tls(tls::explain(cause, &peer(cfg))),
+            None => MailboxError::Connect(addr, e.to_string()),
+        }),
+        Err(_) => Err(MailboxError::Timeout(cfg.timeout)),
+    }
+}
+
+/// Whether a capability list names STARTTLS.
+fn lists_starttls(caps: &[async_imap::imap_proto::Capability]) -> bool {
+    caps.iter().any(|c| {
+        matches!(c, async_imap::imap_proto::Capability::Atom(a) if a.eq_ignore_ascii_case("STARTTLS"))
+    })
+}
+
+/// Reads the server's greeting, the first thing it says, before any command;
+/// and whether it offers STARTTLS, when the greeting lists its capabilities
+/// (`* OK [CAPABILITY ... STARTTLS] ...`, as Dovecot's does).
+async fn greeting<T>(
+    cfg: &ImapConfig,
+    client: &mut async_imap::Client<T>,
+) -> Result<Option<bool>, MailboxError>
+where
+    T: AsyncRead + AsyncWrite + Unpin + std::fmt::Debug + Send,
+{
+    use async_imap::imap_proto::{Response, ResponseCode};
+    let read = async {
+        client
+            .read_response()
+            .await
+            .map_err(MailboxError::Io)?
+            .ok_or_else(|| {
+                MailboxError::Imap("the server closed the connection before greeting".into())
+            })
+    };
+    let hello = match tokio::time::timeout(cfg.timeout, read).await {
+        Ok(r) => r?,
+        // A STARTTLS client waits for a greeting in clear that a server on an
+        // implicit-TLS port never sends: it waits for our handshake.
+        Err(_) if cfg.security == Security::Starttls => {
+            return Err(MailboxError::Imap(format!(
+                "{}:{} sent no greeting within {} s; if that port expects TLS from the first byte (usually 993), set [mailbox] security = \"tls\"",
+                cfg.host,
+                cfg.port,
+                cfg.timeout.as_secs()
+            )))
+        }
+        Err(_) => return Err(MailboxError::Timeout(cfg.timeout)),
+    };
+    Ok(match hello.parsed() {
+        Response::Data { outcome, .. } => match &outcome.code {
+            Some(ResponseCode::Capabilities(caps)) => Some(lists_starttls(caps)),
+            _ => None,
+        },
+        _ => None,
+    })
+}
+
+/// Whether the server offers STARTTLS: as its greeting said, or by asking
+/// (CAPABILITY, with a tag of our own: the library keeps its command runner
+/// to itself before login).
+async fn offers_starttls(
+    client: &mut async_imap::Client<TcpStream>,
+    from_greeting: Option<bool>,
+) -> Result<bool, MailboxError> {
+    use async_imap::imap_proto::Response;
+    use tokio::io::AsyncWriteExt;
+    if let Some(offered) = from_greeting {
+        return Ok(offered);
+    }
+    const TAG: &str = "cap0";
+    let stream = client.get_mut();
+    stream
+        .write_all(format!("{TAG} CAPABILITY\r\n").as_bytes())
+        .await?;
+    stream.flush().await?;
+    let mut offered = false;
+    loop {
+        let resp = client.read_response().await?.ok_or_else(|| {
+            MailboxError::Imap("the server closed the connection during CAPABILITY".into())
+        })?;
+        match resp.parsed() {
+            Response::Capabilities(caps) => offered |= lists_starttls(caps),
+            Response::Done { tag, .. } if tag.0 == TAG => return Ok(offered),
+            _ => {}
+        }
+    }
+}
+
+/// Opens a connection the bot may log in on: TLS from the first byte
+/// (`security = "tls"`); plain text upgraded with STARTTLS before anything
+/// else is said (`"starttls"`, RFC 3501 6.2.1: greeting, capability,
+/// STARTTLS, handshake, and no second greeting); or plain text, which the
+/// configuration allows only to this machine.
+pub async fn connect(cfg: &ImapConfig) -> Result<async_imap::Client<Connection>, MailboxError> {
     let addr = format!("{}:{}", cfg.host, cfg.port);
     let tcp = timed(cfg.timeout, TcpStream::connect(&addr))
         .await
         .map_err(|e| MailboxError::Connect(addr.clone(), e.to_string()))?;
     tcp.set_nodelay(true).ok();
     match cfg.security {
-        Security::Plain => Ok(Connection::Plain(tcp)),
-        Security::Tls | Security::Starttls => {
-            let mut roots = RootCertStore::empty();
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-            let config = ClientConfig::builder_with_provider(Arc::new(
-                tokio_rustls::rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| MailboxError::Connect(addr.clone(), e.to_string()))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-            let name = ServerName::try_from(cfg.host.clone())
-                .map_err(|e| MailboxError::Connect(addr.clone(), e.to_string()))?;
-            let tls = timed(
-                cfg.timeout,
-                TlsConnector::from(Arc::new(config)).connect(name, tcp),
-            )
-            .await
-            .map_err(|e| MailboxError::Connect(addr.clone(), e.to_string()))?;
-            Ok(Connection::Tls(Box::new(tls)))
+        Security::Plain | Security::Tls => {
+            let conn = match cfg.security {
+                Security::Tls => handshake(cfg, tcp).await?,
+                _ => Connection::Plain(tcp),
+            };
+            let mut client = async_imap::Client::new(conn);
+            greeting(cfg, &mut client).await?;
+            Ok(client)
         }
+        Security::Starttls => {
+            let mut client = async_imap::Client::new(tcp);
+            let listed = greeting(cfg, &mut client).await?;
+            if !timed(cfg.timeout, offers_starttls(&mut client, listed)).await? {
+                return Err(MailboxError::Tls(tls::no_starttls(&peer(cfg))));
+            }
+            timed(
+                cfg.timeout,
+                client.run_command_and_check_ok("STARTTLS", None),
+            )
+            .await?;
+            // Whatever the library read past the tagged OK stays in its buffer,
+            // which into_inner drops: bytes before the handshake are plain text
+            // anyone on the path could have written, and must not be taken as
+            // the server's (the STARTTLS response injection of CVE-2011-0411).
+            // The capabilities are asked again after login, over TLS.
+            let conn = handshake(cfg, client.into_inner()).await?;
+            Ok(async_imap::Client::new(conn))
+        }
+    }
+}
+
+/// Logs in as the configuration says. Each way of proving who the bot is
+/// (`Auth`) has its arm here; a refusal names the user, never the secret.
+async fn login(
+    cfg: &ImapConfig,
+    client: async_imap::Client<Connection>,
+) -> Result<Session<Connection>, MailboxError> {
+    let user = &cfg.login.user;
+    let result = match &cfg.login.auth {
+        Auth::Password(secret) => {
+            let password = secret.read().map_err(|e| {
+                MailboxError::Config(format!("[mailbox] {}: {e}", secret.key("password")))
+            })?;
+            timed(cfg.timeout, async {
+                client
+                    .login(user, password.expose())
+                    .await
+                    .map_err(|(e, _)| MailboxError::from(e))
+            })
+            .await
+        }
+    };
+    match result {
+        Err(MailboxError::Imap(_)) => Err(MailboxError::Login(user.clone())),
+        other => other,
     }
 }
 
@@ -299,37 +453,8 @@ impl ImapSource {
 
     async fn session(&mut self) -> Result<&mut Session<Connection>, MailboxError> {
         if self.session.is_none() {
-            let conn = connect(&self.cfg).await?;
-            let mut client = async_imap::Client::new(conn);
-            // The server greets first.
-            timed(self.cfg.timeout, async {
-                client
-                    .read_response()
-                    .await
-                    .map_err(MailboxError::Io)?
-                    .ok_or_else(|| {
-                        MailboxError::Imap(
-                            "the server closed the connection before greeting".into(),
-                        )
-                    })
-            })
-            .await?;
-            let password = self.cfg.password.read().map_err(MailboxError::Config)?;
-            let mut session = match timed(self.cfg.timeout, async {
-                client
-                    .login(&self.cfg.user, password.expose())
-                    .await
-                    .map_err(|(e, _)| e)
-                    .map_err(MailboxError::from)
-            })
-            .await
-            {
-                Ok(s) => s,
-                Err(MailboxError::Imap(_)) => {
-                    return Err(MailboxError::Login(self.cfg.user.clone()))
-                }
-                Err(e) => return Err(e),
-            };
+            let client = connect(&self.cfg).await?;
+            let mut session = login(&self.cfg, client).await?;
             let caps = timed(self.cfg.timeout, session.capabilities()).await?;
             self.idle = self.cfg.idle && caps.has_str("IDLE");
             info!(idle = self.idle, "connected to the IMAP server");

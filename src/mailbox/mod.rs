@@ -54,6 +54,10 @@ pub struct Batch {
 pub enum MailboxError {
     #[error("cannot connect to {0}: {1}")]
     Connect(String, String),
+    /// The connection could not be made safe: a certificate refused, or no
+    /// STARTTLS. One sentence that says which and what to set.
+    #[error("{0}")]
+    Tls(String),
     #[error("the server refused the login for {0}")]
     Login(String),
     #[error("IMAP error: {0}")]

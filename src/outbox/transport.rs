@@ -8,12 +8,13 @@ use std::sync::{Arc, Mutex};
 use futures::future::BoxFuture;
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use super::redact_addresses;
-use crate::config::{OutgoingConfig, Security, SmtpConfig};
+use crate::config::{Auth, OutgoingConfig, Security, SmtpConfig};
 use crate::store::OutboxMail;
+use crate::tls::{self as tls_check, Peer, Trust};
 
 /// A failed send. The text is the server's or lettre's, which quotes
 /// recipients; Display (what logs show) replaces every address, and
@@ -26,6 +27,11 @@ pub enum TransportError {
     /// The server refused the mail for good (5xx): retrying will not help.
     #[error("refused: {}", redact_addresses(.0))]
     Permanent(String),
+    /// The connection could not be made safe (a certificate refused, no
+    /// STARTTLS): nothing was sent. The mail waits and is tried again, since
+    /// the mail itself is fine; the sentence says what the admin must set.
+    #[error("{}", redact_addresses(.0))]
+    Tls(String),
 }
 
 impl TransportError {
@@ -33,7 +39,9 @@ impl TransportError {
     /// admin reads with `show`; never for a log line.
     pub fn detail(&self) -> &str {
         match self {
-            TransportError::Transient(s) | TransportError::Permanent(s) => s,
+            TransportError::Transient(s)
+            | TransportError::Permanent(s)
+            | TransportError::Tls(s) => s,
         }
     }
 }
@@ -71,10 +79,17 @@ pub fn from_config(
     }
 }
 
-/// An SMTP relay (lettre, rustls with the webpki roots: certificates are verified).
+/// An SMTP relay (lettre, rustls with the webpki roots and any `ca_file`:
+/// certificates are verified).
 pub struct SmtpTransport {
     inner: AsyncSmtpTransport<Tokio1Executor>,
     describe: String,
+    /// Where the relay is and how it is reached, for the sentence a TLS
+    /// failure is told in.
+    host: String,
+    port: u16,
+    security: Security,
+    trust: Trust,
     /// The whole of one send (connection, TLS, login, envelope, data) gives up
     /// after this long: lettre's own timeout covers only the connection, and
     /// a server that stops answering mid-command would hold the worker forever.
@@ -89,10 +104,7 @@ impl SmtpTransport {
         cfg: &SmtpConfig,
         self_copy: Option<crate::domain::Address>,
     ) -> Result<Self, String> {
-        let tls_params = || {
-            TlsParameters::new(cfg.host.clone())
-                .map_err(|e| format!("TLS setup for {} failed: {e}", cfg.host))
-        };
+        let tls_params = || tls_parameters(&cfg.host, &cfg.trust);
         let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(cfg.host.clone())
             .port(cfg.port)
             .timeout(Some(cfg.timeout));
@@ -102,19 +114,77 @@ impl SmtpTransport {
             // Checked at load: only to a loopback host.
             Security::Plain => b.tls(Tls::None),
         };
-        if let (Some(user), Some(secret)) = (&cfg.user, &cfg.password) {
-            let password = secret.read()?;
-            b = b.credentials(Credentials::new(
-                user.clone(),
-                password.expose().to_string(),
-            ));
+        if let Some(login) = &cfg.login {
+            match &login.auth {
+                Auth::Password(secret) => {
+                    let password = secret
+                        .read()
+                        .map_err(|e| format!("[outgoing] {}: {e}", secret.key("password")))?;
+                    b = b.credentials(Credentials::new(
+                        login.user.clone(),
+                        password.expose().to_string(),
+                    ));
+                }
+            }
         }
         Ok(Self {
             inner: b.build(),
             describe: format!("smtp://{}:{}", cfg.host, cfg.port),
+            host: cfg.host.clone(),
+            port: cfg.port,
+            security: cfg.security,
+            trust: cfg.trust.clone(),
             timeout: cfg.timeout,
             self_copy,
         })
+    }
+}
+
+/// lettre's TLS parameters for `host` under `trust`: the same authorities the
+/// IMAP reader trusts (`crate::tls`), built through lettre's own builder so it
+/// keeps its rustls configuration.
+fn tls_parameters(host: &str, trust: &Trust) -> Result<TlsParameters, String> {
+    let mut b = TlsParameters::builder(host.to_string()).certificate_store(if trust.public_roots {
+        CertificateStore::WebpkiRoots
+    } else {
+        CertificateStore::None
+    });
+    for der in &trust.authorities {
+        let cert = Certificate::from_der(der.to_vec())
+            .map_err(|e| format!("[outgoing] ca_file: a certificate lettre cannot use: {e}"))?;
+        b = b.add_root_certificate(cert);
+    }
+    b.build_rustls()
+        .map_err(|e| format!("TLS setup for {host} failed: {e}"))
+}
+
+impl SmtpTransport {
+    fn peer(&self) -> Peer<'_> {
+        Peer {
+            table: "[outgoing]",
+            host: &self.host,
+            port: self.port,
+            security: self.security,
+            trust: &self.trust,
+        }
+    }
+
+    /// What a failed send was: a refusal, something to retry, or a connection
+    /// that could not be made safe (then the sentence says what to set).
+    fn classify(&self, e: lettre::transport::smtp::Error) -> TransportError {
+        if let Some(cause) = tls_check::rustls_cause(&e) {
+            return TransportError::Tls(tls_check::explain(cause, &self.peer()));
+        }
+        // lettre says so in words only (a client error with this text), and
+        // gives up before sending anything.
+        if e.is_client() && e.to_string().contains("STARTTLS is not supported") {
+            return TransportError::Tls(tls_check::no_starttls(&self.peer()));
+        }
+        if e.is_permanent() {
+            TransportError::Permanent(e.to_string())
+        } else {
+            TransportError::Transient(e.to_string())
+        }
     }
 }
 
@@ -129,13 +199,19 @@ impl Transport for SmtpTransport {
                 .await
             {
                 Err(_) => Err(TransportError::Transient(format!(
-                    "{} did not finish the send within {} s",
+                    "{} did not finish the send within {} s{}",
                     self.describe,
-                    self.timeout.as_secs()
+                    self.timeout.as_secs(),
+                    // A STARTTLS client waits for a greeting that a server
+                    // on an implicit-TLS port never sends in clear.
+                    if self.security == Security::Starttls {
+                        " (if that port expects TLS from the first byte, usually 465, set [outgoing] security = \"tls\")"
+                    } else {
+                        ""
+                    }
                 ))),
                 Ok(Ok(_)) => Ok(()),
-                Ok(Err(e)) if e.is_permanent() => Err(TransportError::Permanent(e.to_string())),
-                Ok(Err(e)) => Err(TransportError::Transient(e.to_string())),
+                Ok(Err(e)) => Err(self.classify(e)),
             }
         })
     }
@@ -316,8 +392,8 @@ pub(crate) mod tests {
             host: "127.0.0.1".into(),
             port,
             security: Security::Plain,
-            user: None,
-            password: None,
+            trust: Trust::public(),
+            login: None,
             timeout: std::time::Duration::from_secs(timeout_secs),
             self_copy,
         };
@@ -375,6 +451,53 @@ pub(crate) mod tests {
             "{e}"
         );
         assert_eq!(t.max_send_time(), std::time::Duration::from_secs(1));
+    }
+
+    /// An SMTP server that greets and answers EHLO without offering STARTTLS.
+    async fn server_without_starttls() -> u16 {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((sock, _)) = l.accept().await {
+                tokio::spawn(async move {
+                    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+                    let (read, mut write) = sock.into_split();
+                    let _ = write.write_all(b"220 plain.test ESMTP\r\n").await;
+                    let mut lines = BufReader::new(read).lines();
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        let answer: &[u8] = if line.starts_with("EHLO") {
+                            b"250-plain.test\r\n250 8BITMIME\r\n"
+                        } else {
+                            b"221 bye\r\n"
+                        };
+                        let _ = write.write_all(answer).await;
+                    }
+                });
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn a_relay_without_starttls_is_never_sent_to_in_plain_text_and_the_error_says_what_to_set(
+    ) {
+        let port = server_without_starttls().await;
+        let cfg = SmtpConfig {
+            host: "127.0.0.1".into(),
+            port,
+            security: Security::Starttls,
+            trust: Trust::public(),
+            login: None,
+            timeout: std::time::Duration::from_secs(5),
+            self_copy: false,
+        };
+        let t = SmtpTransport::new(&cfg, None).unwrap();
+        let e = t.send(&mail()).await.unwrap_err();
+        assert!(matches!(e, TransportError::Tls(_)), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            format!("127.0.0.1:{port} does not offer STARTTLS, and the bot never sends a password or mail in plain text; if the server offers TLS from the first byte (usually port 993 for IMAP, 465 for SMTP), set [outgoing] security = \"tls\" and that port")
+        );
     }
 
     #[test]

@@ -194,7 +194,9 @@ pub async fn step(
                 store.mark_refused(mail.id, e.detail(), now).await?;
                 report.refused += 1;
             }
-            Err(e @ TransportError::Transient(_)) => {
+            // A connection that could not be made safe sent nothing: the
+            // mail waits like any other, and the log says what to set.
+            Err(e @ (TransportError::Transient(_) | TransportError::Tls(_))) => {
                 let next = now + backoff(mail.attempts);
                 warn!(outbox = mail.id, kind = %mail.kind, error = %e, retry_at = %next, "sending failed; will retry");
                 store.mark_failed(mail.id, e.detail(), next).await?;

@@ -73,9 +73,12 @@ pub struct PolicyConfig {
     pub mx_hosts: Vec<String>,
     /// Where our server writes its Authentication-Results (see [`authres`]).
     pub authres_placement: authres::Placement,
-    /// The environment variable holding the token key. Required when `token` is
-    /// accepted.
+    /// Where the token key is: an environment variable, a file (relative to the
+    /// configuration's folder once loaded) or a systemd credential. Exactly one
+    /// when `token` is accepted.
     pub token_secret_env: Option<String>,
+    pub token_secret_file: Option<std::path::PathBuf>,
+    pub token_secret_credential: Option<String>,
     /// Headers a list that rewrites From uses to name the author; empty means a
     /// list-rewritten From is never attributed to anyone.
     pub trusted_list_headers: Vec<String>,
@@ -91,6 +94,8 @@ impl Default for PolicyConfig {
             mx_hosts: Vec::new(),
             authres_placement: authres::Placement::default(),
             token_secret_env: None,
+            token_secret_file: None,
+            token_secret_credential: None,
             trusted_list_headers: Vec::new(),
             require: true,
         }
@@ -104,8 +109,10 @@ pub enum PolicyError {
     NothingAccepted,
     #[error("[verification] accepts \"authres\" but sets no authserv_id (the name your mail server writes first in Authentication-Results)")]
     MissingAuthservId,
-    #[error("[verification] accepts \"token\" but sets no token_secret_env (the environment variable holding the token key)")]
+    #[error("[verification] accepts \"token\" but sets no token_secret_env, token_secret_file or token_secret_credential (where the token key is)")]
     MissingTokenSecret,
+    #[error("[verification] sets more than one of token_secret_env, token_secret_file and token_secret_credential; keep one")]
+    TwoTokenSecrets,
     #[error("[verification] trusted_list_headers has `{0}`, which is not a header name")]
     BadHeaderName(String),
     #[error("[verification] authserv_id `{0}` is not a single word")]
@@ -131,12 +138,22 @@ impl PolicyConfig {
             None if self.accepts(Method::Authres) => return Err(PolicyError::MissingAuthservId),
             _ => {}
         }
-        if self.accepts(Method::Token)
-            && self
-                .token_secret_env
+        let sources = [
+            self.token_secret_env
                 .as_deref()
-                .is_none_or(|e| e.trim().is_empty())
-        {
+                .is_some_and(|e| !e.trim().is_empty()),
+            self.token_secret_file.is_some(),
+            self.token_secret_credential
+                .as_deref()
+                .is_some_and(|c| !c.trim().is_empty()),
+        ]
+        .iter()
+        .filter(|given| **given)
+        .count();
+        if sources > 1 {
+            return Err(PolicyError::TwoTokenSecrets);
+        }
+        if self.accepts(Method::Token) && sources == 0 {
             return Err(PolicyError::MissingTokenSecret);
         }
         for h in &self.mx_hosts {
@@ -164,9 +181,15 @@ impl PolicyConfig {
 
     /// Where the token key is read from, if configured.
     pub fn token_secret(&self) -> Option<SecretRef> {
-        self.token_secret_env
+        if let Some(env) = &self.token_secret_env {
+            return Some(SecretRef::Env(env.clone()));
+        }
+        if let Some(f) = &self.token_secret_file {
+            return Some(SecretRef::File(f.clone()));
+        }
+        self.token_secret_credential
             .as_ref()
-            .map(|env| SecretRef { env: env.clone() })
+            .map(|c| SecretRef::Credential(c.clone()))
     }
 }
 
@@ -715,6 +738,35 @@ pub fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_token_key_comes_from_exactly_one_place() {
+        let token_only = |f: fn(&mut PolicyConfig)| {
+            let mut p = PolicyConfig {
+                accept: vec![Method::Token],
+                ..PolicyConfig::default()
+            };
+            f(&mut p);
+            p
+        };
+        let p = token_only(|p| p.token_secret_credential = Some("token-key".into()));
+        assert_eq!(p.validate(), Ok(()));
+        assert_eq!(
+            p.token_secret(),
+            Some(SecretRef::Credential("token-key".into()))
+        );
+        let p = token_only(|p| p.token_secret_file = Some("token.key".into()));
+        assert_eq!(p.token_secret(), Some(SecretRef::File("token.key".into())));
+        assert_eq!(
+            token_only(|_| {}).validate(),
+            Err(PolicyError::MissingTokenSecret)
+        );
+        let two = token_only(|p| {
+            p.token_secret_env = Some("KEY".into());
+            p.token_secret_file = Some("token.key".into());
+        });
+        assert_eq!(two.validate(), Err(PolicyError::TwoTokenSecrets));
+    }
     use crate::verify::dkim::DkimVerifier;
     use crate::verify::testing::Signer;
     use crate::verify::token::{reply_address, token};
@@ -1174,7 +1226,10 @@ mod tests {
         assert_eq!(p.validate(), Err(PolicyError::MissingTokenSecret));
         p.token_secret_env = Some("MAIL_BALLOT_TOKEN_KEY".into());
         assert_eq!(p.validate(), Ok(()));
-        assert_eq!(p.token_secret().unwrap().env, "MAIL_BALLOT_TOKEN_KEY");
+        assert_eq!(
+            p.token_secret(),
+            Some(SecretRef::Env("MAIL_BALLOT_TOKEN_KEY".into()))
+        );
         p.trusted_list_headers = vec!["X-Original From".into()];
         assert!(matches!(p.validate(), Err(PolicyError::BadHeaderName(_))));
         let empty = PolicyConfig {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::harness::{MailStack, StoredMessage};
+use crate::harness::{MailStack, ServerCert, StoredMessage};
 
 pub const BOT: &str = "bot@committee.test";
 pub const LIST: &str = "steering@committee.test";
@@ -56,12 +56,38 @@ impl Committee {
 
     /// The same, with extra configuration appended (e.g. a [[profiles]] entry).
     pub async fn start_with(n: usize, extra: &str) -> Committee {
+        Self::start_on(n, None, plain_servers, extra).await
+    }
+
+    /// `n` members on a TLS stack whose servers present a certificate of kind `cert`;
+    /// `servers` writes the `[mailbox]` and `[outgoing]` tables (after their `kind`
+    /// line) for that stack.
+    pub async fn start_tls(
+        n: usize,
+        cert: ServerCert,
+        servers: impl FnOnce(&MailStack) -> (String, String),
+        extra: &str,
+    ) -> Committee {
+        Self::start_on(n, Some(cert), servers, extra).await
+    }
+
+    /// `n` members on a stack with TLS (`cert`) or without (None); `servers` writes the
+    /// `[mailbox]` and `[outgoing]` tables (after their `kind` line) for that stack.
+    pub async fn start_on(
+        n: usize,
+        cert: Option<ServerCert>,
+        servers: impl FnOnce(&MailStack) -> (String, String),
+        extra: &str,
+    ) -> Committee {
         let members: Vec<String> = (1..=n).map(member).collect();
         let mut users: Vec<&str> = members.iter().map(String::as_str).collect();
         users.extend([BOT, CHAIR, SECRETARIAT, CSIRT]);
         let mut list: Vec<&str> = members.iter().map(String::as_str).collect();
         list.push(BOT);
-        let stack = MailStack::start(&users, &[(LIST, &list)]).await;
+        let stack = match cert {
+            None => MailStack::start(&users, &[(LIST, &list)]).await,
+            Some(cert) => MailStack::start_tls(&users, &[(LIST, &list)], cert).await,
+        };
         let dir = stack.dir().join("mail-ballot");
         std::fs::create_dir_all(&dir).unwrap();
         let mut roster = String::new();
@@ -73,6 +99,7 @@ impl Committee {
             ));
         }
         std::fs::write(dir.join("roster.toml"), roster).unwrap();
+        let (mailbox, outgoing) = servers(&stack);
         let config = format!(
             r#"
 [organisation]
@@ -88,21 +115,11 @@ security_contact = ["{CSIRT}"]
 
 [mailbox]
 kind = "imap"
-host = "127.0.0.1"
-port = {imap}
-security = "plain"
-user = "{BOT}"
-password_env = "MAIL_BALLOT_IMAP_PASSWORD"
-idle = true
-poll_interval_secs = 2
-timeout_secs = 15
+{mailbox}
 
 [outgoing]
 kind = "smtp"
-host = "127.0.0.1"
-port = {smtp}
-security = "plain"
-timeout_secs = 15
+{outgoing}
 
 [storage]
 database = "ballots.sqlite"
@@ -113,9 +130,7 @@ file = "roster.toml"
 [logging]
 level = "info"
 {extra}
-"#,
-            imap = stack.imap_port(),
-            smtp = stack.smtp_port(),
+"#
         );
         let path = dir.join("mail-ballot.toml");
         std::fs::write(&path, config).unwrap();
@@ -250,6 +265,21 @@ level = "info"
     pub async fn send(&self, from: &str, raw: &[u8]) {
         self.stack.send(from, &[BOT], raw).await;
     }
+}
+
+/// The `[mailbox]` and `[outgoing]` tables of a plain stack: plain text to its loopback
+/// ports, which the configuration allows.
+pub fn plain_servers(stack: &MailStack) -> (String, String) {
+    (
+        format!(
+            "host = \"127.0.0.1\"\nport = {}\nsecurity = \"plain\"\nuser = \"{BOT}\"\npassword_env = \"MAIL_BALLOT_IMAP_PASSWORD\"\nidle = true\npoll_interval_secs = 2\ntimeout_secs = 15",
+            stack.imap_port()
+        ),
+        format!(
+            "host = \"127.0.0.1\"\nport = {}\nsecurity = \"plain\"\ntimeout_secs = 15",
+            stack.smtp_port()
+        ),
+    )
 }
 
 /// The decoded text body of a stored message.

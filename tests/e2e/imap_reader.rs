@@ -182,10 +182,11 @@ async fn without_idle_the_daemon_picks_a_reply_up_within_its_poll_interval() {
 /// the folder again and finds it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mail_that_arrives_while_a_backlog_is_read_is_read_right_after_it() {
-    use mail_ballot::config::{ImapConfig, Security};
+    use mail_ballot::config::{Auth, ImapConfig, Login, Security};
     use mail_ballot::mailbox::{imap::ImapSource, MailSource};
     use mail_ballot::secret::SecretRef;
     use mail_ballot::store::Cursor;
+    use mail_ballot::tls::Trust;
 
     let c = Committee::start(2).await;
     let note = |i: usize| {
@@ -208,8 +209,11 @@ async fn mail_that_arrives_while_a_backlog_is_read_is_read_right_after_it() {
         host: "127.0.0.1".into(),
         port: c.stack.imap_port(),
         security: Security::Plain,
-        user: BOT.into(),
-        password: SecretRef { env: env.into() },
+        trust: Trust::public(),
+        login: Login {
+            user: BOT.into(),
+            auth: Auth::Password(SecretRef::Env(env.into())),
+        },
         folder: "INBOX".into(),
         idle: true,
         poll_interval: Duration::from_secs(2),

@@ -8,6 +8,8 @@ use std::time::Duration;
 use crate::committee::{
     member, reply, subject_of, Client, Committee, BOT, CHAIR, LIST, TOKEN_KEY, WAIT,
 };
+use crate::harness::ServerCert;
+use crate::tls::{tls_servers, write_password, Route};
 
 /// An alternate address of org01 that the mail server does not know: Postfix
 /// refuses it at RCPT TO with `550 5.1.1 <ghost@org1.test>: ... User unknown`.
@@ -166,17 +168,37 @@ fn address(header: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trace_log_shows_no_password_token_address_or_body() {
-    let c = Committee::start_with(
-        3,
-        "[verification]\naccept = [\"token\"]\ntoken_secret_env = \"MAIL_BALLOT_TOKEN_KEY\"\n",
-    )
-    .await;
+    let c = Committee::start_with(3, TOKEN_POLICY).await;
+    a_trace_log_is_discreet(c).await;
+}
+
+/// The same over TLS (IMAP after STARTTLS, SMTP from the first byte), the IMAP password
+/// read from a file: rustls at trace sees the login and every message in clear.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trace_log_over_tls_shows_no_password_from_a_file_token_address_or_body() {
+    let route = Route {
+        imap: "starttls",
+        smtp: "tls",
+        only_private_ca: true,
+        ca_file: true,
+    };
+    let c = Committee::start_tls(3, ServerCert::Valid, tls_servers(route), TOKEN_POLICY).await;
+    write_password(&c);
+    a_trace_log_is_discreet(c).await;
+}
+
+const TOKEN_POLICY: &str =
+    "[verification]\naccept = [\"token\"]\ntoken_secret_env = \"MAIL_BALLOT_TOKEN_KEY\"\n";
+
+/// Runs the daemon at trace, every library named, through a counted answer and an
+/// unverified one, and checks the log for every secret and personal datum.
+async fn a_trace_log_is_discreet(c: Committee) {
     // Everything, the libraries' own lines named too: what an admin chasing a
     // fault might set. The IMAP library writes each command it sends (LOGIN
     // with the password) and each response (whole messages) at trace.
     let config = std::fs::read_to_string(&c.config).unwrap().replacen(
         "level = \"info\"",
-        "level = \"trace,async_imap=trace,imap_proto=trace,rustls=trace,sqlx=trace,lettre=trace\"",
+        "level = \"trace,async_imap=trace,imap_proto=trace,rustls=trace,tokio_rustls=trace,sqlx=trace,lettre=trace\"",
         1,
     );
     std::fs::write(&c.config, config).unwrap();

@@ -18,3 +18,4 @@ mod schedule;
 mod security;
 mod service;
 mod smoke;
+mod tls;

@@ -11,13 +11,20 @@
 //! postfix/  conf/ (main.cf, master.cf, virtual_mailboxes, virtual_aliases), postfix.log,
 //!           stderr.log, queue/, data/
 //! mail/<user>/Maildir/
+//! tls/      ca.pem, server-chain.pem, server-key.pem (TLS stacks only)
 //! ```
+//!
+//! A TLS stack ([`MailStack::start_tls`]) has a CA of its own and a server certificate of
+//! the kind the test asks for; Dovecot offers STARTTLS on its IMAP port and TLS from the
+//! first byte on a second one, Postfix STARTTLS on its SMTP port and TLS from the first
+//! byte (`smtpd_tls_wrappermode`) on a second one.
 //! Every stack is independent (own directory, ports, processes), so tests run in parallel.
 //! Set `MAIL_BALLOT_KEEP_STACK=1` to keep the directory after the test for a post-mortem.
 
 // The harness is shared by every e2e module; some helpers serve only modules still to come.
 #![allow(dead_code)]
 
+mod certs;
 mod dovecot;
 mod imap;
 mod message;
@@ -38,6 +45,8 @@ use chrono::{DateTime, FixedOffset};
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 
+use certs::CertFiles;
+pub use certs::{ServerCert, OTHER_NAME};
 use dovecot::{DovecotConfig, DovecotFiles};
 pub use imap::ImapSession;
 pub use message::StoredMessage;
@@ -68,6 +77,11 @@ pub struct MailStack {
     imap_port: u16,
     lmtp_port: u16,
     smtp_port: u16,
+    /// A TLS stack's certificate files; None for a plain one.
+    tls: Option<CertFiles>,
+    /// The implicit-TLS ports of a TLS stack (0 otherwise).
+    imaps_port: u16,
+    smtps_port: u16,
 }
 
 impl MailStack {
@@ -78,6 +92,26 @@ impl MailStack {
     ///
     /// Panics, with the daemons' log tails, if a daemon does not greet within 15 s.
     pub async fn start(users: &[&str], aliases: &[(&str, &[&str])]) -> MailStack {
+        Self::start_with(users, aliases, None).await
+    }
+
+    /// [`MailStack::start`] with TLS: a private CA of this stack's own, the servers
+    /// presenting a certificate of kind `cert` signed by it; STARTTLS on the IMAP and
+    /// SMTP ports, and TLS from the first byte on [`MailStack::imaps_port`] and
+    /// [`MailStack::smtps_port`].
+    pub async fn start_tls(
+        users: &[&str],
+        aliases: &[(&str, &[&str])],
+        cert: ServerCert,
+    ) -> MailStack {
+        Self::start_with(users, aliases, Some(cert)).await
+    }
+
+    async fn start_with(
+        users: &[&str],
+        aliases: &[(&str, &[&str])],
+        cert: Option<ServerCert>,
+    ) -> MailStack {
         preflight();
         // Short prefix: Dovecot's unix sockets live under here and paths are limited to 107 bytes.
         let dir = tempfile::Builder::new()
@@ -113,7 +147,11 @@ impl MailStack {
             imap_port: 0,
             lmtp_port: 0,
             smtp_port: 0,
+            tls: None,
+            imaps_port: 0,
+            smtps_port: 0,
         };
+        stack.tls = cert.map(|kind| certs::make(&stack.path.join("tls"), kind));
         stack.write_user_files(aliases);
         stack.start_dovecot_on_free_ports().await;
         stack.start_postfix_on_free_port().await;
@@ -132,9 +170,27 @@ impl MailStack {
         stack
     }
 
-    /// The IMAP port (plain text, `LOGIN user password`).
+    /// The IMAP port (plain text, `LOGIN user password`; a TLS stack also offers
+    /// STARTTLS there).
     pub fn imap_port(&self) -> u16 {
         self.imap_port
+    }
+
+    /// A TLS stack's IMAP port with TLS from the first byte (993-style).
+    pub fn imaps_port(&self) -> u16 {
+        assert!(self.tls.is_some(), "a plain stack has no IMAPS port");
+        self.imaps_port
+    }
+
+    /// A TLS stack's SMTP port with TLS from the first byte (465-style).
+    pub fn smtps_port(&self) -> u16 {
+        assert!(self.tls.is_some(), "a plain stack has no SMTPS port");
+        self.smtps_port
+    }
+
+    /// The PEM file of a TLS stack's own CA: what mail-ballot's `ca_file` names.
+    pub fn ca_file(&self) -> &Path {
+        &self.tls.as_ref().expect("a plain stack has no CA").ca
     }
 
     /// The SMTP port where Postfix accepts mail from 127.0.0.1 without authentication.
@@ -427,6 +483,7 @@ impl MailStack {
             mail_uid: uid,
             mail_gid: gid,
             token: &self.token,
+            tls: self.tls.as_ref().map(|t| (t, self.imaps_port)),
         }
         .render()
     }
@@ -471,6 +528,7 @@ impl MailStack {
             lmtp_port: self.lmtp_port,
             domains: &self.domains,
             token: &self.token,
+            tls: self.tls.as_ref().map(|t| (t, self.smtps_port)),
         };
         write_settled(&files.conf().join("main.cf"), &config.main_cf());
         write_settled(&files.conf().join("master.cf"), &config.master_cf());
@@ -495,12 +553,15 @@ impl MailStack {
         for attempt in 1..=START_ATTEMPTS {
             self.imap_port = ports::free_port();
             self.lmtp_port = ports::free_port();
+            if self.tls.is_some() {
+                self.imaps_port = ports::free_port();
+            }
             let since = (file_len(&files.log()), file_len(&files.stderr()));
             match self.try_start_dovecot().await {
                 Ok(()) => return,
                 Err(NotReady::Exited(_))
                     if attempt < START_ATTEMPTS
-                        && (ports_taken(&[self.imap_port, self.lmtp_port])
+                        && (ports_taken(&[self.imap_port, self.lmtp_port, self.imaps_port])
                             || says_in_use(&[
                                 (files.log(), since.0),
                                 (files.stderr(), since.1),
@@ -518,12 +579,15 @@ impl MailStack {
         let files = PostfixFiles::new(&self.path);
         for attempt in 1..=START_ATTEMPTS {
             self.smtp_port = ports::free_port();
+            if self.tls.is_some() {
+                self.smtps_port = ports::free_port();
+            }
             let since = (file_len(&files.log()), file_len(&files.stderr()));
             match self.try_start_postfix().await {
                 Ok(()) => return,
                 Err(NotReady::Exited(_))
                     if attempt < START_ATTEMPTS
-                        && (ports_taken(&[self.smtp_port])
+                        && (ports_taken(&[self.smtp_port, self.smtps_port])
                             || says_in_use(&[
                                 (files.log(), since.0),
                                 (files.stderr(), since.1),
