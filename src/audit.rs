@@ -43,11 +43,12 @@ use sqlx::Row;
 use crate::ballot::rules::{Outcome, Tally};
 use crate::ballot::{Answer, AnswerFate, Ballot, VoteRecord, VoteStatus};
 use crate::config::Config;
+use crate::disposition::{same_sender, Disposition};
 use crate::domain::{BallotRef, Position};
 use crate::ingest::content_hash;
 use crate::reading::{read_message_of_size, ReadOptions};
 use crate::store::events;
-use crate::store::{counts_as_original, parse_ts, same_sender, Store, StoreError};
+use crate::store::{parse_ts, Store, StoreError};
 use crate::verify::policy::Verification;
 
 /// What replay found.
@@ -64,7 +65,7 @@ struct Stored {
     id: i64,
     internal_date: DateTime<Utc>,
     processed_at: DateTime<Utc>,
-    disposition: String,
+    disposition: Disposition,
     raw: Vec<u8>,
     /// The whole message's size: more than `raw` holds when the mailbox cut it.
     size: usize,
@@ -91,7 +92,7 @@ async fn fetch_page(store: &Store, after: i64) -> Result<Vec<Stored>, StoreError
                 id: r.try_get(0)?,
                 internal_date: parse_ts(&r.try_get::<String, _>(1)?)?,
                 processed_at: parse_ts(&r.try_get::<String, _>(2)?)?,
-                disposition: r.try_get(3)?,
+                disposition: r.try_get::<&str, _>(3)?.parse()?,
                 raw: r.try_get(4)?,
                 verification: r
                     .try_get::<Option<String>, _>(5)?
@@ -268,15 +269,15 @@ pub async fn replay(
                             .any(|s| same_sender(Some(s), sender.as_deref()))
                     })
                 });
-            if counts_as_original(&m.disposition, true) {
+            if m.disposition.counts_as_original(true) {
                 seen_hashes.insert(hash);
             }
-            if counts_as_original(&m.disposition, false) {
+            if m.disposition.counts_as_original(false) {
                 if let (Some(id), Some(sender)) = (&reading.message_id, sender) {
                     seen_ids.entry(id.clone()).or_default().push(sender);
                 }
             }
-            if m.disposition == "error" {
+            if m.disposition == Disposition::Error {
                 report.differences.push(format!(
                     "message #{} could not be processed when it arrived; it was not counted",
                     m.id
@@ -303,7 +304,10 @@ pub async fn replay(
             if config.is_admin(from) && subject.starts_with(&prefix) {
                 continue;
             }
-            if m.disposition == "ratification" || m.disposition == "dispute" {
+            if matches!(
+                m.disposition,
+                Disposition::Ratification | Disposition::Dispute
+            ) {
                 continue;
             }
             let token = m

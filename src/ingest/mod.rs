@@ -13,7 +13,6 @@
 use std::io::IsTerminal;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::SqliteConnection;
 use tracing::{debug, error, info, warn};
@@ -25,6 +24,7 @@ pub use work::Work;
 use crate::admin;
 use crate::app::{App, AppError};
 use crate::ballot::{Answer, AnswerFate, Ballot, State, VoteRecord, VoteStatus};
+use crate::disposition::Disposition;
 use crate::domain::{Address, BallotRef, Vote};
 use crate::mailbox::{Batch, Fetched, MailSource, MailboxError};
 use crate::outbox::compose::{Answering, Member, NotOpenWhy, Recorded};
@@ -37,77 +37,6 @@ use crate::store::{Cursor, NewMessage, Store, StoreError};
 use crate::verify;
 use crate::verify::dkim::StaticDkim;
 use crate::verify::policy::{Context as VerifyContext, TokenSubject, Verification};
-
-/// What became of a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Disposition {
-    /// A position, counted (until superseded by a later one from the same organisation).
-    Vote,
-    /// A position that arrived after the deadline: recorded, not counted.
-    Late,
-    /// A position that cannot count: the ballot was cancelled, or the message is dated before it opened.
-    NotCounted,
-    /// An answer that could not be read with confidence: the member was asked again.
-    Unclear,
-    /// A member's mail with no position (a question, an acknowledgement).
-    NoAnswer,
-    /// Answers to several ballots, each handled on its own.
-    Several,
-    /// An auto-reply, bounce, report, or the bot's own mail.
-    Automated,
-    /// The same Message-ID or bytes were already processed.
-    Duplicate,
-    /// Not a readable message.
-    Malformed,
-    /// Names no ballot (ordinary list traffic).
-    NoBallot,
-    /// Names a ballot that does not exist.
-    UnknownBallot,
-    /// From an address not on the ballot's roster.
-    NonMember,
-    /// From an observer, adviser or fellow: no vote.
-    NonVoting,
-    /// An admin's mail that opened a ballot.
-    AdminOpened,
-    /// An admin's mail that could not be acted on (the admin was told why).
-    AdminRejected,
-    /// The secretariat's reply to a digest, recording what the meeting confirmed.
-    Ratification,
-    /// The bot failed to handle it (recorded so that it does not block the mailbox).
-    Error,
-    /// Failed sender verification: recorded, not counted.
-    Unverified,
-    /// A member said a recorded vote was not theirs (身に覚えがない).
-    Dispute,
-}
-
-impl Disposition {
-    /// The machine name stored in the database.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Disposition::Vote => "vote",
-            Disposition::Late => "late",
-            Disposition::NotCounted => "not_counted",
-            Disposition::Unclear => "unclear",
-            Disposition::NoAnswer => "no_answer",
-            Disposition::Several => "several",
-            Disposition::Automated => "automated",
-            Disposition::Duplicate => "duplicate",
-            Disposition::Malformed => "malformed",
-            Disposition::NoBallot => "no_ballot",
-            Disposition::UnknownBallot => "unknown_ballot",
-            Disposition::NonMember => "non_member",
-            Disposition::NonVoting => "non_voting",
-            Disposition::AdminOpened => "admin_opened",
-            Disposition::AdminRejected => "admin_rejected",
-            Disposition::Ratification => "ratification",
-            Disposition::Error => "error",
-            Disposition::Unverified => "unverified",
-            Disposition::Dispute => "dispute",
-        }
-    }
-}
 
 /// The result of processing one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -483,7 +412,7 @@ async fn record_one(
                 raw: &f.raw,
                 size: f.size,
                 ballot: plan.ballot,
-                disposition: plan.disposition.as_str(),
+                disposition: plan.disposition,
                 reason: &plan.reason,
                 reading_json: reading_json.as_deref(),
                 verification_json: verification_json.as_deref(),
@@ -1723,7 +1652,7 @@ async fn record_failure(
             raw: &f.raw,
             size: f.size,
             ballot: None,
-            disposition: Disposition::Error.as_str(),
+            disposition: Disposition::Error,
             reason: why,
             reading_json: None,
             verification_json: None,
@@ -3460,94 +3389,5 @@ mod tests {
         // The same delivery under a new mailbox key (a UIDVALIDITY reset).
         let p = feed(&t, "2", stranger, "2026-11-23T01:00:00Z").await;
         assert_eq!(p.disposition, Disposition::Duplicate);
-    }
-
-    #[test]
-    fn only_used_copies_or_the_same_bytes_stand_as_the_original() {
-        use crate::store::counts_as_original;
-        let used = [
-            "vote",
-            "late",
-            "not_counted",
-            "unclear",
-            "several",
-            "dispute",
-            "admin_opened",
-            "admin_rejected",
-            "ratification",
-        ];
-        let unused = [
-            "non_member",
-            "non_voting",
-            "no_ballot",
-            "unknown_ballot",
-            "no_answer",
-            "malformed",
-            "automated",
-            "unverified",
-        ];
-        let never = ["error", "duplicate"];
-        for d in used {
-            assert!(counts_as_original(d, false), "{d}");
-            assert!(counts_as_original(d, true), "{d}");
-        }
-        for d in unused {
-            assert!(!counts_as_original(d, false), "{d}");
-            assert!(counts_as_original(d, true), "{d}");
-        }
-        for d in never {
-            assert!(!counts_as_original(d, false), "{d}");
-            assert!(!counts_as_original(d, true), "{d}");
-        }
-        // Every disposition the ingest records is decided on purpose (the
-        // match stops compiling when a new one is added).
-        let all = |d: Disposition| match d {
-            Disposition::Vote
-            | Disposition::Late
-            | Disposition::NotCounted
-            | Disposition::Unclear
-            | Disposition::NoAnswer
-            | Disposition::Several
-            | Disposition::Automated
-            | Disposition::Duplicate
-            | Disposition::Malformed
-            | Disposition::NoBallot
-            | Disposition::UnknownBallot
-            | Disposition::NonMember
-            | Disposition::NonVoting
-            | Disposition::AdminOpened
-            | Disposition::AdminRejected
-            | Disposition::Ratification
-            | Disposition::Error
-            | Disposition::Unverified
-            | Disposition::Dispute => d.as_str(),
-        };
-        for d in [
-            Disposition::Vote,
-            Disposition::Late,
-            Disposition::NotCounted,
-            Disposition::Unclear,
-            Disposition::NoAnswer,
-            Disposition::Several,
-            Disposition::Automated,
-            Disposition::Duplicate,
-            Disposition::Malformed,
-            Disposition::NoBallot,
-            Disposition::UnknownBallot,
-            Disposition::NonMember,
-            Disposition::NonVoting,
-            Disposition::AdminOpened,
-            Disposition::AdminRejected,
-            Disposition::Ratification,
-            Disposition::Error,
-            Disposition::Unverified,
-            Disposition::Dispute,
-        ] {
-            let name = all(d);
-            assert!(
-                used.contains(&name) || unused.contains(&name) || never.contains(&name),
-                "{name} is in none of the lists"
-            );
-        }
     }
 }

@@ -22,11 +22,11 @@ use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use crate::ballot::{Ballot, VoteRecord, VoteStatus};
+use crate::disposition::{same_sender, Disposition};
 use crate::domain::{BallotRef, OrgId, Position};
 use crate::store::events::{self, Event};
 use crate::store::{
-    counts_as_original, duplicates, parse_ts, same_sender, statement_chunks, ts, LoadedBallots,
-    NewMessage, NewOutboxMail, Store, StoreError,
+    parse_ts, statement_chunks, ts, LoadedBallots, NewMessage, NewOutboxMail, Store, StoreError,
 };
 
 /// The expression `messages_by_hash_key` indexes (migration 0008): the first 12
@@ -45,7 +45,7 @@ fn hash_key(hash: &str) -> String {
 struct Copy {
     id: i64,
     internal_date: DateTime<Utc>,
-    disposition: String,
+    disposition: Disposition,
     message_id: Option<String>,
     content_hash: String,
     /// The author the bot acted on (`store::duplicates`), as written.
@@ -77,7 +77,7 @@ struct StagedMessage {
     raw: Vec<u8>,
     size: usize,
     ballot_id: Option<i64>,
-    disposition: String,
+    disposition: Disposition,
     reason: String,
     reading_json: Option<String>,
     verification_json: Option<String>,
@@ -206,7 +206,7 @@ impl<'c> Work<'c> {
                     copies.entry(id).or_insert(Copy {
                         id,
                         internal_date: parse_ts(&r.try_get::<String, _>(1)?)?,
-                        disposition: r.try_get(2)?,
+                        disposition: r.try_get::<&str, _>(2)?.parse()?,
                         message_id: r.try_get(3)?,
                         content_hash: r.try_get(4)?,
                         sender: r.try_get(5)?,
@@ -340,11 +340,11 @@ impl<'c> Work<'c> {
         for c in candidates.into_iter().map(|i| &self.copies[i]) {
             let same_bytes = c.content_hash == content_hash;
             let same_sender = same_sender(c.sender.as_deref(), sender);
-            if duplicates(&c.disposition, same_bytes, same_sender) {
+            if c.disposition.duplicates(same_bytes, same_sender) {
                 earlier.original = Some((c.id, c.internal_date));
                 break;
             }
-            if earlier.clash.is_none() && counts_as_original(&c.disposition, same_bytes) {
+            if earlier.clash.is_none() && c.disposition.counts_as_original(same_bytes) {
                 earlier.clash = Some(c.id);
             }
         }
@@ -445,7 +445,7 @@ impl<'c> Work<'c> {
         self.add_copy(Copy {
             id,
             internal_date: m.internal_date,
-            disposition: m.disposition.to_string(),
+            disposition: m.disposition,
             message_id: m.message_id.map(str::to_string),
             content_hash: m.content_hash.to_string(),
             sender: sender.map(str::to_string),
@@ -469,7 +469,7 @@ impl<'c> Work<'c> {
             raw: m.raw.to_vec(),
             size: m.size,
             ballot_id,
-            disposition: m.disposition.to_string(),
+            disposition: m.disposition,
             reason: m.reason.to_string(),
             reading_json: m.reading_json.map(str::to_string),
             verification_json: m.verification_json.map(str::to_string),
@@ -551,7 +551,7 @@ impl<'c> Work<'c> {
                     .push_bind(i64::try_from(m.size).unwrap_or(i64::MAX))
                     .push_bind(&m.raw)
                     .push_bind(m.ballot_id)
-                    .push_bind(&m.disposition)
+                    .push_bind(m.disposition.as_str())
                     .push_bind(&m.reason)
                     .push_bind(&m.reading_json)
                     .push_bind(&m.verification_json);
@@ -673,7 +673,7 @@ mod tests {
             raw: b"raw",
             size: 3,
             ballot: None,
-            disposition: "vote",
+            disposition: Disposition::Vote,
             reason: "r",
             reading_json: None,
             verification_json: None,
