@@ -1,14 +1,17 @@
 //! What became of a message, and when an earlier copy of a message stands as
 //! its original: one enum, and the one duplicate rule that the ingest (through
-//! the store's batch staging) and `audit replay` both apply.
+//! the store's batch staging) and `audit replay` both apply, through
+//! [`Copies::earlier`].
 //!
 //! The database keeps each disposition as the text of [`Disposition::as_str`]
 //! (snake case, as serde writes it); [`FromStr`] reads it back, once, at the
 //! store's edge.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// What became of a message.
@@ -193,6 +196,109 @@ impl FromStr for Disposition {
     }
 }
 
+/// An earlier message a new one may be a copy of.
+#[derive(Debug, Clone)]
+pub struct Copy {
+    /// Its row.
+    pub id: i64,
+    pub internal_date: DateTime<Utc>,
+    pub disposition: Disposition,
+    pub message_id: Option<String>,
+    pub content_hash: String,
+    /// The author the bot acted on (see [`Disposition::duplicates`]), as written.
+    pub sender: Option<String>,
+}
+
+/// What the earlier messages sharing a new message's Message-ID or bytes make of it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Earlier {
+    /// The original it duplicates: its row and INTERNALDATE.
+    pub original: Option<(i64, DateTime<Utc>)>,
+    /// An earlier message from another sender with the same Message-ID, which
+    /// the bot used ([`Disposition::counts_as_original`]): not the same
+    /// message, but worth a note on the new one.
+    pub clash: Option<i64>,
+}
+
+/// The earlier messages new ones may be copies of, in row order, found by
+/// content hash and by Message-ID. The batch staging holds those of the
+/// database that share a batch's hashes or Message-IDs, and adds each message
+/// it records; replay adds every message as it goes.
+#[derive(Debug, Default)]
+pub struct Copies {
+    copies: Vec<Indexed>,
+    by_hash: HashMap<String, Vec<usize>>,
+    by_message_id: HashMap<String, Vec<usize>>,
+}
+
+/// A copy as the index keeps it: its hash and Message-ID are the keys that
+/// find it, not kept twice (replay holds one per stored message).
+#[derive(Debug)]
+struct Indexed {
+    id: i64,
+    internal_date: DateTime<Utc>,
+    disposition: Disposition,
+    sender: Option<Box<str>>,
+}
+
+impl Copies {
+    /// Forgets every copy.
+    pub fn clear(&mut self) {
+        self.copies.clear();
+        self.by_hash.clear();
+        self.by_message_id.clear();
+    }
+
+    /// Adds `c`, which comes after every copy added before it (row order).
+    pub fn add(&mut self, c: Copy) {
+        debug_assert!(self.copies.last().is_none_or(|l| l.id < c.id));
+        let i = self.copies.len();
+        self.by_hash.entry(c.content_hash).or_default().push(i);
+        if let Some(id) = c.message_id {
+            self.by_message_id.entry(id).or_default().push(i);
+        }
+        self.copies.push(Indexed {
+            id: c.id,
+            internal_date: c.internal_date,
+            disposition: c.disposition,
+            sender: c.sender.map(String::into_boxed_str),
+        });
+    }
+
+    /// What the earlier messages with this Message-ID or these bytes make of
+    /// a message from `sender`, by the one rule ([`Disposition::duplicates`]):
+    /// the first copy that stands as the original, in row order.
+    pub fn earlier(
+        &self,
+        message_id: Option<&str>,
+        content_hash: &str,
+        sender: Option<&str>,
+    ) -> Earlier {
+        let same_bytes: &[usize] = self.by_hash.get(content_hash).map_or(&[], Vec::as_slice);
+        let same_id: &[usize] = message_id
+            .and_then(|id| self.by_message_id.get(id))
+            .map_or(&[], Vec::as_slice);
+        // Both lists are in row order: take the first copy that counts.
+        let mut candidates: Vec<usize> = same_bytes.iter().chain(same_id).copied().collect();
+        candidates.sort_unstable();
+        candidates.dedup();
+        let mut earlier = Earlier::default();
+        for i in candidates {
+            let c = &self.copies[i];
+            let bytes = same_bytes.binary_search(&i).is_ok();
+            let from = same_sender(c.sender.as_deref(), sender);
+            if c.disposition.duplicates(bytes, from) {
+                earlier.original = Some((c.id, c.internal_date));
+                break;
+            }
+            if earlier.clash.is_none() && c.disposition.counts_as_original(bytes) {
+                earlier.clash = Some(c.id);
+            }
+        }
+        earlier
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,5 +384,34 @@ mod tests {
             Some("rep1@org1.example")
         ));
         assert!(!same_sender(None, None));
+    }
+
+    fn copy(id: i64, d: Disposition, message_id: &str, hash: &str, sender: &str) -> Copy {
+        Copy {
+            id,
+            internal_date: DateTime::from_timestamp(id, 0).unwrap(),
+            disposition: d,
+            message_id: Some(message_id.into()),
+            content_hash: hash.into(),
+            sender: Some(sender.into()),
+        }
+    }
+
+    #[test]
+    fn the_first_copy_that_stands_is_the_original_and_another_senders_used_one_a_clash() {
+        let mut c = Copies::default();
+        c.add(copy(1, Disposition::NonMember, "a@x", "h1", "list@x"));
+        c.add(copy(2, Disposition::Vote, "a@x", "h2", "rep2@org2"));
+        c.add(copy(3, Disposition::Vote, "a@x", "h3", "rep1@org1"));
+        // The list's unused copy stands in nobody's way; org2's used one is a clash.
+        let e = c.earlier(Some("a@x"), "h4", Some("REP1@org1"));
+        assert_eq!(e.original.map(|o| o.0), Some(3));
+        assert_eq!(e.clash, Some(2));
+        // The same bytes stand whatever the first copy was, whoever sends them.
+        assert_eq!(c.earlier(None, "h1", None).original.map(|o| o.0), Some(1));
+        assert_eq!(
+            c.earlier(Some("b@x"), "h5", Some("rep1@org1")),
+            Earlier::default()
+        );
     }
 }

@@ -17,10 +17,6 @@ use sha2::{Digest, Sha256};
 use sqlx::SqliteConnection;
 use tracing::{debug, error, info, warn};
 
-mod work;
-
-pub use work::Work;
-
 use crate::admin;
 use crate::app::{App, AppError};
 use crate::ballot::{Answer, AnswerFate, Ballot, State, VoteRecord, VoteStatus};
@@ -33,6 +29,7 @@ use crate::reading::{self, Reading};
 use crate::roster::Membership;
 use crate::security::{self, Incident};
 use crate::store::events::{self, Event};
+use crate::store::staging::StagedBatch;
 use crate::store::{Cursor, NewMessage, Store, StoreError};
 use crate::verify;
 use crate::verify::dkim::StaticDkim;
@@ -269,7 +266,7 @@ async fn record_run<'p>(
     // The ballots the batch before loaded, when no one has changed one since.
     let generation = Store::ballot_generation(&mut tx).await?;
     let ballots = app.store.cached_ballots(generation);
-    let mut work = Work::new(&mut tx).with_ballots(ballots);
+    let mut work = StagedBatch::new(&mut tx).with_ballots(ballots);
     let keys: Vec<&str> = prepared.iter().map(|p| p.f.key.as_str()).collect();
     let ids: Vec<&str> = prepared
         .iter()
@@ -342,7 +339,7 @@ async fn record_run<'p>(
 /// disposition and reason, votes, mails, incidents and audit events.
 async fn record_one(
     app: &App,
-    tx: &mut Work<'_>,
+    tx: &mut StagedBatch<'_>,
     source: &str,
     p: &Prepared<'_>,
     now: DateTime<Utc>,
@@ -489,7 +486,7 @@ async fn record_one(
 }
 
 /// True when a message with this disposition changed no ballot, round or
-/// ratification: what `Work` has loaded stays true.
+/// ratification: what `StagedBatch` has loaded stays true.
 fn leaves_ballots_alone(d: Disposition) -> bool {
     !matches!(
         d,
@@ -593,7 +590,7 @@ fn evidence(
 #[allow(clippy::too_many_arguments)]
 async fn plan(
     app: &App,
-    tx: &mut Work<'_>,
+    tx: &mut StagedBatch<'_>,
     reading: &Reading,
     f: &Fetched,
     hash: &str,
@@ -640,7 +637,7 @@ async fn plan(
 /// What a message that is not a copy of an earlier one does.
 async fn judge(
     app: &App,
-    tx: &mut Work<'_>,
+    tx: &mut StagedBatch<'_>,
     reading: &Reading,
     f: &Fetched,
     answering: &Answering<'_>,
@@ -776,7 +773,7 @@ async fn judge(
 /// receives an incident report (merged in a flood, see `security`).
 async fn unverified(
     app: &App,
-    tx: &mut Work<'_>,
+    tx: &mut StagedBatch<'_>,
     reading: &Reading,
     f: &Fetched,
     v: &Verification,
@@ -1049,7 +1046,7 @@ pub fn says_not_mine(own_words: &str) -> bool {
 /// policy); anything else is read as usual.
 async fn dispute(
     app: &App,
-    tx: &mut Work<'_>,
+    tx: &mut StagedBatch<'_>,
     reading: &Reading,
     from: &Address,
     f: &Fetched,
@@ -1110,7 +1107,7 @@ async fn dispute(
 #[allow(clippy::too_many_arguments)]
 async fn answer(
     app: &App,
-    tx: &mut Work<'_>,
+    tx: &mut StagedBatch<'_>,
     reading: &Reading,
     from: &Address,
     r: BallotRef,
@@ -1917,6 +1914,8 @@ mod tests {
     use super::*;
     use crate::admin::{self, OpenRequest};
     use crate::testkit::{fetched, reply, TestApp};
+    use futures::future::BoxFuture;
+    use sqlx::Row;
 
     const SRC: &str = "test";
 
@@ -3389,5 +3388,187 @@ mod tests {
         // The same delivery under a new mailbox key (a UIDVALIDITY reset).
         let p = feed(&t, "2", stranger, "2026-11-23T01:00:00Z").await;
         assert_eq!(p.disposition, Disposition::Duplicate);
+    }
+
+    /// A mailbox in memory, handing out at most `max` messages per batch.
+    struct Memory(Vec<Fetched>);
+
+    impl MailSource for Memory {
+        fn fetch<'a>(
+            &'a mut self,
+            cursor: Option<crate::store::Cursor>,
+            max: usize,
+        ) -> BoxFuture<'a, Result<Batch, MailboxError>> {
+            let after = cursor.map_or(0, |c| c.last_uid);
+            let rest: Vec<Fetched> = self
+                .0
+                .iter()
+                .filter(|m| m.uid.is_some_and(|u| u > after))
+                .cloned()
+                .collect();
+            let messages: Vec<Fetched> = rest.iter().take(max).cloned().collect();
+            let more = rest.len() > messages.len();
+            Box::pin(async move {
+                Ok(Batch {
+                    uidvalidity: 7,
+                    scanned_to: messages.last().and_then(|m| m.uid).unwrap_or(after),
+                    pending: 0,
+                    messages,
+                    more,
+                })
+            })
+        }
+        fn committed<'a>(&'a mut self, _: &'a Fetched) -> BoxFuture<'a, Result<(), MailboxError>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn wait<'a>(
+            &'a mut self,
+            _: std::time::Duration,
+        ) -> BoxFuture<'a, Result<(), MailboxError>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn close(&mut self) -> BoxFuture<'_, ()> {
+            Box::pin(async {})
+        }
+    }
+
+    /// Everything a backlog leaves in the record, row by row.
+    async fn record(t: &TestApp) -> Vec<String> {
+        let mut out = Vec::new();
+        for sql in [
+            "SELECT id, source_key, message_id, content_hash, internal_date, from_addr, ballot_id, disposition, reason, hex(raw) FROM messages ORDER BY id",
+            "SELECT id, ballot_id, round, org_id, position, voter, cast_at, message_row, status, receipt_id, message_id FROM votes ORDER BY id",
+            "SELECT message_id, kind, ballot_id, recipients_json, hex(raw), created_at FROM outbox ORDER BY message_id",
+            "SELECT id, at, kind, ballot, actor, detail_json, prev_hash, hash FROM events ORDER BY id",
+            "SELECT kind, ballot_id, message_row, summary FROM incidents ORDER BY id",
+            "SELECT last_id, last_hash FROM audit_head",
+        ] {
+            let rows = sqlx::query(sql).fetch_all(t.app.store.pool()).await.unwrap();
+            for r in rows {
+                let cols: Vec<String> = (0..r.len())
+                    .map(|i| {
+                        r.try_get::<Option<String>, _>(i)
+                            .ok()
+                            .flatten()
+                            .or_else(|| r.try_get::<Option<i64>, _>(i).ok().flatten().map(|n| n.to_string()))
+                            .unwrap_or_else(|| "NULL".into())
+                    })
+                    .collect();
+                out.push(cols.join(" | "));
+            }
+        }
+        out
+    }
+
+    /// A backlog touching every path the staging answers for.
+    fn backlog() -> Vec<Fetched> {
+        let subject = "Re: [B-2026-001] 新規会員の加盟承認";
+        let member = |i: usize| format!("rep{i}@org{i}.example");
+        let mut raws: Vec<Vec<u8>> = vec![
+            reply(&member(1), subject, "賛成します。", "a1@x", None),
+            reply(&member(2), subject, "反対です。", "a2@x", None),
+            // The same org changes its mind within the batch.
+            reply(&member(1), subject, "やはり反対します。", "a3@x", None),
+            // The same message delivered twice.
+            reply(&member(2), subject, "反対です。", "a2@x", None),
+            reply(
+                &member(3),
+                subject,
+                "どうしようか迷っています。",
+                "a4@x",
+                None,
+            ),
+            reply("stranger@else.example", subject, "賛成", "a5@x", None),
+            reply(&member(3), subject, "棄権します。", "a6@x", None),
+        ];
+        // A list copy first (From rewritten), then the member's own copy.
+        let direct = reply(&member(4), subject, "賛成", "a7@x", None);
+        let listed = String::from_utf8(direct.clone())
+            .unwrap()
+            .replacen(
+                "From: Member <rep4@org4.example>",
+                "List-Id: <steering.committee.example>\r\nFrom: \"Member via steering\" <steering@committee.example>",
+                1,
+            )
+            .into_bytes();
+        raws.push(listed);
+        raws.push(direct);
+        // An admin opens a second ballot by mail; a member answers it at once.
+        raws.push(reply(
+            "chair@committee.example",
+            "[ballot:open] 予算承認",
+            "締切: 2026-11-29 17:00\n\n予算案を承認する。\n",
+            "open@x",
+            None,
+        ));
+        raws.push(reply(
+            &member(2),
+            "Re: [B-2026-002] 予算承認",
+            "賛成",
+            "b1@x",
+            None,
+        ));
+        // One sender past the burst limit (3 an hour in this test).
+        for i in 0..5 {
+            raws.push(reply(
+                &member(5),
+                subject,
+                "賛成",
+                &format!("burst{i}@x"),
+                None,
+            ));
+        }
+        raws.into_iter()
+            .enumerate()
+            .map(|(i, raw)| {
+                let mut f = fetched(&format!("uid:7:{}", i + 1), raw, "2026-11-23T01:00:00Z");
+                f.internal_date += chrono::Duration::seconds(i as i64);
+                f.uid = Some(i as u32 + 1);
+                f
+            })
+            .collect()
+    }
+
+    async fn run(per_transaction: usize) -> Vec<String> {
+        let t = TestApp::with(
+            6,
+            "2026-11-22T01:00:00Z",
+            &format!("[limits]\nmessages_per_sender_per_hour = 3\nmessages_per_transaction = {per_transaction}\n"),
+        )
+        .await;
+        let req = OpenRequest {
+            title: "新規会員の加盟承認".into(),
+            motion: "株式会社サンプルの加盟を承認する。".into(),
+            kind: None,
+            deadline: Some("2026-11-29 17:00".parse().unwrap()),
+        };
+        admin::open(&t.app, &req, "cli", t.app.now()).await.unwrap();
+        t.set_now("2026-11-23T02:00:00Z");
+        let report = poll(&t.app, &mut Memory(backlog())).await.unwrap();
+        assert_eq!(report.processed + report.skipped, backlog().len());
+        record(&t).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_backlog_recorded_in_one_transaction_leaves_the_same_record_as_one_per_message() {
+        let one_by_one = run(1).await;
+        let batched = run(500).await;
+        // The backlog did what it should: every path was taken.
+        let all = one_by_one.join("\n");
+        for d in [
+            "| vote |",
+            "| duplicate |",
+            "| unclear |",
+            "| non_member |",
+            "| admin_opened |",
+        ] {
+            assert!(all.contains(d), "no {d} in the record:\n{all}");
+        }
+        assert!(all.contains("vote_superseded"), "{all}");
+        assert!(all.contains("burst"), "{all}");
+        assert_eq!(batched.len(), one_by_one.len());
+        for (b, o) in batched.iter().zip(&one_by_one) {
+            assert_eq!(b, o);
+        }
     }
 }

@@ -8,6 +8,7 @@
 //! roster, the votes and the raw mail, all members-only information.
 
 pub mod events;
+pub mod staging;
 
 use std::collections::HashMap;
 use std::path::Path;

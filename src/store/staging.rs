@@ -1,9 +1,10 @@
-//! One transaction's worth of ingest: what it has loaded, and what it will write.
+//! A batch of messages staged inside its transaction: what the ingest has
+//! loaded for them, and what it will write.
 //!
 //! A backlog is recorded hundreds of messages per transaction. Asking SQLite one
 //! question or writing one row at a time costs a round trip to sqlx's worker
 //! thread each (about 10 µs on the development machine, and a reply needed
-//! fifteen), more than reading the reply itself. So `Work` keeps what the
+//! fifteen), more than reading the reply itself. So `StagedBatch` keeps what the
 //! transaction has loaded (ballots, what the batch's messages may duplicate) and
 //! stages what it writes (messages, votes, mails, audit events), which `flush`
 //! writes with a few multi-row statements.
@@ -22,7 +23,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use crate::ballot::{Ballot, VoteRecord, VoteStatus};
-use crate::disposition::{same_sender, Disposition};
+use crate::disposition::{Copies, Copy, Earlier};
 use crate::domain::{BallotRef, OrgId, Position};
 use crate::store::events::{self, Event};
 use crate::store::{
@@ -40,29 +41,6 @@ fn hash_key(hash: &str) -> String {
     hash.chars().take(12).collect()
 }
 
-/// What an earlier message with the same Message-ID or bytes looks like.
-#[derive(Debug, Clone)]
-struct Copy {
-    id: i64,
-    internal_date: DateTime<Utc>,
-    disposition: Disposition,
-    message_id: Option<String>,
-    content_hash: String,
-    /// The author the bot acted on (`store::duplicates`), as written.
-    sender: Option<String>,
-}
-
-/// What the earlier messages sharing a new message's Message-ID or bytes make of it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Earlier {
-    /// The original it duplicates: its row and INTERNALDATE.
-    pub original: Option<(i64, DateTime<Utc>)>,
-    /// An earlier message from another sender with the same Message-ID, which
-    /// the bot used (`store::counts_as_original`): not the same message, but
-    /// worth a note on the new one.
-    pub clash: Option<i64>,
-}
-
 /// A message to write.
 struct StagedMessage {
     id: i64,
@@ -77,7 +55,7 @@ struct StagedMessage {
     raw: Vec<u8>,
     size: usize,
     ballot_id: Option<i64>,
-    disposition: Disposition,
+    disposition: crate::disposition::Disposition,
     reason: String,
     reading_json: Option<String>,
     verification_json: Option<String>,
@@ -103,18 +81,15 @@ struct StagedEvent {
 }
 
 /// What the transaction has loaded and staged.
-pub struct Work<'c> {
+pub struct StagedBatch<'c> {
     conn: &'c mut SqliteConnection,
     ballots: LoadedBallots,
     ballot_ids: HashMap<BallotRef, Option<i64>>,
     /// Mailbox keys recorded (in the database when preloaded, or by this transaction).
     keys: HashSet<(String, String)>,
     /// Every message of the database or this transaction with a Message-ID or
-    /// content hash of the batch, in id order, and where each hash and
-    /// Message-ID occurs among them.
-    copies: Vec<Copy>,
-    by_hash: HashMap<String, Vec<usize>>,
-    by_message_id: HashMap<String, Vec<usize>>,
+    /// content hash of the batch.
+    copies: Copies,
     /// When each sender's messages arrived (for bursts), from `since` on.
     senders: HashMap<String, Vec<DateTime<Utc>>>,
     senders_since: Option<DateTime<Utc>>,
@@ -130,17 +105,15 @@ pub struct Work<'c> {
     pub flushes: u32,
 }
 
-impl<'c> Work<'c> {
-    /// Work inside the transaction `conn`.
+impl<'c> StagedBatch<'c> {
+    /// A batch staged inside the transaction `conn`.
     pub fn new(conn: &'c mut SqliteConnection) -> Self {
-        Work {
+        StagedBatch {
             conn,
             ballots: HashMap::new(),
             ballot_ids: HashMap::new(),
             keys: HashSet::new(),
-            copies: Vec::new(),
-            by_hash: HashMap::new(),
-            by_message_id: HashMap::new(),
+            copies: Copies::default(),
             senders: HashMap::new(),
             senders_since: None,
             messages: Vec::new(),
@@ -157,7 +130,7 @@ impl<'c> Work<'c> {
     /// Loads, in a few queries, what the batch's messages will ask about: which
     /// of their mailbox keys are recorded, the earlier copies of each (same
     /// Message-ID or bytes), and their senders' recent messages. Only messages of
-    /// this batch may be asked about afterwards (`seen_key`, `duplicate_of`,
+    /// this batch may be asked about afterwards (`seen_key`, `earlier`,
     /// `messages_from_since` rely on it).
     pub async fn preload(
         &mut self,
@@ -183,7 +156,7 @@ impl<'c> Work<'c> {
         }
         let mut copies: HashMap<i64, Copy> = HashMap::new();
         // Hashes are looked up by their index key (migration 0008). A row that
-        // only shares the key is loaded too, but `duplicate_of` finds copies by
+        // only shares the key is loaded too, but `earlier` finds copies by
         // the whole hash, so it is never taken for one.
         let hash_keys: Vec<String> = hashes.iter().map(|h| hash_key(h)).collect();
         let hash_keys: Vec<&str> = hash_keys.iter().map(String::as_str).collect();
@@ -217,10 +190,8 @@ impl<'c> Work<'c> {
         let mut copies: Vec<Copy> = copies.into_values().collect();
         copies.sort_by_key(|c| c.id);
         self.copies.clear();
-        self.by_hash.clear();
-        self.by_message_id.clear();
         for c in copies {
-            self.add_copy(c);
+            self.copies.add(c);
         }
         self.senders.clear();
         for chunk in statement_chunks(senders) {
@@ -307,48 +278,15 @@ impl<'c> Work<'c> {
         self.keys.contains(&(source.to_string(), key.to_string()))
     }
 
-    fn add_copy(&mut self, c: Copy) {
-        let i = self.copies.len();
-        self.by_hash
-            .entry(c.content_hash.clone())
-            .or_default()
-            .push(i);
-        if let Some(id) = &c.message_id {
-            self.by_message_id.entry(id.clone()).or_default().push(i);
-        }
-        self.copies.push(c);
-    }
-
     /// What the earlier messages with this Message-ID or these bytes make of
-    /// a message from `sender`, by the ingest's one rule (`store::duplicates`).
+    /// a message from `sender`, by the one duplicate rule (`Copies::earlier`).
     pub fn earlier(
         &self,
         message_id: Option<&str>,
         content_hash: &str,
         sender: Option<&str>,
     ) -> Earlier {
-        let none = Vec::new();
-        let by_hash = self.by_hash.get(content_hash).unwrap_or(&none);
-        let by_id = message_id
-            .and_then(|id| self.by_message_id.get(id))
-            .unwrap_or(&none);
-        // Copies are in id order; so are both lists: take the first that counts.
-        let mut candidates: Vec<usize> = by_hash.iter().chain(by_id).copied().collect();
-        candidates.sort_unstable();
-        candidates.dedup();
-        let mut earlier = Earlier::default();
-        for c in candidates.into_iter().map(|i| &self.copies[i]) {
-            let same_bytes = c.content_hash == content_hash;
-            let same_sender = same_sender(c.sender.as_deref(), sender);
-            if c.disposition.duplicates(same_bytes, same_sender) {
-                earlier.original = Some((c.id, c.internal_date));
-                break;
-            }
-            if earlier.clash.is_none() && c.disposition.counts_as_original(same_bytes) {
-                earlier.clash = Some(c.id);
-            }
-        }
-        earlier
+        self.copies.earlier(message_id, content_hash, sender)
     }
 
     /// How many messages `from` sent that arrived at or after `since`.
@@ -442,7 +380,7 @@ impl<'c> Work<'c> {
         };
         self.keys
             .insert((m.source.to_string(), m.source_key.to_string()));
-        self.add_copy(Copy {
+        self.copies.add(Copy {
             id,
             internal_date: m.internal_date,
             disposition: m.disposition,
@@ -652,22 +590,23 @@ impl<'c> Work<'c> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admin::{self, OpenRequest};
-    use crate::ingest::poll;
-    use crate::mailbox::{Batch, Fetched, MailSource, MailboxError};
-    use crate::testkit::{fetched, reply, TestApp};
-    use futures::future::BoxFuture;
+    use crate::disposition::Disposition;
 
-    /// Work over a database holding one vote message, `abc@x` with hash `hash`.
-    async fn one_message_recorded(t: &TestApp, hash: &str) -> i64 {
-        let mut tx = t.app.store.begin().await.unwrap();
+    fn utc(t: &str) -> DateTime<Utc> {
+        crate::ballot::tests::utc(t)
+    }
+
+    /// A database holding one vote message, `abc@x` with hash `hash`.
+    async fn one_message_recorded(hash: &str) -> (Store, i64) {
+        let store = Store::memory().await.unwrap();
+        let mut tx = store.begin().await.unwrap();
         let m = NewMessage {
             source: "test",
             source_key: "1",
             message_id: Some("abc@x"),
             content_hash: hash,
-            internal_date: crate::ballot::tests::utc("2026-11-22T00:00:00Z"),
-            processed_at: crate::ballot::tests::utc("2026-11-22T00:00:00Z"),
+            internal_date: utc("2026-11-22T00:00:00Z"),
+            processed_at: utc("2026-11-22T00:00:00Z"),
             from_addr: Some("Rep1@org1.example"),
             subject: None,
             raw: b"raw",
@@ -680,54 +619,54 @@ mod tests {
         };
         let id = Store::insert_message(&mut tx, &m).await.unwrap();
         tx.commit().await.unwrap();
-        id
+        (store, id)
     }
 
     #[tokio::test]
     async fn a_recorded_copy_is_found_by_message_id_or_whole_hash_never_by_the_index_key_alone() {
-        let t = TestApp::new(3, "2026-11-22T01:00:00Z").await;
         let stored = "0123456789ab".to_string() + &"c".repeat(52);
-        let id = one_message_recorded(&t, &stored).await;
+        let (store, id) = one_message_recorded(&stored).await;
         // Same first 12 digits (the index key), different hash.
         let other = "0123456789ab".to_string() + &"d".repeat(52);
-        let since = crate::ballot::tests::utc("2026-11-21T00:00:00Z");
-        let mut conn = t.app.store.pool().acquire().await.unwrap();
-        let mut work = Work::new(&mut conn);
-        work.preload(
-            "test",
-            &[],
-            &["abc@x", "new@x"],
-            &[&stored, &other],
-            &[],
-            since,
-        )
-        .await
-        .unwrap();
+        let since = utc("2026-11-21T00:00:00Z");
+        let mut conn = store.pool().acquire().await.unwrap();
+        let mut batch = StagedBatch::new(&mut conn);
+        batch
+            .preload(
+                "test",
+                &[],
+                &["abc@x", "new@x"],
+                &[&stored, &other],
+                &[],
+                since,
+            )
+            .await
+            .unwrap();
         let rep1 = Some("rep1@org1.example");
         let original = |e: Earlier| e.original.map(|d| d.0);
         assert_eq!(
-            original(work.earlier(Some("abc@x"), &other, rep1)),
+            original(batch.earlier(Some("abc@x"), &other, rep1)),
             Some(id)
         );
-        assert_eq!(original(work.earlier(None, &stored, rep1)), Some(id));
-        assert_eq!(original(work.earlier(Some("new@x"), &other, rep1)), None);
-        assert_eq!(original(work.earlier(None, &other, rep1)), None);
+        assert_eq!(original(batch.earlier(None, &stored, rep1)), Some(id));
+        assert_eq!(original(batch.earlier(Some("new@x"), &other, rep1)), None);
+        assert_eq!(original(batch.earlier(None, &other, rep1)), None);
     }
 
     #[tokio::test]
     async fn another_senders_message_with_the_same_message_id_is_a_clash_not_a_duplicate() {
-        let t = TestApp::new(3, "2026-11-22T01:00:00Z").await;
         let stored = "a".repeat(64);
-        let id = one_message_recorded(&t, &stored).await;
+        let (store, id) = one_message_recorded(&stored).await;
         let mine = "b".repeat(64);
-        let since = crate::ballot::tests::utc("2026-11-21T00:00:00Z");
-        let mut conn = t.app.store.pool().acquire().await.unwrap();
-        let mut work = Work::new(&mut conn);
-        work.preload("test", &[], &["abc@x"], &[&mine], &[], since)
+        let since = utc("2026-11-21T00:00:00Z");
+        let mut conn = store.pool().acquire().await.unwrap();
+        let mut batch = StagedBatch::new(&mut conn);
+        batch
+            .preload("test", &[], &["abc@x"], &[&mine], &[], since)
             .await
             .unwrap();
         // org2's message borrowing org1's Message-ID is judged on its own.
-        let e = work.earlier(Some("abc@x"), &mine, Some("rep2@org2.example"));
+        let e = batch.earlier(Some("abc@x"), &mine, Some("rep2@org2.example"));
         assert_eq!(
             e,
             Earlier {
@@ -736,195 +675,14 @@ mod tests {
             }
         );
         // Nor is a message without a sender anybody's copy.
-        assert_eq!(work.earlier(Some("abc@x"), &mine, None).original, None);
+        assert_eq!(batch.earlier(Some("abc@x"), &mine, None).original, None);
         // The very same bytes are the same delivery, whoever it claims to be from.
         assert_eq!(
-            work.earlier(Some("abc@x"), &stored, Some("rep2@org2.example"))
+            batch
+                .earlier(Some("abc@x"), &stored, Some("rep2@org2.example"))
                 .original
                 .map(|d| d.0),
             Some(id)
         );
-    }
-
-    /// A mailbox in memory, handing out at most `max` messages per batch.
-    struct Memory(Vec<Fetched>);
-
-    impl MailSource for Memory {
-        fn fetch<'a>(
-            &'a mut self,
-            cursor: Option<crate::store::Cursor>,
-            max: usize,
-        ) -> BoxFuture<'a, Result<Batch, MailboxError>> {
-            let after = cursor.map_or(0, |c| c.last_uid);
-            let rest: Vec<Fetched> = self
-                .0
-                .iter()
-                .filter(|m| m.uid.is_some_and(|u| u > after))
-                .cloned()
-                .collect();
-            let messages: Vec<Fetched> = rest.iter().take(max).cloned().collect();
-            let more = rest.len() > messages.len();
-            Box::pin(async move {
-                Ok(Batch {
-                    uidvalidity: 7,
-                    scanned_to: messages.last().and_then(|m| m.uid).unwrap_or(after),
-                    pending: 0,
-                    messages,
-                    more,
-                })
-            })
-        }
-        fn committed<'a>(&'a mut self, _: &'a Fetched) -> BoxFuture<'a, Result<(), MailboxError>> {
-            Box::pin(async { Ok(()) })
-        }
-        fn wait<'a>(
-            &'a mut self,
-            _: std::time::Duration,
-        ) -> BoxFuture<'a, Result<(), MailboxError>> {
-            Box::pin(async { Ok(()) })
-        }
-        fn close(&mut self) -> BoxFuture<'_, ()> {
-            Box::pin(async {})
-        }
-    }
-
-    /// Everything a backlog leaves in the record, row by row.
-    async fn record(t: &TestApp) -> Vec<String> {
-        let mut out = Vec::new();
-        for sql in [
-            "SELECT id, source_key, message_id, content_hash, internal_date, from_addr, ballot_id, disposition, reason, hex(raw) FROM messages ORDER BY id",
-            "SELECT id, ballot_id, round, org_id, position, voter, cast_at, message_row, status, receipt_id, message_id FROM votes ORDER BY id",
-            "SELECT message_id, kind, ballot_id, recipients_json, hex(raw), created_at FROM outbox ORDER BY message_id",
-            "SELECT id, at, kind, ballot, actor, detail_json, prev_hash, hash FROM events ORDER BY id",
-            "SELECT kind, ballot_id, message_row, summary FROM incidents ORDER BY id",
-            "SELECT last_id, last_hash FROM audit_head",
-        ] {
-            let rows = sqlx::query(sql).fetch_all(t.app.store.pool()).await.unwrap();
-            for r in rows {
-                let cols: Vec<String> = (0..r.len())
-                    .map(|i| {
-                        r.try_get::<Option<String>, _>(i)
-                            .ok()
-                            .flatten()
-                            .or_else(|| r.try_get::<Option<i64>, _>(i).ok().flatten().map(|n| n.to_string()))
-                            .unwrap_or_else(|| "NULL".into())
-                    })
-                    .collect();
-                out.push(cols.join(" | "));
-            }
-        }
-        out
-    }
-
-    /// A backlog touching every path the staging answers for.
-    fn backlog() -> Vec<Fetched> {
-        let subject = "Re: [B-2026-001] 新規会員の加盟承認";
-        let member = |i: usize| format!("rep{i}@org{i}.example");
-        let mut raws: Vec<Vec<u8>> = vec![
-            reply(&member(1), subject, "賛成します。", "a1@x", None),
-            reply(&member(2), subject, "反対です。", "a2@x", None),
-            // The same org changes its mind within the batch.
-            reply(&member(1), subject, "やはり反対します。", "a3@x", None),
-            // The same message delivered twice.
-            reply(&member(2), subject, "反対です。", "a2@x", None),
-            reply(
-                &member(3),
-                subject,
-                "どうしようか迷っています。",
-                "a4@x",
-                None,
-            ),
-            reply("stranger@else.example", subject, "賛成", "a5@x", None),
-            reply(&member(3), subject, "棄権します。", "a6@x", None),
-        ];
-        // A list copy first (From rewritten), then the member's own copy.
-        let direct = reply(&member(4), subject, "賛成", "a7@x", None);
-        let listed = String::from_utf8(direct.clone())
-            .unwrap()
-            .replacen(
-                "From: Member <rep4@org4.example>",
-                "List-Id: <steering.committee.example>\r\nFrom: \"Member via steering\" <steering@committee.example>",
-                1,
-            )
-            .into_bytes();
-        raws.push(listed);
-        raws.push(direct);
-        // An admin opens a second ballot by mail; a member answers it at once.
-        raws.push(reply(
-            "chair@committee.example",
-            "[ballot:open] 予算承認",
-            "締切: 2026-11-29 17:00\n\n予算案を承認する。\n",
-            "open@x",
-            None,
-        ));
-        raws.push(reply(
-            &member(2),
-            "Re: [B-2026-002] 予算承認",
-            "賛成",
-            "b1@x",
-            None,
-        ));
-        // One sender past the burst limit (3 an hour in this test).
-        for i in 0..5 {
-            raws.push(reply(
-                &member(5),
-                subject,
-                "賛成",
-                &format!("burst{i}@x"),
-                None,
-            ));
-        }
-        raws.into_iter()
-            .enumerate()
-            .map(|(i, raw)| {
-                let mut f = fetched(&format!("uid:7:{}", i + 1), raw, "2026-11-23T01:00:00Z");
-                f.internal_date += chrono::Duration::seconds(i as i64);
-                f.uid = Some(i as u32 + 1);
-                f
-            })
-            .collect()
-    }
-
-    async fn run(per_transaction: usize) -> Vec<String> {
-        let t = TestApp::with(
-            6,
-            "2026-11-22T01:00:00Z",
-            &format!("[limits]\nmessages_per_sender_per_hour = 3\nmessages_per_transaction = {per_transaction}\n"),
-        )
-        .await;
-        let req = OpenRequest {
-            title: "新規会員の加盟承認".into(),
-            motion: "株式会社サンプルの加盟を承認する。".into(),
-            kind: None,
-            deadline: Some("2026-11-29 17:00".parse().unwrap()),
-        };
-        admin::open(&t.app, &req, "cli", t.app.now()).await.unwrap();
-        t.set_now("2026-11-23T02:00:00Z");
-        let report = poll(&t.app, &mut Memory(backlog())).await.unwrap();
-        assert_eq!(report.processed + report.skipped, backlog().len());
-        record(&t).await
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_backlog_recorded_in_one_transaction_leaves_the_same_record_as_one_per_message() {
-        let one_by_one = run(1).await;
-        let batched = run(500).await;
-        // The backlog did what it should: every path was taken.
-        let all = one_by_one.join("\n");
-        for d in [
-            "| vote |",
-            "| duplicate |",
-            "| unclear |",
-            "| non_member |",
-            "| admin_opened |",
-        ] {
-            assert!(all.contains(d), "no {d} in the record:\n{all}");
-        }
-        assert!(all.contains("vote_superseded"), "{all}");
-        assert!(all.contains("burst"), "{all}");
-        assert_eq!(batched.len(), one_by_one.len());
-        for (b, o) in batched.iter().zip(&one_by_one) {
-            assert_eq!(b, o);
-        }
     }
 }
