@@ -353,9 +353,9 @@ pub async fn replay(
                                 crate::verify::policy::Verification::verified_without_token,
                             );
                             let several = reading.answers.len() > 1;
-                            if crate::ingest::place_answer(
+                            if crate::ingest::decide::place_answer(
                                 named, token, r, round, several, verified,
-                            ) != crate::ingest::Placement::Here
+                            ) != crate::ingest::decide::Placement::Here
                             {
                                 continue;
                             }

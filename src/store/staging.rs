@@ -19,7 +19,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use crate::ballot::{Ballot, VoteRecord, VoteStatus};
@@ -27,7 +27,8 @@ use crate::disposition::{Copies, Copy, Earlier};
 use crate::domain::{BallotRef, OrgId, Position};
 use crate::store::events::{self, Event};
 use crate::store::{
-    parse_ts, statement_chunks, ts, LoadedBallots, NewMessage, NewOutboxMail, Store, StoreError,
+    parse_ts, statement_chunks, ts, LoadedBallots, NewMessage, NewOutboxMail, SentDigest, Store,
+    StoreError,
 };
 
 /// The expression `messages_by_hash_key` indexes (migration 0008): the first 12
@@ -353,6 +354,16 @@ impl<'c> StagedBatch<'c> {
             return Ok(true);
         }
         Store::queued_to_since(self.conn, kind, recipients, since).await
+    }
+
+    /// The digest sent with Message-ID `id` (digests are never staged).
+    pub async fn digest(&mut self, id: &str) -> Result<Option<SentDigest>, StoreError> {
+        Store::digest_by_message_id(self.conn, id).await
+    }
+
+    /// The meetings added by hand (never staged).
+    pub async fn added_meetings(&mut self) -> Result<Vec<NaiveDate>, StoreError> {
+        Store::added_meetings_tx(self.conn).await
     }
 
     // ---- what the transaction writes ---------------------------------------------
