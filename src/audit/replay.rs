@@ -26,8 +26,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use futures::TryStreamExt;
-use sqlx::Row;
 
 use crate::ballot::rules::{Outcome, Tally};
 use crate::ballot::{Ballot, Changes, Ratification, VoteRecord, VoteStatus};
@@ -41,8 +39,8 @@ use crate::ingest::facts::{
     would_count_in, DigestFacts, Facts, ReceiptVote,
 };
 use crate::reading::{read_message_of_size, ReadOptions, Reading};
-use crate::store::{parse_ts, Store, StoreError};
-use crate::verify::policy::Verification;
+use crate::store::audit::ReplayMessage;
+use crate::store::{Store, StoreError};
 
 use super::PAGE;
 
@@ -56,46 +54,8 @@ pub struct ReplayReport {
     pub differences: Vec<String>,
 }
 
-struct Stored {
-    id: i64,
-    internal_date: DateTime<Utc>,
-    processed_at: DateTime<Utc>,
-    disposition: Disposition,
-    raw: Vec<u8>,
-    /// The whole message's size: more than `raw` holds when the mailbox cut it.
-    size: usize,
-    verification: Option<Verification>,
-}
-
 /// A page of stored messages and their readings (and content hashes), in order.
-type ReadPage = (Vec<Stored>, Vec<(Reading, String)>);
-
-/// The next `PAGE` stored messages after the row `after`, in arrival order.
-async fn fetch_page(store: &Store, after: i64) -> Result<Vec<Stored>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT id, internal_date, processed_at, disposition, raw, verification_json, size FROM messages WHERE id > ? ORDER BY id LIMIT ?",
-    )
-    .bind(after)
-    .bind(PAGE)
-    .fetch_all(store.pool())
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Stored {
-                id: r.try_get(0)?,
-                internal_date: parse_ts(&r.try_get::<String, _>(1)?)?,
-                processed_at: parse_ts(&r.try_get::<String, _>(2)?)?,
-                disposition: r.try_get::<&str, _>(3)?.parse()?,
-                raw: r.try_get(4)?,
-                verification: r
-                    .try_get::<Option<String>, _>(5)?
-                    .map(|j| serde_json::from_str::<Verification>(&j))
-                    .transpose()?,
-                size: usize::try_from(r.try_get::<i64, _>(6)?).unwrap_or(0),
-            })
-        })
-        .collect()
-}
+type ReadPage = (Vec<ReplayMessage>, Vec<(Reading, String)>);
 
 /// The order in which messages and ballot changes happened, from the trail.
 /// Replay needs the ballot as it stood when each message was processed; times
@@ -115,38 +75,28 @@ struct Order {
 impl Order {
     async fn load(store: &Store) -> Result<Order, StoreError> {
         let mut o = Order::default();
-        // Streamed, and only the two fields used taken out by SQLite: a trail
-        // holds an event per message, and a replay of 100,000 would otherwise
-        // hold them all (and their JSON) at once.
-        let mut rows = sqlx::query(
-            "SELECT id, kind, ballot,
-                    json_extract(detail_json, '$.message'), json_extract(detail_json, '$.round')
-             FROM events WHERE kind IN
-             ('message_received', 'message_failed', 'round_opened', 'round_closed', 'ballot_closed', 'ballot_cancelled')
-             ORDER BY id",
-        )
-        .fetch(store.pool());
-        while let Some(r) = rows.try_next().await? {
-            let id: i64 = r.try_get(0)?;
-            let kind: String = r.try_get(1)?;
-            let ballot: Option<String> = r.try_get(2)?;
-            // json_extract gives NULL (or text) where the field is missing or not a number.
-            let int = |i: usize| r.try_get::<Option<i64>, _>(i).ok().flatten();
-            let round = int(4).and_then(|n| u32::try_from(n).ok());
-            match (kind.as_str(), ballot, round) {
-                ("message_received" | "message_failed", _, _) => {
-                    if let Some(m) = int(3) {
-                        o.message.insert(m, id);
+        store
+            .order_events(|e| {
+                let round = e.round.and_then(|n| u32::try_from(n).ok());
+                match (e.kind.as_str(), e.ballot, round) {
+                    ("message_received" | "message_failed", _, _) => {
+                        if let Some(m) = e.message {
+                            o.message.insert(m, e.id);
+                        }
                     }
+                    ("round_opened", Some(b), Some(n)) => {
+                        o.opened.entry(b).or_default().push((n, e.id))
+                    }
+                    ("round_closed", Some(b), Some(n)) => {
+                        o.closed.entry(b).or_default().push((n, e.id))
+                    }
+                    ("ballot_closed" | "ballot_cancelled", Some(b), _) => {
+                        o.ended.entry(b).or_insert(e.id);
+                    }
+                    _ => {}
                 }
-                ("round_opened", Some(b), Some(n)) => o.opened.entry(b).or_default().push((n, id)),
-                ("round_closed", Some(b), Some(n)) => o.closed.entry(b).or_default().push((n, id)),
-                ("ballot_closed" | "ballot_cancelled", Some(b), _) => {
-                    o.ended.entry(b).or_insert(id);
-                }
-                _ => {}
-            }
-        }
+            })
+            .await?;
         Ok(o)
     }
 
@@ -200,7 +150,7 @@ impl Rebuilt<'_> {
     /// Ballot `r` as ingest saw it when it processed message `m`: copied only
     /// when something happened to it since, and then once per distinct state,
     /// not per message.
-    fn then(&mut self, r: BallotRef, m: &Stored) -> Option<Arc<Ballot>> {
+    fn then(&mut self, r: BallotRef, m: &ReplayMessage) -> Option<Arc<Ballot>> {
         let b = self.ballots.get(&r)?;
         let changes = self.order.changes_after(b, m.id, m.processed_at);
         if changes.is_empty() {
@@ -220,7 +170,7 @@ impl Rebuilt<'_> {
         &mut self,
         config: &'a Config,
         opts: &'a ReadOptions,
-        m: &'a Stored,
+        m: &'a ReplayMessage,
         reading: &'a Reading,
         hash: &str,
     ) -> Result<Facts<'a>, StoreError> {
@@ -366,7 +316,7 @@ pub async fn replay(
         let next = if exhausted {
             Vec::new()
         } else {
-            fetch_page(store, after).await?
+            store.replay_page(after, PAGE).await?
         };
         exhausted = next.is_empty();
         let read = match reading.take() {

@@ -26,12 +26,11 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use chrono::{DateTime, Utc};
-use sqlx::Row;
-
 use crate::ingest::content_hash;
+use crate::store::audit::RoundRow;
 use crate::store::events;
 use crate::store::{parse_ts, Store, StoreError};
+use chrono::{DateTime, Utc};
 
 use super::PAGE;
 
@@ -107,14 +106,11 @@ pub async fn verify(store: &Store) -> Result<AuditReport, StoreError> {
     let chain = events::verify(store).await?;
     let from = events::checks_from(store).await?;
     let mut by_kind: HashMap<String, Vec<Ev>> = HashMap::new();
-    for r in sqlx::query("SELECT id, kind, ballot, detail_json FROM events ORDER BY id")
-        .fetch_all(store.pool())
-        .await?
-    {
-        let detail = serde_json::from_str(&r.try_get::<String, _>(3)?).unwrap_or_default();
-        by_kind.entry(r.try_get(1)?).or_default().push(Ev {
-            id: r.try_get(0)?,
-            ballot: r.try_get(2)?,
+    for e in store.all_events().await? {
+        let detail = serde_json::from_str(&e.detail_json).unwrap_or_default();
+        by_kind.entry(e.kind).or_default().push(Ev {
+            id: e.id,
+            ballot: e.ballot,
             detail,
         });
     }
@@ -152,27 +148,18 @@ async fn check_messages(
     let mut seen = HashSet::new();
     let mut after = 0i64;
     loop {
-        let rows = sqlx::query(
-            "SELECT id, content_hash, raw, message_id, disposition, from_addr, verification_json, internal_date
-             FROM messages WHERE id > ? ORDER BY id LIMIT ?",
-        )
-        .bind(after)
-        .bind(PAGE)
-        .fetch_all(store.pool())
-        .await?;
+        let rows = store.messages_page(after, PAGE).await?;
         if rows.is_empty() {
             break;
         }
         for r in &rows {
-            let id: i64 = r.try_get(0)?;
+            let id = r.id;
             after = id;
             seen.insert(id);
-            let hash: String = r.try_get(1)?;
-            let raw: Vec<u8> = r.try_get(2)?;
-            let message_id: Option<String> = r.try_get(3)?;
-            let disposition: String = r.try_get(4)?;
+            let (hash, raw, message_id, disposition) =
+                (&r.content_hash, &r.raw, &r.message_id, &r.disposition);
             let p = &mut rep.problems;
-            if content_hash(&raw) != hash {
+            if content_hash(raw) != *hash {
                 p.push(format!("messages row #{id}: its raw bytes no longer hash to its content hash (the stored message was edited)"));
             }
             let Some(e) = recorded.get(&id) else {
@@ -182,7 +169,7 @@ async fn check_messages(
             if e.str("content_hash").is_some_and(|h| h != hash) {
                 p.push(format!("messages row #{id}: its content hash differs from the one event {} recorded when it arrived (the stored message was replaced)", e.id));
             }
-            if e.detail.get("disposition").is_some() && e.str("disposition") != Some(&disposition) {
+            if e.detail.get("disposition").is_some() && e.str("disposition") != Some(disposition) {
                 p.push(format!("messages row #{id}: its disposition is `{disposition}`, but event {} recorded `{}`", e.id, e.str("disposition").unwrap_or("")));
             }
             if e.detail.get("message_id").is_some() && e.str("message_id") != message_id.as_deref()
@@ -194,20 +181,20 @@ async fn check_messages(
             }
             // Who the message is from and how that was verified decide whether
             // and for whom it counts; INTERNALDATE decides whether it was in time.
-            if !e.hash_matches("from_addr_hash", r.try_get::<Option<&str>, _>(5)?) {
+            if !e.hash_matches("from_addr_hash", r.from_addr.as_deref()) {
                 p.push(format!(
                     "messages row #{id}: its sender (from_addr) differs from the one event {} recorded",
                     e.id
                 ));
             }
-            if !e.hash_matches("verification_hash", r.try_get::<Option<&str>, _>(6)?) {
+            if !e.hash_matches("verification_hash", r.verification_json.as_deref()) {
                 p.push(format!(
                     "messages row #{id}: its verification report differs from the one event {} recorded",
                     e.id
                 ));
             }
             if let Some(want) = e.recorded_time("internal_date") {
-                if want != parse_ts(r.try_get(7)?).ok() {
+                if want != parse_ts(&r.internal_date).ok() {
                     p.push(format!(
                         "messages row #{id}: its INTERNALDATE differs from the one event {} recorded",
                         e.id
@@ -250,17 +237,11 @@ async fn check_votes(
             recorded.insert((b.clone(), m, o.to_string(), r), e);
         }
     }
-    let rows = sqlx::query(
-        "SELECT v.id, b.reference, v.message_row, v.org_id, v.round, v.position, v.status, v.cast_at,
-                v.voter, v.receipt_id, v.message_id
-         FROM votes v JOIN ballots b ON b.id = v.ballot_id ORDER BY v.id",
-    )
-    .fetch_all(store.pool())
-    .await?;
+    let rows = store.vote_rows().await?;
     let mut matched = HashSet::new();
     for r in &rows {
-        let id: i64 = r.try_get(0)?;
-        let key: Key = (r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?);
+        let id = r.id;
+        let key: Key = (r.ballot.clone(), r.message_row, r.org.clone(), r.round);
         let what = format!("votes row #{id} ({} round {}, {})", key.0, key.3, key.2);
         let Some(e) = recorded.get(&key) else {
             rep.problems.push(format!(
@@ -269,10 +250,7 @@ async fn check_votes(
             continue;
         };
         matched.insert(key.clone());
-        for (col, have) in [
-            ("position", r.try_get::<String, _>(5)?),
-            ("status", r.try_get::<String, _>(6)?),
-        ] {
+        for (col, have) in [("position", &r.position), ("status", &r.status)] {
             let want = e.str(col).unwrap_or("");
             if want != have {
                 rep.problems.push(format!(
@@ -281,7 +259,7 @@ async fn check_votes(
                 ));
             }
         }
-        let cast_at = parse_ts(&r.try_get::<String, _>(7)?)?;
+        let cast_at = parse_ts(&r.cast_at)?;
         let recorded_at = e
             .str("cast_at")
             .and_then(|t| DateTime::parse_from_rfc3339(t).ok());
@@ -294,13 +272,13 @@ async fn check_votes(
         // Who answered; and the receipt a dispute (身に覚えがない) must answer to
         // reach this vote: moved to another vote's receipt, a dispute of that
         // one would take this vote out of the count.
-        if !e.hash_matches("voter_hash", Some(r.try_get::<&str, _>(8)?)) {
+        if !e.hash_matches("voter_hash", Some(&r.voter)) {
             rep.problems.push(format!(
                 "{what}: its voter differs from the one event {} recorded",
                 e.id
             ));
         }
-        let receipt: Option<&str> = r.try_get(9)?;
+        let receipt = r.receipt_id.as_deref();
         if e.recorded("receipt_id").is_some_and(|want| want != receipt) {
             rep.problems.push(format!(
                 "{what}: its receipt differs from the one event {} recorded",
@@ -309,7 +287,7 @@ async fn check_votes(
         }
         // The Message-ID beside the vote is a copy of its message's, which that
         // message's event recorded (and check_messages holds the message to).
-        let message_id: Option<&str> = r.try_get(10)?;
+        let message_id = r.message_id.as_deref();
         if let Some(m) = messages.get(&key.1) {
             if m.recorded("message_id")
                 .is_some_and(|want| want != message_id)
@@ -360,33 +338,23 @@ async fn check_outbox(
     let mut refused_rows = HashSet::new();
     let mut held: HashSet<String> = HashSet::new();
     loop {
-        let rows = sqlx::query(
-            "SELECT id, message_id, kind, raw, sent_at, failed_at, recipients_json, envelope_from
-             FROM outbox WHERE id > ? ORDER BY id LIMIT ?",
-        )
-        .bind(after)
-        .bind(PAGE)
-        .fetch_all(store.pool())
-        .await?;
+        let rows = store.outbox_page(after, PAGE).await?;
         if rows.is_empty() {
             break;
         }
         for r in &rows {
             n += 1;
-            let id: i64 = r.try_get(0)?;
+            let id = r.id;
             after = id;
-            let mid: String = r.try_get(1)?;
-            let k: String = r.try_get(2)?;
-            let raw: Vec<u8> = r.try_get(3)?;
-            let sent_at: Option<String> = r.try_get(4)?;
-            let failed_at: Option<String> = r.try_get(5)?;
+            let (mid, k, raw) = (&r.message_id, &r.kind, &r.raw);
+            let (sent_at, failed_at) = (&r.sent_at, &r.failed_at);
             let p = &mut rep.problems;
             held.insert(mid.clone());
             let Some(e) = queued.get(mid.as_str()) else {
                 p.push(format!("outbox row #{id} ({k}) has no mail_queued event (it was added behind the trail's back)"));
                 continue;
             };
-            if e.str("kind") != Some(&k) {
+            if e.str("kind") != Some(k) {
                 p.push(format!(
                     "outbox row #{id}: its kind is `{k}`, but event {} recorded `{}`",
                     e.id,
@@ -394,21 +362,21 @@ async fn check_outbox(
                 ));
             }
             if e.str("content_hash")
-                .is_some_and(|h| h != content_hash(&raw))
+                .is_some_and(|h| h != content_hash(raw))
             {
                 p.push(format!("outbox row #{id} ({k}): its bytes differ from those event {} recorded when it was queued", e.id));
             }
             // The envelope is where the mail goes (and where bounces go): the
             // To: header in the bytes is only what the recipient reads.
             if let Some(want) = e.recorded("recipients_hash") {
-                let have = serde_json::from_str::<Vec<String>>(r.try_get(6)?)
+                let have = serde_json::from_str::<Vec<String>>(&r.recipients_json)
                     .ok()
                     .map(|list| events::digest_list(&list));
                 if want != have.as_deref() {
                     p.push(format!("outbox row #{id} ({k}): its recipients differ from those event {} recorded when it was queued", e.id));
                 }
             }
-            let envelope_from: &str = r.try_get(7)?;
+            let envelope_from = r.envelope_from.as_str();
             if e.recorded("envelope_from")
                 .is_some_and(|want| want != Some(envelope_from))
             {
@@ -485,22 +453,14 @@ async fn check_ballots(
             .filter(|e| e.ballot.as_deref() == Some(b))
             .collect()
     };
-    let rows = sqlx::query(
-        "SELECT reference, title, state, outcome, ratification_json, motion, profile_json, roster_json, chair
-         FROM ballots ORDER BY id",
-    )
-    .fetch_all(store.pool())
-    .await?;
+    let rows = store.ballot_rows().await?;
     for r in &rows {
-        let b: String = r.try_get(0)?;
-        let title: String = r.try_get(1)?;
-        let state: String = r.try_get(2)?;
-        let outcome: Option<String> = r.try_get(3)?;
+        let (b, title, state, outcome) = (&r.reference, &r.title, &r.state, &r.outcome);
         let p = &mut rep.problems;
-        match for_ballot("ballot_opened", &b).first() {
+        match for_ballot("ballot_opened", b).first() {
             None => p.push(format!("ballots row {b} has no ballot_opened event")),
             Some(e) => {
-                if e.str("title") != Some(&title) {
+                if e.str("title") != Some(title) {
                     p.push(format!(
                         "ballots row {b}: its title differs from the one event {} recorded",
                         e.id
@@ -508,19 +468,19 @@ async fn check_ballots(
                 }
                 // Who may answer and for whom (the roster), under which rule,
                 // who breaks a tie, on what: none of it changes after opening.
-                for (col, key, what) in [
-                    (5, "motion_hash", "motion"),
-                    (6, "profile_hash", "rule profile"),
-                    (7, "roster_hash", "roster"),
+                for (have, key, what) in [
+                    (&r.motion, "motion_hash", "motion"),
+                    (&r.profile_json, "profile_hash", "rule profile"),
+                    (&r.roster_json, "roster_hash", "roster"),
                 ] {
-                    if !e.hash_matches(key, Some(r.try_get::<&str, _>(col)?)) {
+                    if !e.hash_matches(key, Some(have)) {
                         p.push(format!(
                             "ballots row {b}: its {what} differs from the one event {} recorded when it opened",
                             e.id
                         ));
                     }
                 }
-                let chair: Option<&str> = r.try_get(8)?;
+                let chair = r.chair.as_deref();
                 if let Some(want) = e.recorded("chair").filter(|want| *want != chair) {
                     p.push(format!(
                         "ballots row {b}: its chair is `{}`, but event {} recorded `{}`",
@@ -531,8 +491,8 @@ async fn check_ballots(
                 }
             }
         }
-        let closed = for_ballot("ballot_closed", &b);
-        let cancelled = for_ballot("ballot_cancelled", &b);
+        let closed = for_ballot("ballot_closed", b);
+        let cancelled = for_ballot("ballot_cancelled", b);
         match state.as_str() {
             "closed" => match closed.last() {
                 None => p.push(format!(
@@ -555,33 +515,27 @@ async fn check_ballots(
             _ => {}
         }
         let ratification: serde_json::Value =
-            serde_json::from_str(&r.try_get::<String, _>(4)?).unwrap_or_default();
+            serde_json::from_str(&r.ratification_json).unwrap_or_default();
         let decided = ratification
             .get("status")
             .and_then(|s| s.as_str())
             .is_some_and(|s| s != "pending");
-        let events = for_ballot("ratified", &b).len() + for_ballot("overturned", &b).len();
+        let events = for_ballot("ratified", b).len() + for_ballot("overturned", b).len();
         if decided != (events > 0) {
             p.push(format!("ballots row {b}: its confirmation at a meeting does not match the trail's ratified/overturned events"));
         }
     }
     rep.rows.insert("ballots", rows.len());
 
-    let rounds = sqlx::query(
-        "SELECT b.reference, r.number, r.tally_json, r.opened_at, r.deadline FROM rounds r
-         JOIN ballots b ON b.id = r.ballot_id ORDER BY b.id, r.number",
-    )
-    .fetch_all(store.pool())
-    .await?;
+    let rounds = store.round_rows().await?;
     for r in &rounds {
-        let b: String = r.try_get(0)?;
-        let n: i64 = r.try_get(1)?;
-        check_round_window(&b, n, &for_ballot, r, rep)?;
-        let Some(tally) = r.try_get::<Option<String>, _>(2)? else {
+        let (b, n) = (&r.ballot, r.number);
+        check_round_window(r, &for_ballot, rep);
+        let Some(tally) = &r.tally_json else {
             continue;
         };
-        let tally: serde_json::Value = serde_json::from_str(&tally).unwrap_or_default();
-        let closing = for_ballot("round_closed", &b)
+        let tally: serde_json::Value = serde_json::from_str(tally).unwrap_or_default();
+        let closing = for_ballot("round_closed", b)
             .into_iter()
             .rfind(|e| e.int("round") == Some(n));
         match closing {
@@ -603,12 +557,11 @@ async fn check_ballots(
 /// to the events that set it (`ballot_opened` for round 1, `round_opened` for a
 /// re-ballot, then each `deadline_extended`, the last one standing).
 fn check_round_window<'a>(
-    b: &str,
-    n: i64,
+    r: &RoundRow,
     for_ballot: &dyn Fn(&str, &str) -> Vec<&'a Ev>,
-    r: &sqlx::sqlite::SqliteRow,
     rep: &mut AuditReport,
-) -> Result<(), StoreError> {
+) {
+    let (b, n) = (r.ballot.as_str(), r.number);
     let opening = if n == 1 {
         for_ballot("ballot_opened", b).into_iter().next()
     } else {
@@ -620,7 +573,7 @@ fn check_round_window<'a>(
         rep.problems.push(format!(
             "rounds row {b} round {n} has no event that opened it"
         ));
-        return Ok(());
+        return;
     };
     let mut deadline = opening.recorded_time("deadline").map(|t| (opening.id, t));
     for e in for_ballot("deadline_extended", b) {
@@ -630,18 +583,18 @@ fn check_round_window<'a>(
             }
         }
     }
-    for (what, col, recorded) in [
+    for (what, column, recorded) in [
         (
             "opening",
-            3,
+            &r.opened_at,
             opening.recorded_time("opened_at").map(|t| (opening.id, t)),
         ),
-        ("deadline", 4, deadline),
+        ("deadline", &r.deadline, deadline),
     ] {
         let Some((event, want)) = recorded else {
             continue;
         };
-        let have = parse_ts(r.try_get(col)?).ok();
+        let have = parse_ts(column).ok();
         if have != want {
             rep.problems.push(format!(
                 "rounds row {b} round {n}: its {what} is {}, but event {event} recorded {}",
@@ -650,7 +603,6 @@ fn check_round_window<'a>(
             ));
         }
     }
-    Ok(())
 }
 
 async fn check_incidents(
@@ -759,18 +711,9 @@ async fn check_disputes(
     kind: &Kinds<'_>,
     rep: &mut AuditReport,
 ) -> Result<(), StoreError> {
-    let rows = sqlx::query(
-        "SELECT d.id, d.vote_id, d.state, b.reference, v.org_id FROM disputes d
-         JOIN votes v ON v.id = d.vote_id JOIN ballots b ON b.id = d.ballot_id ORDER BY d.id",
-    )
-    .fetch_all(store.pool())
-    .await?;
+    let rows = store.dispute_rows().await?;
     for r in &rows {
-        let id: i64 = r.try_get(0)?;
-        let vote: i64 = r.try_get(1)?;
-        let state: String = r.try_get(2)?;
-        let b: String = r.try_get(3)?;
-        let org: String = r.try_get(4)?;
+        let (id, vote, state, b, org) = (r.id, r.vote, &r.state, &r.ballot, &r.org);
         let Some(opened) = kind("vote_disputed")
             .iter()
             .find(|e| e.int("vote") == Some(vote))
@@ -780,7 +723,7 @@ async fn check_disputes(
             continue;
         };
         let resolved = kind("dispute_resolved").iter().find(|e| {
-            e.id > opened.id && e.ballot.as_deref() == Some(&b) && e.str("org") == Some(&org)
+            e.id > opened.id && e.ballot.as_deref() == Some(b) && e.str("org") == Some(org)
         });
         let recorded = resolved.and_then(|e| e.str("decision")).unwrap_or("open");
         if recorded != state {

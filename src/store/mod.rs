@@ -7,6 +7,7 @@
 //! all. The database file is created readable by its owner only: it holds the
 //! roster, the votes and the raw mail, all members-only information.
 
+pub mod audit;
 pub mod events;
 pub mod staging;
 
