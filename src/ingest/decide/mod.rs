@@ -17,7 +17,6 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-pub use answer::{answers_elsewhere, place_answer, Mismatch, Placement};
 pub use officials::{confirmed_by, Action, Done};
 pub use security::says_not_mine;
 
