@@ -349,9 +349,20 @@ pub async fn replay(
         };
         for (m, (reading, hash)) in page.iter().zip(readings) {
             report.messages += 1;
-            let decision = {
-                let facts = rebuilt.facts(config, opts, m, &reading, &hash).await?;
-                decide(&facts)
+            // A failure of the bot's own decided nothing, and it is never the
+            // original of a later copy.
+            let decision = match m.disposition {
+                Disposition::Error => {
+                    report.differences.push(format!(
+                        "message #{} could not be processed when it arrived; it was not counted",
+                        m.id
+                    ));
+                    None
+                }
+                _ => {
+                    let facts = rebuilt.facts(config, opts, m, &reading, &hash).await?;
+                    Some(decide(&facts))
+                }
             };
             // Every message is a copy later ones may duplicate, by what the
             // record says became of it, as the ingest's staging adds them.
@@ -363,13 +374,9 @@ pub async fn replay(
                 content_hash: hash,
                 sender: author_of(&reading, m.verification.as_ref()).map(|a| a.to_string()),
             });
-            if m.disposition == Disposition::Error {
-                report.differences.push(format!(
-                    "message #{} could not be processed when it arrived; it was not counted",
-                    m.id
-                ));
+            let Some(decision) = decision else {
                 continue;
-            }
+            };
             for v in decision.votes {
                 report.votes += 1;
                 let record = VoteRecord {
