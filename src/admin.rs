@@ -827,7 +827,7 @@ kinds = [
         )
         .await
         .unwrap();
-        assert_eq!(p.disposition, crate::ingest::Disposition::Ratification);
+        assert_eq!(p.disposition, crate::disposition::Disposition::Ratification);
         let pending: Vec<BallotRef> = t
             .app
             .store

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod disposition;
 pub mod domain;
 pub mod ingest;
 pub mod language;

@@ -5,6 +5,7 @@ use serde_json::json;
 
 use crate::app::App;
 use crate::ballot::{Ballot, Ratification, VoteRecord, VoteStatus};
+use crate::disposition::Disposition;
 use crate::domain::BallotRef;
 use crate::store::events;
 
@@ -259,7 +260,7 @@ pub async fn show(app: &App, r: BallotRef, as_json: bool) -> anyhow::Result<()> 
     }
     let others: Vec<_> = messages
         .iter()
-        .filter(|m| m.disposition != "vote")
+        .filter(|m| m.disposition != Disposition::Vote)
         .collect();
     if !others.is_empty() {
         println!("  other mail about it:");

@@ -339,7 +339,7 @@ mod tests {
                 raw,
                 size: raw.len(),
                 ballot: None,
-                disposition: "automated",
+                disposition: crate::disposition::Disposition::Automated,
                 reason: "the bot's own mail",
                 reading_json: None,
                 verification_json: None,

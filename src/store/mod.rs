@@ -7,10 +7,12 @@
 //! all. The database file is created readable by its owner only: it holds the
 //! roster, the votes and the raw mail, all members-only information.
 
+pub mod audit;
 mod backup;
 mod health;
 pub use health::{Health, OutboxSummary};
 pub mod events;
+pub mod staging;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -24,6 +26,7 @@ use tracing::warn;
 
 use crate::ballot::rules::Tally;
 use crate::ballot::{Ballot, Ratification, Round, State, VoteRecord, VoteStatus};
+use crate::disposition::Disposition;
 use crate::domain::{BallotRef, MessageIdKey, OrgId, Position};
 
 /// An open transaction.
@@ -47,6 +50,12 @@ pub enum StoreError {
 
 impl From<serde_json::Error> for StoreError {
     fn from(e: serde_json::Error) -> Self {
+        StoreError::Corrupt(e.to_string())
+    }
+}
+
+impl From<crate::disposition::UnknownDisposition> for StoreError {
+    fn from(e: crate::disposition::UnknownDisposition) -> Self {
         StoreError::Corrupt(e.to_string())
     }
 }
@@ -75,58 +84,6 @@ pub fn statement_chunks<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
 /// Formats a timestamp the way the database stores it (fixed width, UTC).
 pub fn ts(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
-}
-
-/// Whether an earlier message makes a new one a duplicate: the ingest's and
-/// replay's one rule. The earlier one must be the same message (the same bytes,
-/// or the same Message-ID from the same sender) and a copy that stands as the
-/// original ([`counts_as_original`]).
-///
-/// A Message-ID alone is never enough: anyone can write any Message-ID, and
-/// clients reuse them when a message is resent, so another sender's message
-/// with a member's Message-ID (sent before the member's own) would otherwise
-/// swallow the member's genuine answer without a word. Such a clash is noted
-/// on the later message and each is judged on its own. The sender is the
-/// author the bot acted on (verification's, through a list's rewritten From,
-/// else the From header), so the list's copy of a member's reply and the
-/// member's direct copy are still one message.
-pub fn duplicates(disposition: &str, same_bytes: bool, same_sender: bool) -> bool {
-    (same_bytes || same_sender) && counts_as_original(disposition, same_bytes)
-}
-
-/// Whether two messages' senders (see [`duplicates`]) are one address. A
-/// message without one is nobody's: it is the same as no other.
-pub fn same_sender(a: Option<&str>, b: Option<&str>) -> bool {
-    matches!((a, b), (Some(a), Some(b)) if a.eq_ignore_ascii_case(b))
-}
-
-/// Whether an earlier copy of a message (same Message-ID from the same sender,
-/// or same bytes), recorded with `disposition`, stands as the original. The
-/// goal is a message handled once and never a real answer swallowed:
-///
-/// - A copy the bot *used* is the original: it counted or recorded an answer,
-///   answered the sender (late, not counted, unclear), recorded a dispute, or
-///   acted on an admin's or the secretariat's mail. Handling another copy
-///   would count or answer twice.
-/// - A copy the bot could not use does not stand in the way of one it can: the
-///   list's copy of a reply-all with From rewritten ("X via steering") is from
-///   a non-member, the list's DKIM-breaking copy fails verification, a munged
-///   subject names no ballot; the member's direct copy must still count.
-///   Handling such a copy again changes nothing that matters (it is recorded
-///   again, or asks or alerts again).
-/// - The same bytes are the same delivery read again (a UIDVALIDITY reset):
-///   reading them gives the same result, so any earlier record stands, except
-///   a failure of the bot's own (`error`), which must not lose the message.
-/// - A row marked duplicate is never the original: it points at one anyway.
-pub fn counts_as_original(disposition: &str, same_bytes: bool) -> bool {
-    match disposition {
-        "vote" | "late" | "not_counted" | "unclear" | "several" | "dispute" | "admin_opened"
-        | "admin_rejected" | "ratification" => true,
-        "duplicate" | "error" => false,
-        // non_member, non_voting, no_ballot, unknown_ballot, no_answer,
-        // malformed, automated, unverified.
-        _ => same_bytes,
-    }
 }
 
 /// Reads a stored timestamp.
@@ -184,7 +141,7 @@ pub struct NewMessage<'a> {
     /// The whole message's size in bytes; more than `raw.len()` when it was cut.
     pub size: usize,
     pub ballot: Option<BallotRef>,
-    pub disposition: &'a str,
+    pub disposition: Disposition,
     pub reason: &'a str,
     pub reading_json: Option<&'a str>,
     pub verification_json: Option<&'a str>,
@@ -201,7 +158,7 @@ pub struct StoredMessage {
     pub from_addr: Option<String>,
     pub subject: Option<String>,
     pub ballot: Option<String>,
-    pub disposition: String,
+    pub disposition: Disposition,
     pub reason: String,
     /// The sender verification recorded with it (JSON), when a policy is configured.
     pub verification_json: Option<String>,
@@ -1060,7 +1017,7 @@ impl Store {
         .bind(i64::try_from(m.size).unwrap_or(i64::MAX))
         .bind(m.raw)
         .bind(ballot_id)
-        .bind(m.disposition)
+        .bind(m.disposition.as_str())
         .bind(m.reason)
         .bind(m.reading_json)
         .bind(m.verification_json)
@@ -1720,7 +1677,9 @@ fn message_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<StoredMessage, StoreE
         from_addr: r.try_get("from_addr")?,
         subject: r.try_get("subject")?,
         ballot: r.try_get("reference")?,
-        disposition: r.try_get("disposition")?,
+        disposition: r
+            .try_get::<&str, _>("disposition")?
+            .parse::<Disposition>()?,
         reason: r.try_get("reason")?,
         verification_json: r.try_get("verification_json")?,
     })
@@ -1821,7 +1780,7 @@ mod tests {
             raw: b"r",
             size: 1,
             ballot: Some(r),
-            disposition: "vote",
+            disposition: Disposition::Vote,
             reason: "r",
             reading_json: None,
             verification_json: None,

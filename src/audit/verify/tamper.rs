@@ -6,7 +6,7 @@
 
 use super::*;
 use crate::admin::{self, OpenRequest};
-use crate::domain::Address;
+use crate::domain::{Address, BallotRef};
 use crate::ingest::process;
 use crate::outbox::transport::{MemoryTransport, TransportError};
 use crate::outbox::worker::{step, StepOptions};
