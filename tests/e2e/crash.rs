@@ -79,7 +79,11 @@ async fn killing_the_daemon_between_messages_and_mid_batch_loses_and_doubles_not
     let (mut kills, mut mid_run) = (0, 0);
     loop {
         let mut daemon = c.daemon(&log);
-        tokio::time::sleep(Duration::from_millis(rng.next(40, 400))).await;
+        // Kills come a little later each time (with some jitter): the first
+        // ones land before the daemon has started reading, a later one while
+        // it reads the backlog, however fast this machine reads it.
+        let delay = 20 + 15 * kills + rng.next(0, 15);
+        tokio::time::sleep(Duration::from_millis(delay)).await;
         daemon.kill().unwrap(); // SIGKILL: no chance to tidy up
         daemon.wait().unwrap();
         kills += 1;
