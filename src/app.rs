@@ -271,7 +271,7 @@ impl App {
                 "recipients": row.recipients.len(),
                 "recipients_hash": events::digest_list(&row.recipients),
                 "envelope_from": row.envelope_from,
-                "content_hash": crate::ingest::content_hash(&row.raw),
+                "content_hash": crate::disposition::content_hash(&row.raw),
             }),
         );
         Ok((row, event))

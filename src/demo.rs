@@ -14,7 +14,6 @@ use chrono::{DateTime, Utc};
 use crate::admin::{self, OpenRequest};
 use crate::app::{App, AppError};
 use crate::ballot::deadline::format_deadline;
-use crate::cli::stdout::println;
 use crate::config::Config;
 use crate::domain::BallotRef;
 use crate::ingest;
@@ -22,6 +21,7 @@ use crate::language::Language;
 use crate::mailbox::maildir::MaildirSource;
 use crate::outbox::transport::FileTransport;
 use crate::scheduler;
+use crate::stdout::println;
 
 const CONFIG: &str = include_str!("../config/mail-ballot.toml");
 const ROSTER: &str = include_str!("../config/roster.toml");

@@ -299,6 +299,13 @@ impl Copies {
     }
 }
 
+/// The hex SHA-256 of a message's raw bytes: what "the same bytes" means to
+/// the duplicate rule, and what the audit trail records of every message.
+pub fn content_hash(raw: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(raw))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,47 +12,14 @@
 //! reported one instead of being mailed again.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use sqlx::SqliteConnection;
 use tracing::warn;
 
 use crate::app::{App, AppError};
-use crate::domain::BallotRef;
 use crate::store::events::{self, Event};
 use crate::store::{Store, StoreError};
 
-/// The kinds of incident.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    VerificationFailed,
-    Dispute,
-    Burst,
-    Replay,
-}
-
-impl Kind {
-    /// The machine name.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Kind::VerificationFailed => "verification_failed",
-            Kind::Dispute => "dispute",
-            Kind::Burst => "burst",
-            Kind::Replay => "replay",
-        }
-    }
-}
-
-/// An incident to report.
-#[derive(Debug, Clone)]
-pub struct Incident {
-    pub kind: Kind,
-    pub ballot: Option<BallotRef>,
-    /// One sentence (English) for the subject and the record.
-    pub summary: String,
-    /// The evidence: message ids, headers, verification results.
-    pub evidence: serde_json::Value,
-}
+pub use crate::incident::{Incident, Kind};
 
 /// Records `incident` and queues its report, inside the caller's transaction,
 /// unless it is merged into a recent one (see the module header).

@@ -221,7 +221,7 @@ pub async fn gather(app: &App, now: DateTime<Utc>) -> Result<Status, StoreError>
         });
     }
     let audit_head = crate::store::events::head(store).await?;
-    let daemon = crate::daemon::lock::DaemonLock::holder(&app.config.storage.database);
+    let daemon = crate::store::lock::DaemonLock::holder(&app.config.storage.database);
     let findings = assess(&app.config.alerts, &mailbox, &outbox, &rounds, now);
     let severity = findings
         .iter()

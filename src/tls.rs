@@ -16,11 +16,24 @@ use std::error::Error as StdError;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use serde::Deserialize;
+
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, UnixTime};
 use tokio_rustls::rustls::{self, CertificateError, ClientConfig, RootCertStore};
 
-use crate::config::Security;
+/// How a connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Security {
+    /// TLS from the first byte (IMAPS 993, SMTPS 465).
+    Tls,
+    /// Plain connection upgraded with STARTTLS before anything else is said
+    /// (IMAP 143, SMTP submission 587).
+    Starttls,
+    /// No encryption: only allowed to a loopback address.
+    Plain,
+}
 
 /// The certificate authorities a connection trusts.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -30,9 +30,9 @@ use chrono::{DateTime, Utc};
 use crate::ballot::rules::{Outcome, Tally};
 use crate::ballot::{Ballot, Changes, Ratification, VoteRecord, VoteStatus};
 use crate::config::Config;
+use crate::disposition::content_hash;
 use crate::disposition::{Copies, Copy, Disposition};
 use crate::domain::{Address, BallotRef, OrgId, Position};
-use crate::ingest::content_hash;
 use crate::ingest::decide::{decide, says_not_mine};
 use crate::ingest::facts::{
     answers_given, author_of, is_official, named_ballots, named_digests, named_receipt,

@@ -26,7 +26,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use crate::ingest::content_hash;
+use crate::disposition::content_hash;
 use crate::store::audit::RoundRow;
 use crate::store::events;
 use crate::store::{parse_ts, Store, StoreError};

@@ -6,7 +6,7 @@ use anyhow::anyhow;
 
 use crate::app::App;
 
-use super::stdout::println;
+use crate::stdout::println;
 
 /// `audit verify`: the chain links, and every row matches the event that recorded it.
 pub(super) async fn verify(app: &App) -> anyhow::Result<()> {

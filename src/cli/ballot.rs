@@ -13,7 +13,7 @@ use crate::{ingest, mailbox};
 
 use super::args::OpenArgs;
 use super::shared::{io_reason, send_now, user_error};
-use super::stdout::println;
+use crate::stdout::println;
 
 /// `open`: the motion's text from --body-file or --body, then the ballot.
 pub(super) async fn open(

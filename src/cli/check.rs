@@ -11,7 +11,7 @@ use crate::outbox::compose::Composer;
 use crate::outbox::templates::Templates;
 use crate::tls::Trust;
 
-use super::stdout::println;
+use crate::stdout::println;
 
 /// Renders every template of both languages with sample data; the first failure.
 pub fn templates_render(config: &Config) -> Result<(), String> {

@@ -9,7 +9,7 @@ use crate::app::App;
 
 use super::args::DisputeCommand;
 use super::shared::user_error;
-use super::stdout::println;
+use crate::stdout::println;
 
 /// Runs a `dispute` command.
 pub(super) async fn run(

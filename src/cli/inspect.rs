@@ -9,7 +9,7 @@ use chrono::Utc;
 
 use super::args::Cli;
 use super::shared::load_config;
-use super::stdout::{print, println};
+use crate::stdout::{print, println};
 
 /// `inspect`: the daemon's own reading of each file; with an explicit --config,
 /// also who the sender is on the roster and where the named ballot stands.

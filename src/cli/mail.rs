@@ -12,7 +12,7 @@ use crate::{daemon, ingest, mailbox, scheduler};
 use super::args::Cli;
 use super::check;
 use super::shared::{load_config, user_error};
-use super::stdout::println;
+use crate::stdout::println;
 use tracing::{error, info};
 
 /// `run`: the templates must render before the daemon starts; then it runs
@@ -24,7 +24,7 @@ use tracing::{error, info};
 pub(super) async fn run(cli: &Cli, app: App) -> anyhow::Result<()> {
     // One daemon per database: a second one is refused before it reads or
     // sends anything, naming the first. Held until the process ends.
-    let _lock = daemon::lock::DaemonLock::take(&app.config.storage.database, app.now())
+    let _lock = crate::store::lock::DaemonLock::take(&app.config.storage.database, app.now())
         .map_err(|e| anyhow!("{e}"))?;
     check::templates_render(&app.config).map_err(|e| anyhow!("{e}"))?;
     let signals = daemon::signals::Signals::listen();

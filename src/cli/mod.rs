@@ -22,7 +22,6 @@ mod rules;
 mod shared;
 mod show;
 mod status;
-pub(crate) mod stdout;
 
 pub use args::{
     AuditCommand, Cli, Command, DisputeCommand, MeetingCommand, OpenArgs, RatifyArgs, RulesCommand,

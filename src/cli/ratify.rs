@@ -9,7 +9,7 @@ use crate::app::App;
 
 use super::args::{MeetingCommand, RatifyArgs};
 use super::shared::{send_now, user_error};
-use super::stdout::println;
+use crate::stdout::println;
 
 /// `digest`: prints the ratification digest; with --send, also queues it to the
 /// secretariat and sends it.

@@ -9,7 +9,7 @@ use crate::ballot::rules::{tally, Counts, ProfileSet, TallyError};
 
 use super::args::{Cli, RulesCommand};
 use super::shared::load_config;
-use super::stdout::println;
+use crate::stdout::println;
 
 /// Runs a `rules` command.
 pub(super) fn run(cli: &Cli, command: &RulesCommand) -> anyhow::Result<()> {

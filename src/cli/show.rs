@@ -9,7 +9,7 @@ use crate::disposition::Disposition;
 use crate::domain::BallotRef;
 use crate::store::events;
 
-use super::stdout::println;
+use crate::stdout::println;
 
 fn ratification_str(r: &Ratification) -> String {
     match r {

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use crate::app::App;
 use crate::status::{gather, Severity};
 
-use super::stdout::println;
+use crate::stdout::println;
 
 /// Prints the status and exits with its severity's status.
 pub(super) async fn status(app: &App, json: bool) -> anyhow::Result<()> {

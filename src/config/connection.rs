@@ -7,25 +7,12 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use serde::Deserialize;
-
 use super::error::ConfigError;
 use super::file::ConfigFile;
 use crate::secret::SecretRef;
 use crate::tls::Trust;
 
-/// How a connection is protected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Security {
-    /// TLS from the first byte (IMAPS 993, SMTPS 465).
-    Tls,
-    /// Plain connection upgraded with STARTTLS before anything else is said
-    /// (IMAP 143, SMTP submission 587).
-    Starttls,
-    /// No encryption: only allowed to a loopback address.
-    Plain,
-}
+pub use crate::tls::Security;
 
 /// Refuses `security = "plain"` to any host but this machine.
 pub(super) fn check_plain(

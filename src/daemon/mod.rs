@@ -18,7 +18,7 @@
 //! waits. Mail cannot be the way to say so: the outbox is in that database.
 
 pub mod http;
-pub mod lock;
+
 pub mod notify;
 pub mod signals;
 

@@ -3,7 +3,6 @@
 //! when a policy is configured, which may wait on DNS.
 
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
 
 use crate::app::{App, AppError, Verifier};
 use crate::ballot::Ballot;
@@ -16,10 +15,7 @@ use crate::verify;
 use crate::verify::dkim::StaticDkim;
 use crate::verify::policy::{Context as VerifyContext, TokenSubject, Verification};
 
-/// The hex SHA-256 of the raw bytes.
-pub fn content_hash(raw: &[u8]) -> String {
-    hex::encode(Sha256::digest(raw))
-}
+pub use crate::disposition::content_hash;
 
 /// A message made ready outside the transaction: read (pure), hashed and, when a
 /// policy is configured, its sender verified (which may wait on DNS).

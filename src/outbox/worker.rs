@@ -329,9 +329,9 @@ mod tests {
             &mut tx,
             &crate::store::NewMessage {
                 source: "imap",
-                source_key: &crate::ingest::content_hash(raw),
+                source_key: &crate::disposition::content_hash(raw),
                 message_id: Some(message_id),
-                content_hash: &crate::ingest::content_hash(raw),
+                content_hash: &crate::disposition::content_hash(raw),
                 internal_date: utc("2026-11-22T00:00:02Z"),
                 processed_at: utc("2026-11-22T00:00:02Z"),
                 from_addr: Some(from),

@@ -10,6 +10,7 @@
 pub mod audit;
 mod backup;
 mod health;
+pub mod lock;
 pub use health::{Health, OutboxSummary};
 pub mod events;
 pub mod staging;

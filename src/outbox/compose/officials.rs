@@ -158,7 +158,7 @@ impl Composer<'_> {
     pub fn incident(
         &self,
         id: i64,
-        incident: &crate::security::Incident,
+        incident: &crate::incident::Incident,
         round: Option<u32>,
         now: DateTime<Utc>,
     ) -> Result<Mail, TemplateError> {
@@ -204,8 +204,8 @@ mod tests {
         let t = Templates::load(None, Language::En).unwrap();
         let ids = MessageIdKey::fixed(0);
         let composer = Composer::new(&cfg, &t, &ids);
-        let incident = crate::security::Incident {
-            kind: crate::security::Kind::Burst,
+        let incident = crate::incident::Incident {
+            kind: crate::incident::Kind::Burst,
             ballot: None,
             summary: "more than 30 messages from one sender within an hour".into(),
             evidence: json!({}),
@@ -215,7 +215,7 @@ mod tests {
             .unwrap();
         assert!(m.message_id.starts_with("incident.4."), "{}", m.message_id);
         assert!(!m.subject.contains("[B-"), "{}", m.subject);
-        let r2 = crate::security::Incident {
+        let r2 = crate::incident::Incident {
             ballot: Some(BallotRef::new(2026, 3).unwrap()),
             ..incident
         };

@@ -59,8 +59,8 @@ impl Composer<'_> {
                 "incident",
                 self.incident(
                     1,
-                    &crate::security::Incident {
-                        kind: crate::security::Kind::VerificationFailed,
+                    &crate::incident::Incident {
+                        kind: crate::incident::Kind::VerificationFailed,
                         ballot: Some(s.open.reference),
                         summary: "a vote that failed sender verification".into(),
                         evidence: json!({ "message_id": "sample@member.example", "verification": "failed: no token" }),

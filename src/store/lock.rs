@@ -1,4 +1,4 @@
-//! One daemon per database.
+//! One daemon per database (the lock `run` holds on it; `status` asks who holds it).
 //!
 //! Two daemons on one database would both read the mailbox and both send: each
 //! batch is one transaction, so nothing would be counted twice, but every

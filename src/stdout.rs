@@ -44,17 +44,17 @@ fn gone(e: &std::io::Error) -> bool {
 /// `println!` that never panics on a closed stdout (see the module).
 macro_rules! println {
     () => {
-        $crate::cli::stdout::write(format_args!("\n"))
+        $crate::stdout::write(format_args!("\n"))
     };
     ($($arg:tt)*) => {
-        $crate::cli::stdout::write(format_args!("{}\n", format_args!($($arg)*)))
+        $crate::stdout::write(format_args!("{}\n", format_args!($($arg)*)))
     };
 }
 
 /// `print!` that never panics on a closed stdout (see the module).
 macro_rules! print {
     ($($arg:tt)*) => {
-        $crate::cli::stdout::write(format_args!($($arg)*))
+        $crate::stdout::write(format_args!($($arg)*))
     };
 }
 
