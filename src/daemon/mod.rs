@@ -35,6 +35,10 @@ use crate::mailbox::MailSource;
 use crate::outbox::transport::Transport;
 use crate::scheduler;
 
+/// How long a daemon asked to stop gives the batch it is recording to finish
+/// (well within the shipped unit's TimeoutStopSec=60).
+pub const FINISH_BATCH: Duration = Duration::from_secs(20);
+
 /// How often the scheduler runs when nothing wakes it.
 pub const TICK_EVERY: Duration = Duration::from_secs(10);
 
@@ -147,30 +151,43 @@ pub async fn run(
             let mut backoff = Backoff::default();
             let mut outage = Outage::default();
             let given_up = loop {
-                let read = async {
-                    let report = ingest::poll(&app, source.as_mut()).await?;
-                    // The database worked, whatever the wait for mail below does.
-                    outage.ended();
-                    if report.processed > 0 {
-                        wake.notify_one();
+                let read = {
+                    let read = async {
+                        let report = ingest::poll_until(&app, source.as_mut(), &shutdown).await?;
+                        // The database worked, whatever the wait for mail below does.
+                        outage.ended();
+                        if report.processed > 0 {
+                            wake.notify_one();
+                        }
+                        // Wake for the next deadline so the mailbox is read past it.
+                        let mut wait = idle_limit(&app);
+                        if let Ok(Some(due)) = scheduler::next_due(&app).await {
+                            let until =
+                                (due - app.now()).to_std().unwrap_or(Duration::from_secs(1));
+                            wait = wait.min(until.max(Duration::from_secs(1)));
+                        }
+                        // A send interrupted by a crash or a broken connection waits for
+                        // the mailbox to show whether its copy arrived: read it soon.
+                        if app.store.interrupted_sends().await.unwrap_or(false) {
+                            wait = wait.min(Duration::from_secs(20));
+                        }
+                        Ok::<Duration, ingest::PollError>(wait)
+                    };
+                    tokio::pin!(read);
+                    tokio::select! {
+                        r = &mut read => r,
+                        // Asked to stop: the batch in hand is finished and committed
+                        // (poll stops after it), unless the server keeps it waiting
+                        // longer than the supervisor would.
+                        _ = shutdown.cancelled() => match tokio::time::timeout(FINISH_BATCH, &mut read).await {
+                            Ok(r) => r,
+                            Err(_) => break None,
+                        },
                     }
-                    // Wake for the next deadline so the mailbox is read past it.
-                    let mut wait = idle_limit(&app);
-                    if let Ok(Some(due)) = scheduler::next_due(&app).await {
-                        let until = (due - app.now()).to_std().unwrap_or(Duration::from_secs(1));
-                        wait = wait.min(until.max(Duration::from_secs(1)));
-                    }
-                    // A send interrupted by a crash or a broken connection waits for
-                    // the mailbox to show whether its copy arrived: read it soon.
-                    if app.store.interrupted_sends().await.unwrap_or(false) {
-                        wait = wait.min(Duration::from_secs(20));
-                    }
-                    Ok::<Duration, ingest::PollError>(wait)
                 };
-                let read = tokio::select! {
-                    _ = shutdown.cancelled() => break None,
-                    r = read => r,
-                };
+                if shutdown.is_cancelled() {
+                    break None;
+                }
                 let waited = match read {
                     Ok(wait) => {
                         backoff.read(Instant::now());

@@ -25,7 +25,7 @@ mod prepare;
 mod record;
 mod render;
 
-pub use pass::{log_poll_error, poll, PollError, PollReport};
+pub use pass::{log_poll_error, poll, poll_until, PollError, PollReport};
 pub use prepare::{content_hash, verify_message};
 pub use record::{process, Processed};
 

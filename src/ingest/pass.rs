@@ -5,6 +5,7 @@
 use std::io::IsTerminal;
 
 use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use crate::app::{App, AppError};
@@ -101,6 +102,17 @@ type ReadAhead = (
 /// transaction. On a terminal the count is shown as it goes; under cron it stays
 /// quiet.
 pub async fn poll(app: &App, src: &mut dyn MailSource) -> Result<PollReport, PollError> {
+    poll_until(app, src, &CancellationToken::new()).await
+}
+
+/// `poll`, stopping early once `stop` is cancelled: after the batch in hand
+/// is committed, never inside it (a daemon asked to stop finishes what it is
+/// recording; the rest is read at the next start).
+pub async fn poll_until(
+    app: &App,
+    src: &mut dyn MailSource,
+    stop: &CancellationToken,
+) -> Result<PollReport, PollError> {
     let name = app.source_name();
     let mut report = PollReport::default();
     let mut progress = Progress::new(std::io::stderr().is_terminal());
@@ -223,6 +235,10 @@ pub async fn poll(app: &App, src: &mut dyn MailSource) -> Result<PollReport, Pol
         progress.show(report.processed + report.skipped, batch.pending);
         if !batch.more {
             app.store.mark_synced(&name, started).await?;
+            break;
+        }
+        if stop.is_cancelled() {
+            debug!("stopping after the batch in hand");
             break;
         }
     }

@@ -223,3 +223,37 @@ async fn a_backlog_recorded_in_one_transaction_leaves_the_same_record_as_one_per
         assert_eq!(b, o);
     }
 }
+
+#[tokio::test]
+async fn a_reader_asked_to_stop_finishes_the_batch_in_hand_and_reads_the_rest_next_time() {
+    let t = TestApp::with(
+        6,
+        "2026-11-22T01:00:00Z",
+        "[limits]\nmessages_per_transaction = 4\n",
+    )
+    .await;
+    let req = OpenRequest {
+        title: "新規会員の加盟承認".into(),
+        motion: "株式会社サンプルの加盟を承認する。".into(),
+        kind: None,
+        deadline: Some("2026-11-29 17:00".parse().unwrap()),
+    };
+    admin::open(&t.app, &req, "cli", t.app.now()).await.unwrap();
+    t.set_now("2026-11-23T02:00:00Z");
+    let stop = tokio_util::sync::CancellationToken::new();
+    stop.cancel();
+    let mut mailbox = Memory(backlog());
+    let first = crate::ingest::poll_until(&t.app, &mut mailbox, &stop)
+        .await
+        .unwrap();
+    assert_eq!(
+        first.processed + first.skipped,
+        4,
+        "one whole batch, committed"
+    );
+    let rest = poll(&t.app, &mut mailbox).await.unwrap();
+    assert_eq!(
+        first.processed + first.skipped + rest.processed + rest.skipped,
+        backlog().len()
+    );
+}
