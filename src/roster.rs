@@ -23,6 +23,12 @@ pub struct Organisation {
     pub name: String,
     /// The elected committee member: receives personal mail for the organisation.
     pub representative: Address,
+    /// The representative's name as letters are addressed to them (山田 太郎),
+    /// when the roster gives it: a personal mail then reads 「山田 太郎 様」, and
+    /// otherwise is addressed to the organisation (「… 御中」), never to an
+    /// address with 様 after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub representative_name: Option<String>,
     /// Other registered addresses of the same organisation (the representative's
     /// alternates). A reply from any of them is the organisation's answer.
     #[serde(default)]

@@ -11,7 +11,8 @@ use crate::mailbox::Fetched;
 use crate::outbox::templates::Templates;
 use crate::store::Store;
 
-/// A roster of `n` organisations (org01..), org01 with an alternate, plus one observer.
+/// A roster of `n` organisations (org01..), org01 with its representative's
+/// name and an alternate, plus one observer.
 pub fn roster_toml(n: usize) -> String {
     let mut s = String::new();
     for i in 1..=n {
@@ -19,7 +20,7 @@ pub fn roster_toml(n: usize) -> String {
             "[[organisations]]\nid = \"org{i:02}\"\nname = \"会員{i}株式会社\"\nrepresentative = \"rep{i}@org{i}.example\"\n"
         ));
         if i == 1 {
-            s.push_str("alternates = [\"alt1@org1.example\"]\n");
+            s.push_str("representative_name = \"山田 太郎\"\nalternates = [\"alt1@org1.example\"]\n");
         }
         s.push('\n');
     }

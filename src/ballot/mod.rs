@@ -636,6 +636,7 @@ pub(crate) mod tests {
                     id: OrgId::parse(&format!("org{i:02}")).unwrap(),
                     name: format!("会員{i}"),
                     representative: Address::parse(&format!("rep{i}@org{i}.example")).unwrap(),
+                    representative_name: None,
                     alternates: vec![],
                 })
                 .collect(),

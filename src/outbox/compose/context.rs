@@ -63,8 +63,39 @@ impl Composer<'_> {
         })
     }
 
+    /// How a mail to an admin or the secretariat greets them: the roster names
+    /// no officials, so the address is shown beside ご担当者様, never with 様
+    /// after it.
+    pub(super) fn official_greeting(&self, who: &crate::domain::Address) -> String {
+        match self.lang() {
+            Language::Ja => format!("ご担当者様（{who}）"),
+            Language::En => format!("Dear {who},"),
+        }
+    }
+
+    /// The organisation a personal mail is about, and how the mail greets it:
+    /// the representative by name (様) when the roster names them and they are
+    /// the one who wrote or is written to, else the organisation (御中); 様 never
+    /// follows a bare address, and 御中 and 様 are never joined.
     pub(super) fn member_view(&self, m: Member<'_>) -> Value {
-        json!({ "org_name": m.org.name, "voter": m.voter.as_str() })
+        let name = m
+            .org
+            .representative_name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty() && *m.voter == m.org.representative);
+        let greeting = match (self.lang(), name) {
+            (Language::Ja, Some(n)) => format!("{}\n{n} 様", m.org.name),
+            (Language::Ja, None) => format!("{} 御中", m.org.name),
+            (Language::En, Some(n)) => format!("Dear {n} ({}),", m.org.name),
+            (Language::En, None) => format!("To {},", m.org.name),
+        };
+        json!({
+            "org_name": m.org.name,
+            "voter": m.voter.as_str(),
+            "name": name,
+            "greeting": greeting,
+        })
     }
 
     /// Who answered what in `round`, one row per organisation in roster order.

@@ -24,7 +24,7 @@ impl Composer<'_> {
     ) -> Result<Mail, TemplateError> {
         let r = self.templates.render(
             "opened",
-            self.ctx(json!({ "ballot": self.ballot_view(b), "requester": requester.as_str() })),
+            self.ctx(json!({ "ballot": self.ballot_view(b), "requester": requester.as_str(), "requester_greeting": self.official_greeting(requester) })),
         )?;
         Ok(self.reply(
             "opened",
@@ -47,6 +47,7 @@ impl Composer<'_> {
             "admin_error",
             self.ctx(json!({
                 "requester": requester.as_str(),
+                "requester_greeting": self.official_greeting(requester),
                 "subject": subject,
                 "error": error,
                 "prefix": self.config.ballots.open_subject_prefix,
@@ -94,6 +95,7 @@ impl Composer<'_> {
             "ratified",
             self.ctx(json!({
                 "requester": requester.as_str(),
+                "requester_greeting": self.official_greeting(requester),
                 "copied": to.len() > 1,
                 "no_meeting": no_meeting,
                 "meeting": meeting.map(|m| self.meeting_date(m)),
