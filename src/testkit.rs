@@ -20,7 +20,9 @@ pub fn roster_toml(n: usize) -> String {
             "[[organisations]]\nid = \"org{i:02}\"\nname = \"会員{i}株式会社\"\nrepresentative = \"rep{i}@org{i}.example\"\n"
         ));
         if i == 1 {
-            s.push_str("representative_name = \"山田 太郎\"\nalternates = [\"alt1@org1.example\"]\n");
+            s.push_str(
+                "representative_name = \"山田 太郎\"\nalternates = [\"alt1@org1.example\"]\n",
+            );
         }
         s.push('\n');
     }

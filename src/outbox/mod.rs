@@ -131,6 +131,19 @@ pub fn message_id(
 }
 
 impl Mail {
+    /// A MIME boundary derived from the Message-ID, so that the same mail is always the same
+    /// bytes (lettre's are random): a replayed or re-rendered batch then leaves the same
+    /// record. `=_` cannot occur in base64 or quoted-printable text, so no part can contain it.
+    fn boundary(&self, part: &str) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::new()
+            .chain_update(self.message_id.as_bytes())
+            .chain_update(b"\0")
+            .chain_update(part.as_bytes())
+            .finalize();
+        format!("=_{part}_{}", hex::encode(&digest[..12]))
+    }
+
     /// The bytes to send, and the outbox row that holds them.
     pub fn to_outbox(
         &self,
@@ -179,11 +192,19 @@ impl Mail {
         let msg = if self.html.is_none() && self.attachments.is_empty() {
             b.singlepart(SinglePart::plain(self.body.clone()))
         } else {
+            let plain = SinglePart::plain(self.body.clone());
             let text: MultiPart = match &self.html {
-                Some(h) => MultiPart::alternative_plain_html(self.body.clone(), h.clone()),
-                None => MultiPart::mixed().singlepart(SinglePart::plain(self.body.clone())),
+                Some(h) => MultiPart::alternative()
+                    .boundary(self.boundary("alternative"))
+                    .singlepart(plain)
+                    .singlepart(SinglePart::html(h.clone())),
+                None => MultiPart::mixed()
+                    .boundary(self.boundary("text"))
+                    .singlepart(plain),
             };
-            let mut mixed = MultiPart::mixed().multipart(text);
+            let mut mixed = MultiPart::mixed()
+                .boundary(self.boundary("mixed"))
+                .multipart(text);
             for a in &self.attachments {
                 let ct = ContentType::parse(&a.content_type)
                     .map_err(|e| err(format!("{}: {e}", a.content_type)))?;
@@ -260,6 +281,36 @@ mod tests {
             html: None,
             attachments: vec![],
         }
+    }
+
+    #[test]
+    fn a_mail_with_parts_is_the_same_bytes_each_time_it_is_built() {
+        let from = Address::parse("ballot@committee.example").unwrap();
+        let now = "2026-11-22T01:00:00Z".parse().unwrap();
+        let with_parts = Mail {
+            html: Some("<p>賛成を受け付けました。</p>".into()),
+            attachments: vec![Attachment {
+                filename: "B-2026-007.ics".into(),
+                content_type: "text/calendar; charset=utf-8; method=PUBLISH".into(),
+                bytes: b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n".to_vec(),
+            }],
+            ..mail()
+        };
+        let raw = |m: &Mail| m.to_outbox(&from, "mail-ballot", now).unwrap().raw;
+        let first = raw(&with_parts);
+        assert_eq!(first, raw(&with_parts));
+        let text = String::from_utf8(first).unwrap();
+        for part in ["mixed", "alternative"] {
+            assert!(text.contains(&format!("boundary=\"=_{part}_")), "{text}");
+        }
+        // Another mail, other boundaries.
+        let other = Mail {
+            message_id: "other@committee.example".into(),
+            ..with_parts.clone()
+        };
+        let other = String::from_utf8(raw(&other)).unwrap();
+        let boundary = |t: &str| t.split("boundary=\"").nth(1).unwrap()[..20].to_string();
+        assert_ne!(boundary(&text), boundary(&other));
     }
 
     #[test]

@@ -445,6 +445,16 @@ fn report_kind(ct: &mail_parser::ContentType<'_>) -> Option<String> {
         ("message", "disposition-notification") => "message/disposition-notification",
         ("message", "global-disposition-notification") => "message/global-disposition-notification",
         ("message", "feedback-report") => "message/feedback-report",
+        // A calendar client's accept or decline of an invitation. The bot's
+        // own entries are published (nothing to answer), but a client may
+        // answer anyway, and "accepted" must never read as 賛成.
+        ("text", "calendar") => {
+            let method = ct.attribute("method").unwrap_or("").to_ascii_uppercase();
+            if !matches!(method.as_str(), "REPLY" | "COUNTER" | "DECLINECOUNTER") {
+                return None;
+            }
+            return Some(format!("text/calendar (method={method})"));
+        }
         _ => return None,
     };
     Some(kind.to_string())
@@ -655,6 +665,18 @@ fn truncate_chars(s: &str, max: usize) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_calendar_clients_answer_to_the_deadline_entry_is_automated() {
+        let raw = "From: Taro <taro@example.co.jp>\r\nSubject: Accepted: [B-2026-007] 回答期限\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n承諾しました。賛成\r\n--b\r\nContent-Type: text/calendar; charset=utf-8; method=REPLY\r\n\r\nBEGIN:VCALENDAR\r\nMETHOD:REPLY\r\nEND:VCALENDAR\r\n--b--\r\n";
+        let r = read_message(raw.as_bytes(), &ReadOptions::default());
+        assert!(r.automated, "{r:?}");
+        assert_eq!(r.vote, Vote::None);
+        assert!(r
+            .automated_reason
+            .unwrap()
+            .contains("text/calendar (method=REPLY)"));
+    }
 
     fn read(raw: &str) -> Reading {
         read_message(raw.as_bytes(), &ReadOptions::default())

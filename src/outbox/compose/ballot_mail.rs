@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use super::calendar::EntryState;
 use super::{Composer, Member};
 use crate::ballot::{Ballot, RoundClosed, VoteRecord};
 use crate::domain::Address;
@@ -57,11 +58,14 @@ impl Composer<'_> {
         )?;
         // A re-ballot continues the thread of the first round's announcement.
         let first = (round > 1).then(|| self.announce_id(b, 1));
+        // The deadline in the members' calendars (see `calendar`).
+        let entry = self.deadline_entry(b, EntryState::Open);
         Ok(match personal {
             // The list's announcement opens the round's thread.
             None => Mail {
                 in_reply_to: first.clone(),
                 references: first.into_iter().collect(),
+                attachments: vec![entry],
                 ..self.list_mail("announce", b, round, None, r)
             },
             Some((org, reply_to)) => {
@@ -73,6 +77,7 @@ impl Composer<'_> {
                     // The representative and the alternates: any of them may answer.
                     to: org.addresses().cloned().collect(),
                     reply_to: Some(reply_to),
+                    attachments: vec![entry],
                     ..mail
                 }
             }
@@ -119,7 +124,11 @@ impl Composer<'_> {
         )?;
         // One per new deadline: a second extension is a mail of its own.
         let unique = round.deadline.timestamp().to_string();
-        Ok(self.list_mail("extended", b, round.number, Some(&unique), r))
+        Ok(Mail {
+            // The calendar entry moves with the deadline.
+            attachments: vec![self.deadline_entry(b, EntryState::Open)],
+            ..self.list_mail("extended", b, round.number, Some(&unique), r)
+        })
     }
 
     /// A cancellation, to the committee list.
@@ -129,7 +138,11 @@ impl Composer<'_> {
             "cancelled",
             self.ctx(json!({ "ballot": self.ballot_view(b) })),
         )?;
-        Ok(self.list_mail("cancelled", b, round, None, r))
+        Ok(Mail {
+            // The calendar entry is withdrawn.
+            attachments: vec![self.deadline_entry(b, EntryState::Cancelled)],
+            ..self.list_mail("cancelled", b, round, None, r)
+        })
     }
 
     /// A reminder to an organisation that has not answered, to its representative.

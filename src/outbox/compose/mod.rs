@@ -14,6 +14,7 @@
 //! - `samples`: what `check-config` renders, and the golden tests that pin it.
 
 mod ballot_mail;
+mod calendar;
 mod context;
 mod digest;
 mod headers;
@@ -23,6 +24,7 @@ mod samples;
 
 use chrono::{DateTime, Utc};
 
+pub use calendar::EntryState;
 pub use replies::{NotOpenWhy, Recorded};
 pub use samples::Sample;
 
