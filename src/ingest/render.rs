@@ -80,6 +80,18 @@ pub(super) fn render(
                 *delegation,
                 answering,
             )?,
+            Notice::NoAnswer {
+                ballot,
+                org,
+                voter,
+                silence,
+            } => composer.no_answer(
+                ballot,
+                member(org, voter),
+                &reading.own_words,
+                *silence,
+                answering,
+            )?,
             Notice::TooLarge {
                 ballot,
                 org,

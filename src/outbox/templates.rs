@@ -52,6 +52,11 @@ pub const SHIPPED: &[(&str, &str, &str)] = &[
         include_str!("../../templates/en/unclear.txt"),
     ),
     (
+        "no_answer",
+        include_str!("../../templates/ja/no_answer.txt"),
+        include_str!("../../templates/en/no_answer.txt"),
+    ),
+    (
         "unknown_ballot",
         include_str!("../../templates/ja/unknown_ballot.txt"),
         include_str!("../../templates/en/unknown_ballot.txt"),

@@ -17,6 +17,7 @@
 
 pub mod classify;
 pub mod inspect;
+pub mod silence;
 
 mod automated;
 mod cut;

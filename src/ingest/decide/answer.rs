@@ -6,6 +6,7 @@ use crate::ballot::{Answer, AnswerFate, State, VoteRecord, VoteStatus};
 use crate::disposition::Disposition;
 use crate::domain::{Address, BallotRef, Vote};
 use crate::outbox::compose::NotOpenWhy;
+use crate::reading::silence::why_silent;
 use crate::roster::Membership;
 use crate::security::Kind;
 use crate::verify::policy::{TokenSubject, Verification};
@@ -146,8 +147,19 @@ pub(super) fn answer(
                 ),
             )
         }
-        Answer::NoAnswer(_) => {
-            return Decision::only(Disposition::NoAnswer, Some(r), reading.reason.clone())
+        Answer::NoAnswer(org) => {
+            let mut d = Decision::only(Disposition::NoAnswer, Some(r), reading.reason.clone());
+            // A member who wrote 「賛成？」, a question or an answer in the subject believes
+            // they answered or waits for an answer: they are told what was seen.
+            if b.state == State::Open {
+                d.mail(Notice::NoAnswer {
+                    ballot: b.clone(),
+                    org: org.clone(),
+                    voter: from.clone(),
+                    silence: why_silent(&reading.own_words, reading.subject.as_deref(), &b.title),
+                });
+            }
+            return d;
         }
         Answer::Unclear { org, delegation } => {
             let reason = if delegation {

@@ -24,6 +24,7 @@ use crate::ballot::{Ballot, VoteRecord};
 use crate::disposition::Disposition;
 use crate::domain::{Address, BallotRef, OrgId, Position};
 use crate::outbox::compose::NotOpenWhy;
+use crate::reading::silence::Silence;
 use crate::roster::Organisation;
 use crate::security::Kind;
 
@@ -104,6 +105,13 @@ pub enum Notice {
         reason: String,
         delegation: bool,
     },
+    /// A member's mail about an open ballot with no answer in it.
+    NoAnswer {
+        ballot: Arc<Ballot>,
+        org: Organisation,
+        voter: Address,
+        silence: Silence,
+    },
     /// A reply too large to read.
     TooLarge {
         ballot: Arc<Ballot>,
@@ -162,6 +170,7 @@ impl Notice {
             | Notice::NotOpen { ballot, org, .. }
             | Notice::NotVerified { ballot, org, .. }
             | Notice::Unclear { ballot, org, .. }
+            | Notice::NoAnswer { ballot, org, .. }
             | Notice::TooLarge { ballot, org, .. }
             | Notice::Disputed { ballot, org, .. } => Some((ballot, org)),
             Notice::Unverified {

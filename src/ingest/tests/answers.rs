@@ -256,3 +256,70 @@ async fn the_bots_own_announcement_coming_back_through_the_list_is_automated() {
     assert_eq!(p.disposition, Disposition::Automated);
     assert_eq!(t.app.store.outbox(None).await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_member_whose_mail_holds_no_answer_is_told_so_and_what_to_do() {
+    let cases = [
+        (
+            None,
+            "資料が見当たりません。送っていただけますか。\n",
+            "事務局（support@committee.example）",
+        ),
+        (
+            Some("Re: [B-2026-001] 賛成"),
+            "",
+            "件名の回答は読み取りません",
+        ),
+        (None, "賛成？\n", "確かな回答として数えていません"),
+        (None, "さんせい\n", "確かな回答として数えていません"),
+        (None, "\n", "本文に何も書かれていませんでした"),
+    ];
+    for (subj, body, says) in cases {
+        let t = TestApp::new(3, "2026-11-22T01:00:00Z").await;
+        let r = open_ballot(&t).await;
+        let s = subj.map(str::to_string).unwrap_or_else(|| subject(r));
+        let p = feed(
+            &t,
+            "1",
+            reply("rep2@org2.example", &s, body, "a@org2", None),
+            "2026-11-23T01:00:00Z",
+        )
+        .await;
+        // Nothing is counted; the member hears why.
+        assert_eq!(p.disposition, Disposition::NoAnswer, "{body}");
+        assert!(t.app.store.votes(r).await.unwrap().is_empty());
+        let told = mails(&t, "no_answer").await;
+        assert_eq!(told.len(), 1, "{body}");
+        assert_eq!(told[0].recipients, ["rep2@org2.example"]);
+        let text = text(&told[0]);
+        assert!(text.contains(says), "{body}: {text}");
+        assert!(
+            text.contains("本文のいちばん上に「賛成」「反対」「棄権」"),
+            "{text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_mail_without_an_answer_after_the_ballot_closed_gets_no_mail() {
+    let t = TestApp::new(3, "2026-11-22T01:00:00Z").await;
+    let r = open_ballot(&t).await;
+    crate::admin::cancel(&t.app, r, "取り下げ", "cli", t.app.now())
+        .await
+        .unwrap();
+    let p = feed(
+        &t,
+        "1",
+        reply(
+            "rep2@org2.example",
+            &subject(r),
+            "ありがとうございました。\n",
+            "a@org2",
+            None,
+        ),
+        "2026-11-23T01:00:00Z",
+    )
+    .await;
+    assert_eq!(p.disposition, Disposition::NoAnswer);
+    assert!(mails(&t, "no_answer").await.is_empty());
+}

@@ -12,7 +12,17 @@ use crate::ballot::Ballot;
 use crate::domain::{Address, BallotRef, Position};
 use crate::outbox::templates::TemplateError;
 use crate::outbox::{AutoSubmitted, Mail};
+use crate::reading::silence::Silence;
 use crate::roster::Organisation;
+
+/// The member's words as the mail quotes them back: the first lines that say something.
+fn quoted(own_words: &str) -> Vec<&str> {
+    own_words
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .take(12)
+        .collect()
+}
 
 /// Why an answer was not counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,17 +146,12 @@ impl Composer<'_> {
         delegation: bool,
         answering: &Answering<'_>,
     ) -> Result<Mail, TemplateError> {
-        let quoted: Vec<&str> = own_words
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .take(12)
-            .collect();
         let r = self.templates.render(
             "unclear",
             self.ctx(json!({
                 "ballot": self.ballot_view(b),
                 "member": self.member_view(member),
-                "quoted": quoted,
+                "quoted": quoted(own_words),
                 "reason": reason,
                 "delegation": delegation,
                 "too_large": null,
@@ -179,6 +184,37 @@ impl Composer<'_> {
             })),
         )?;
         Ok(self.member_reply("unclear", b, member.org, answering, r))
+    }
+
+    /// A member's mail about `b` with no answer in it: what the bot saw
+    /// (`silence`), and how to answer, so that nobody believes they answered
+    /// when they did not, and a question is pointed to people who can answer it.
+    pub fn no_answer(
+        &self,
+        b: &Ballot,
+        member: Member<'_>,
+        own_words: &str,
+        silence: Silence,
+        answering: &Answering<'_>,
+    ) -> Result<Mail, TemplateError> {
+        let addresses = &self.config.addresses;
+        // Whoever can answer a question about the motion: the secretariat, else the chair.
+        let contact = addresses
+            .secretariat
+            .first()
+            .or(addresses.admins.first())
+            .map_or(addresses.list.as_str(), |a| a.as_str());
+        let r = self.templates.render(
+            "no_answer",
+            self.ctx(json!({
+                "ballot": self.ballot_view(b),
+                "member": self.member_view(member),
+                "quoted": quoted(own_words),
+                "silence": silence.as_str(),
+                "contact": contact,
+            })),
+        )?;
+        Ok(self.member_reply("no_answer", b, member.org, answering, r))
     }
 
     /// A member named a ballot that does not exist.

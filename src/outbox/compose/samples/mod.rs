@@ -14,6 +14,7 @@ use super::{Answering, Composer, Member, NotOpenWhy, Recorded};
 use crate::domain::{BallotRef, Position};
 use crate::outbox::templates::TemplateError;
 use crate::outbox::Mail;
+use crate::reading::silence::Silence;
 
 /// One sample mail for `check-config`: its name and the mail, or why its
 /// template failed.
@@ -146,6 +147,24 @@ impl Composer<'_> {
             (
                 "unclear (too large)",
                 self.too_large(&s.open, member, 12_740_000, 10 * 1024 * 1024, &answering),
+            ),
+            (
+                "no_answer",
+                self.no_answer(
+                    &s.open,
+                    member,
+                    "資料が見当たりません。送っていただけますか。",
+                    Silence::Question,
+                    &answering,
+                ),
+            ),
+            (
+                "no_answer (subject only)",
+                self.no_answer(&s.open, member, "", Silence::SubjectOnly, &answering),
+            ),
+            (
+                "no_answer (tentative)",
+                self.no_answer(&s.open, member, "賛成？", Silence::Tentative, &answering),
             ),
             (
                 "unknown_ballot",
