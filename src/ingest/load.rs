@@ -107,8 +107,16 @@ pub(super) async fn load<'a>(
         let ballot = reading
             .ballot
             .and_then(|r| ballots.get(&r).cloned().flatten());
-        if let Some(org) = claimed_member(config, ballot.as_deref(), &claimed) {
-            let to: Vec<String> = org.addresses().map(|a| a.to_string()).collect();
+        // Whoever `unverified` would tell: the organisation's registered
+        // addresses, or the official at the address claimed.
+        let to: Vec<String> = match claimed_member(config, ballot.as_deref(), &claimed) {
+            Some(org) => org.addresses().map(|a| a.to_string()).collect(),
+            None if config.is_admin(&claimed) || config.is_secretariat(&claimed) => {
+                vec![claimed.to_string()]
+            }
+            None => Vec::new(),
+        };
+        if !to.is_empty() {
             let since = app.now() - chrono::Duration::hours(1);
             told_within_hour = batch.queued_to_since("unverified", &to, since).await?;
         }

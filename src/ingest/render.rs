@@ -115,7 +115,7 @@ pub(super) fn render(
                 claimed,
                 summary,
             } => composer.unverified(
-                org,
+                org.as_ref(),
                 ballot.as_deref(),
                 claimed,
                 summary,

@@ -126,9 +126,10 @@ pub enum Notice {
         org: Organisation,
         voter: Address,
     },
-    /// An organisation is told that a message in its name failed verification.
+    /// An organisation (or, with `org` None, an admin or the secretariat at the
+    /// address claimed) is told that a message in its name failed verification.
     Unverified {
-        org: Organisation,
+        org: Option<Organisation>,
         ballot: Option<Arc<Ballot>>,
         claimed: Address,
         summary: String,
@@ -175,10 +176,10 @@ impl Notice {
             | Notice::Disputed { ballot, org, .. } => Some((ballot, org)),
             Notice::Unverified {
                 ballot: Some(ballot),
-                org,
+                org: Some(org),
                 ..
             } => Some((ballot, org)),
-            Notice::Unverified { ballot: None, .. }
+            Notice::Unverified { .. }
             | Notice::UnknownBallot { .. }
             | Notice::Opened { .. }
             | Notice::AdminError { .. }

@@ -31,18 +31,22 @@ pub(super) fn unverified(facts: &Facts<'_>, v: &Verification) -> Decision {
         // A stranger's unverifiable mail is only noise: recorded, nothing else.
         return d;
     }
-    if let Some(org) = member {
-        if facts.told_within_hour {
-            d.reason
-                .push_str("; the organisation was already told within the hour");
+    // The member's registered addresses, or the official at the address claimed,
+    // hear of it: an admin whose request to open a ballot was refused this way
+    // would otherwise wait for a ballot that never opens.
+    if facts.told_within_hour {
+        d.reason.push_str(if member.is_some() {
+            "; the organisation was already told within the hour"
         } else {
-            d.mail(Notice::Unverified {
-                org: org.clone(),
-                ballot: ballot.cloned(),
-                claimed: claimed.clone(),
-                summary: v.summary(),
-            });
-        }
+            "; the official was already told within the hour"
+        });
+    } else {
+        d.mail(Notice::Unverified {
+            org: member.cloned(),
+            ballot: ballot.cloned(),
+            claimed: claimed.clone(),
+            summary: v.summary(),
+        });
     }
     d.alert(
         Kind::VerificationFailed,

@@ -298,6 +298,18 @@ async fn admin_mail_passes_the_same_verification_as_votes() {
         "no ballot opened"
     );
     assert_eq!(mails(&t, "incident").await.len(), 1);
+    // The chair hears that the request was not acted on, at the address claimed.
+    let told = mails(&t, "unverified").await;
+    assert_eq!(told.len(), 1);
+    assert_eq!(told[0].recipients, ["chair@committee.example"]);
+    assert!(
+        text(&told[0]).contains("処理していません"),
+        "{}",
+        text(&told[0])
+    );
+    // A second forgery within the hour is recorded; the chair is not told again.
+    feed(&t, "1b", open("forged2@x"), "2026-11-22T01:00:30Z").await;
+    assert_eq!(mails(&t, "unverified").await.len(), 1);
     // Signed by the chair's domain: opened.
     let signed = signer.sign(&String::from_utf8(open("signed@committee")).unwrap());
     let p = feed(&t, "2", signed.into_bytes(), "2026-11-22T01:01:00Z").await;

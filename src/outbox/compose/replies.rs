@@ -251,18 +251,34 @@ impl Composer<'_> {
     /// verification and was not counted.
     pub fn unverified(
         &self,
-        org: &Organisation,
+        org: Option<&Organisation>,
         ballot: Option<&Ballot>,
         claimed: &Address,
         summary: &str,
         received_at: DateTime<Utc>,
         answering: &Answering<'_>,
     ) -> Result<Mail, TemplateError> {
+        // A member's organisation at all its registered addresses; an official
+        // (admin, secretariat) at the address the message claimed.
+        let (member, to) = match org {
+            Some(org) => (
+                self.member_view(Member {
+                    org,
+                    voter: claimed,
+                }),
+                org.addresses().cloned().collect(),
+            ),
+            None => (
+                json!({ "greeting": self.official_greeting(claimed), "voter": claimed.as_str() }),
+                vec![claimed.clone()],
+            ),
+        };
         let r = self.templates.render(
             "unverified",
             self.ctx(json!({
                 "ballot": ballot.map(|b| self.ballot_view(b)),
-                "member": self.member_view(Member { org, voter: claimed }),
+                "member": member,
+                "official": org.is_none(),
                 "received_at": self.when(received_at),
                 "summary": summary,
                 "security_contact": !self.config.addresses.security_contact.is_empty(),
@@ -274,7 +290,7 @@ impl Composer<'_> {
             "unverified",
             ballot.map(|b| (b.reference, b.current_round().number)),
             Some(&tag(answering)),
-            org.addresses().cloned().collect(),
+            to,
             AutoSubmitted::Replied,
             r,
         ))

@@ -48,10 +48,21 @@ impl Composer<'_> {
             (
                 "unverified",
                 self.unverified(
-                    s.org(),
+                    Some(s.org()),
                     Some(&s.open),
                     &s.org().representative,
                     "failed: no token, dkim none, no trusted Authentication-Results",
+                    now,
+                    &answering,
+                ),
+            ),
+            (
+                "unverified (an admin)",
+                self.unverified(
+                    None,
+                    None,
+                    &self.config.addresses.admins[0],
+                    "failed: dkim fail, no trusted Authentication-Results",
                     now,
                     &answering,
                 ),
