@@ -56,11 +56,13 @@ pub enum Disposition {
     Unverified,
     /// A member said a recorded vote was not theirs (身に覚えがない).
     Dispute,
+    /// A member asked where their organisation stands (状況 / status) and was told.
+    StatusQuery,
 }
 
 impl Disposition {
     /// Every disposition, in the order of the enum.
-    pub const ALL: [Disposition; 19] = [
+    pub const ALL: [Disposition; 20] = [
         Disposition::Vote,
         Disposition::Late,
         Disposition::NotCounted,
@@ -80,6 +82,7 @@ impl Disposition {
         Disposition::Error,
         Disposition::Unverified,
         Disposition::Dispute,
+        Disposition::StatusQuery,
     ];
 
     /// The machine name stored in the database.
@@ -104,6 +107,7 @@ impl Disposition {
             Disposition::Error => "error",
             Disposition::Unverified => "unverified",
             Disposition::Dispute => "dispute",
+            Disposition::StatusQuery => "status_query",
         }
     }
 
@@ -136,7 +140,8 @@ impl Disposition {
             | Disposition::Dispute
             | Disposition::AdminOpened
             | Disposition::AdminRejected
-            | Disposition::Ratification => true,
+            | Disposition::Ratification
+            | Disposition::StatusQuery => true,
             Disposition::Duplicate | Disposition::Error => false,
             Disposition::NonMember
             | Disposition::NonVoting
@@ -339,6 +344,7 @@ mod tests {
             AdminOpened,
             AdminRejected,
             Ratification,
+            StatusQuery,
         ];
         let unused = [
             NonMember,
@@ -369,7 +375,7 @@ mod tests {
         let _ = |d: Disposition| match d {
             Vote | Late | NotCounted | Unclear | NoAnswer | Several | Automated | Duplicate
             | Malformed | NoBallot | UnknownBallot | NonMember | NonVoting | AdminOpened
-            | AdminRejected | Ratification | Error | Unverified | Dispute => (),
+            | AdminRejected | Ratification | Error | Unverified | Dispute | StatusQuery => (),
         };
         for d in Disposition::ALL {
             assert!(

@@ -246,6 +246,9 @@ impl Rebuilt<'_> {
             receipt,
             digest,
             told_within_hour: false,
+            // A status query records no vote, and replay compares votes: what
+            // the answer listed is in the mail it queued.
+            status: Vec::new(),
             sent_in_the_hour: None,
         })
     }

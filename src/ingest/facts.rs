@@ -50,9 +50,28 @@ pub struct Facts<'a> {
     /// The organisation a failed verification claims ([`claimed_member`]) was
     /// already told of a forgery within the hour.
     pub told_within_hour: bool,
+    /// For a member's status query ([`status_query_from`]): every open ballot
+    /// with the organisation's answers in it, in the order they opened.
+    pub status: Vec<(Arc<Ballot>, Vec<VoteRecord>)>,
     /// How many messages the From address sent in the hour before this one
     /// (for a burst); `None` without a From.
     pub sent_in_the_hour: Option<i64>,
+}
+
+/// The organisation of a member whose mail asks where it stands (状況 /
+/// status): the From address must be one of its registered addresses, since
+/// the answer goes to those addresses and nowhere else.
+pub fn status_query_from<'c>(config: &'c Config, reading: &Reading) -> Option<&'c Organisation> {
+    if reading.vote != Vote::None || !reading.answers.is_empty() {
+        return None;
+    }
+    if !crate::reading::silence::asks_status(&reading.own_words, reading.subject.as_deref()) {
+        return None;
+    }
+    match config.roster.lookup(reading.from.as_ref()?) {
+        Some(Membership::Voter(org)) => Some(org),
+        _ => None,
+    }
 }
 
 /// The vote a receipt acknowledged, found by the receipt's Message-ID.

@@ -15,7 +15,8 @@ use crate::store::StoreError;
 use super::decide::says_not_mine;
 use super::facts::{
     answers_given, author_of, claimed_author, claimed_member, failed, is_official, named_ballots,
-    named_digests, named_receipt, would_count_in, DigestFacts, Facts, ReceiptVote,
+    named_digests, named_receipt, status_query_from, would_count_in, DigestFacts, Facts,
+    ReceiptVote,
 };
 use super::prepare::Prepared;
 
@@ -121,6 +122,13 @@ pub(super) async fn load<'a>(
             told_within_hour = batch.queued_to_since("unverified", &to, since).await?;
         }
     }
+    let mut status = Vec::new();
+    if let Some(org) = status_query_from(config, reading) {
+        for b in batch.open_ballots().await? {
+            let votes = batch.org_votes(b.reference, &org.id).await?;
+            status.push((b, votes));
+        }
+    }
     let sent_in_the_hour = reading.from.as_ref().map(|from| {
         batch.messages_from_since(from.as_str(), received - chrono::Duration::hours(1))
     });
@@ -136,6 +144,7 @@ pub(super) async fn load<'a>(
         receipt,
         digest,
         told_within_hour,
+        status,
         sent_in_the_hour,
     })
 }

@@ -80,6 +80,14 @@ pub(super) fn render(
                 *delegation,
                 answering,
             )?,
+            Notice::Status {
+                org,
+                voter,
+                ballots,
+            } => {
+                let ballots: Vec<_> = ballots.iter().map(|(b, v)| (&**b, v.as_ref())).collect();
+                composer.status(org, voter, &ballots, received, answering)?
+            }
             Notice::NoAnswer {
                 ballot,
                 org,

@@ -52,6 +52,11 @@ pub const SHIPPED: &[(&str, &str, &str)] = &[
         include_str!("../../templates/en/unclear.txt"),
     ),
     (
+        "status",
+        include_str!("../../templates/ja/status.txt"),
+        include_str!("../../templates/en/status.txt"),
+    ),
+    (
         "no_answer",
         include_str!("../../templates/ja/no_answer.txt"),
         include_str!("../../templates/en/no_answer.txt"),

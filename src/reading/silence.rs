@@ -82,6 +82,43 @@ pub fn why_silent(own_words: &str, subject: Option<&str>, title: &str) -> Silenc
     Silence::Other
 }
 
+/// The words a member writes to ask where their organisation stands (状況 /
+/// status), alone: anything more is a message for people, not a query.
+const STATUS_WORDS: &[&str] = &[
+    "状況",
+    "回答状況",
+    "投票状況",
+    "審議状況",
+    "状況確認",
+    "回答状況確認",
+    "status",
+    "my status",
+];
+
+/// Whether a member's mail asks for their organisation's status: its own words
+/// (or, when it has none, its subject without reply prefixes) are one of
+/// [`STATUS_WORDS`], give or take brackets and a closing 。/?/!.
+pub fn asks_status(own_words: &str, subject: Option<&str>) -> bool {
+    let is_query = |text: &str| {
+        let t: String = text.nfkc().collect::<String>().to_lowercase();
+        let t = t
+            .trim()
+            .trim_matches(|c: char| "「」『』\"'.。!?！？ ".contains(c))
+            .trim();
+        STATUS_WORDS.contains(&t)
+    };
+    let words = own_words.trim();
+    if !words.is_empty() {
+        return is_query(words);
+    }
+    subject.is_some_and(|s| {
+        static PREFIX: LazyLock<Regex> = LazyLock::new(|| {
+            Regex::new(r"(?i)^(?:\s*(?:re|fw|fwd|aw|sv)\s*[:：])+").expect("a valid pattern")
+        });
+        is_query(&PREFIX.replace(s, ""))
+    })
+}
+
 /// What the member added to the subject: without reply and forward prefixes,
 /// ballot references, bracketed tags (【メール審議】) and the title.
 fn subject_rest(subject: &str, title: &str) -> String {
@@ -153,6 +190,30 @@ mod tests {
         for w in ["賛成？", "さんせい", "ｻﾝｾｲ", "Yes?", "反対…かな"] {
             assert_eq!(why_silent(w, None, TITLE), Silence::Tentative, "{w}");
         }
+    }
+
+    #[test]
+    fn a_status_query_is_the_word_alone_in_the_text_or_the_subject() {
+        for w in [
+            "状況",
+            "状況。",
+            "「回答状況」",
+            "Status",
+            "ｓｔａｔｕｓ?",
+            "状況確認\n",
+        ] {
+            assert!(asks_status(w, None), "{w}");
+        }
+        assert!(asks_status("", Some("状況")));
+        assert!(asks_status("", Some("Re: status")));
+        // More than the word is a message for people; an answer is an answer.
+        assert!(!asks_status("状況を見て判断します。賛成", None));
+        assert!(!asks_status("賛成", Some("状況")));
+        assert!(!asks_status(
+            "",
+            Some("Re: [B-2026-001] 審議の状況について")
+        ));
+        assert!(!asks_status("", None));
     }
 
     #[test]

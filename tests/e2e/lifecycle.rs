@@ -376,3 +376,54 @@ async fn the_chair_opens_a_ballot_by_mail_and_the_daemon_answers_a_reply_by_itse
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_who_writes_jokyo_gets_its_own_organisations_answers_by_mail() {
+    let c = Committee::start(3).await;
+    let r = c.open_budget(None);
+    let a = c.announcement(&r, 1).await;
+    c.send(
+        &member(1),
+        &reply(
+            &a,
+            &member(1),
+            "賛成です。",
+            Client::Thunderbird,
+            "yes@org1.test",
+        ),
+    )
+    .await;
+    c.send(
+        &member(2),
+        &reply(
+            &a,
+            &member(2),
+            "反対します。",
+            Client::Thunderbird,
+            "no@org2.test",
+        ),
+    )
+    .await;
+    // A new mail from a phone: subject and body 状況, nothing else.
+    let ask = format!(
+        "From: <{m}>\r\nTo: <{BOT}>\r\nSubject: =?UTF-8?B?54q25rOB?=\r\nMessage-ID: <ask@org1.test>\r\nDate: {}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n状況\r\n",
+        Utc::now().to_rfc2822(),
+        m = member(1)
+    );
+    c.send(&member(1), ask.as_bytes()).await;
+    c.stack.wait_for_messages(BOT, 3, WAIT).await;
+    let out = c.cli(&["poll"], None);
+    assert!(out.contains("status_query 1"), "{out}");
+    c.cli(&["tick"], None);
+    let status = c.wait_for_id(&member(1), "status.").await;
+    let text = text_of(&status);
+    assert!(text.contains(&format!("[{r}]")), "{text}");
+    assert!(text.contains("記録されている回答: 賛成"), "{text}");
+    // Only its own organisation's: member 2's 反対 is not in it.
+    assert!(!text.contains("反対（"), "{text}");
+    assert!(status
+        .header("In-Reply-To")
+        .unwrap()
+        .contains("ask@org1.test"));
+    c.assert_record_holds();
+}

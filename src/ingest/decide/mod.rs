@@ -28,7 +28,7 @@ use crate::reading::silence::Silence;
 use crate::roster::Organisation;
 use crate::security::Kind;
 
-use super::facts::{author_of, failed, is_official, token_subject, Facts};
+use super::facts::{author_of, failed, is_official, status_query_from, token_subject, Facts};
 
 /// What a message does.
 #[derive(Debug, Clone)]
@@ -152,6 +152,13 @@ pub enum Notice {
         subject: String,
         error: String,
     },
+    /// A member asked where their organisation stands: every open ballot with
+    /// its counted answer in the current round, if any.
+    Status {
+        org: Organisation,
+        voter: Address,
+        ballots: Vec<(Arc<Ballot>, Option<VoteRecord>)>,
+    },
     /// What a reply to a digest recorded.
     Ratified {
         requester: Address,
@@ -183,6 +190,7 @@ impl Notice {
             | Notice::UnknownBallot { .. }
             | Notice::Opened { .. }
             | Notice::AdminError { .. }
+            | Notice::Status { .. }
             | Notice::Ratified { .. } => None,
         }
     }
@@ -308,6 +316,12 @@ fn judge(facts: &Facts<'_>) -> Decision {
                 .unwrap_or_else(|| "automated mail is never counted or answered".into()),
         );
     }
+    // Before verification: the answer goes only to the organisation's
+    // registered addresses, so a forged query tells the forger nothing, and a
+    // member may ask in a new mail even where answers need a personal token.
+    if let Some(d) = status_query(facts) {
+        return d;
+    }
     if let Some(v) = failed(facts.verification) {
         return security::unverified(facts, v);
     }
@@ -348,6 +362,46 @@ fn judge(facts: &Facts<'_>) -> Decision {
             )
         }
     }
+}
+
+/// A member's status query (状況 / status): every open ballot and what counts
+/// for the organisation in its current round.
+fn status_query(facts: &Facts<'_>) -> Option<Decision> {
+    let reading = facts.reading;
+    let org = status_query_from(facts.config, reading)?;
+    let voter = reading.from.clone()?;
+    let ballots: Vec<(Arc<Ballot>, Option<VoteRecord>)> = facts
+        .status
+        .iter()
+        .map(|(b, votes)| {
+            let round = b.current_round().number;
+            let counted = b
+                .counted_votes(votes, round)
+                .get(&org.id)
+                .map(|v| (*v).clone());
+            (b.clone(), counted)
+        })
+        .collect();
+    let mut d = Decision::only(
+        Disposition::StatusQuery,
+        None,
+        format!(
+            "a member asked for its status; told of {} open ballot(s)",
+            ballots.len()
+        ),
+    );
+    if let Some(v) = failed(facts.verification) {
+        d.reason.push_str(&format!(
+            " at its registered addresses (sender verification {})",
+            v.summary()
+        ));
+    }
+    d.mail(Notice::Status {
+        org: org.clone(),
+        voter,
+        ballots,
+    });
+    Some(d)
 }
 
 /// A reply with answer lines for several ballots: each answer decided on its

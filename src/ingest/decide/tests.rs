@@ -39,6 +39,7 @@ fn facts<'a>(config: &'a Config, reading: &'a Reading) -> Facts<'a> {
         receipt: None,
         digest: None,
         told_within_hour: false,
+        status: Vec::new(),
         sent_in_the_hour: Some(0),
     }
 }

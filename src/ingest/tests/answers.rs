@@ -323,3 +323,91 @@ async fn a_mail_without_an_answer_after_the_ballot_closed_gets_no_mail() {
     assert_eq!(p.disposition, Disposition::NoAnswer);
     assert!(mails(&t, "no_answer").await.is_empty());
 }
+
+#[tokio::test]
+async fn a_member_asking_for_its_status_hears_its_own_answers_in_every_open_ballot() {
+    let t = TestApp::new(3, "2026-11-22T01:00:00Z").await;
+    let first = open_ballot(&t).await;
+    let second = open_ballot(&t).await;
+    feed(
+        &t,
+        "1",
+        reply(
+            "rep2@org2.example",
+            &subject(first),
+            "賛成\n",
+            "a@org2",
+            None,
+        ),
+        "2026-11-23T01:00:00Z",
+    )
+    .await;
+    feed(
+        &t,
+        "2",
+        reply(
+            "rep3@org3.example",
+            &subject(second),
+            "反対\n",
+            "a@org3",
+            None,
+        ),
+        "2026-11-23T02:00:00Z",
+    )
+    .await;
+    // A new mail, no ballot named: 状況.
+    let p = feed(
+        &t,
+        "3",
+        reply("rep2@org2.example", "状況", "状況\n", "q@org2", None),
+        "2026-11-23T03:00:00Z",
+    )
+    .await;
+    assert_eq!(p.disposition, Disposition::StatusQuery);
+    let told = mails(&t, "status").await;
+    assert_eq!(told.len(), 1);
+    assert_eq!(told[0].recipients, ["rep2@org2.example"]);
+    let text = text(&told[0]);
+    // Its own answer in the first ballot, none in the second: org3's 反対 is not shown.
+    let part = |r: BallotRef| {
+        let at = text.find(&format!("[{r}]")).unwrap();
+        text[at..].split("\n\n").next().unwrap().to_string()
+    };
+    assert!(part(first).contains("記録されている回答: 賛成"), "{text}");
+    assert!(
+        part(second).contains("記録されている回答: 未回答"),
+        "{text}"
+    );
+    assert!(!text.contains("反対（"), "{text}");
+    // Nothing was counted by asking.
+    assert_eq!(t.app.store.votes(first).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_status_query_in_a_strangers_name_or_with_more_words_is_not_one() {
+    let t = TestApp::new(3, "2026-11-22T01:00:00Z").await;
+    open_ballot(&t).await;
+    let p = feed(
+        &t,
+        "1",
+        reply("someone@elsewhere.example", "状況", "状況\n", "s@x", None),
+        "2026-11-23T01:00:00Z",
+    )
+    .await;
+    assert_ne!(p.disposition, Disposition::StatusQuery);
+    let p = feed(
+        &t,
+        "2",
+        reply(
+            "rep2@org2.example",
+            "状況",
+            "状況について相談させてください。\n",
+            "c@org2",
+            None,
+        ),
+        "2026-11-23T01:00:00Z",
+    )
+    .await;
+    assert_ne!(p.disposition, Disposition::StatusQuery);
+    assert!(mails(&t, "status").await.is_empty());
+}

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::headers::tag;
 use super::{Answering, Composer, Member};
 use crate::ballot::rules::VoteChanges;
-use crate::ballot::Ballot;
+use crate::ballot::{Ballot, VoteRecord};
 use crate::domain::{Address, BallotRef, Position};
 use crate::outbox::templates::TemplateError;
 use crate::outbox::{AutoSubmitted, Mail};
@@ -215,6 +215,44 @@ impl Composer<'_> {
             })),
         )?;
         Ok(self.member_reply("no_answer", b, member.org, answering, r))
+    }
+
+    /// Where an organisation stands, for its status query (状況 / status):
+    /// every open ballot, its deadline, and the answer that counts for the
+    /// organisation in the current round, to all its registered addresses.
+    pub fn status(
+        &self,
+        org: &Organisation,
+        voter: &Address,
+        ballots: &[(&Ballot, Option<&VoteRecord>)],
+        as_of: DateTime<Utc>,
+        answering: &Answering<'_>,
+    ) -> Result<Mail, TemplateError> {
+        let rows: Vec<_> = ballots
+            .iter()
+            .map(|(b, counted)| {
+                json!({
+                    "ballot": self.ballot_view(b),
+                    "answer": counted.map(|v| self.position_label(v.position)),
+                    "at": counted.map(|v| self.when(v.cast_at)),
+                })
+            })
+            .collect();
+        let r = self.templates.render(
+            "status",
+            self.ctx(json!({
+                "member": self.member_view(Member { org, voter }),
+                "as_of": self.when(as_of),
+                "ballots": rows,
+            })),
+        )?;
+        Ok(self.reply(
+            "status",
+            None,
+            org.addresses().cloned().collect(),
+            answering,
+            r,
+        ))
     }
 
     /// A member named a ballot that does not exist.

@@ -313,6 +313,24 @@ impl<'c> StagedBatch<'c> {
         Ok(votes)
     }
 
+    /// The ballots open now (opened in this batch too, since opening writes
+    /// through the batch's connection), in the order they were opened.
+    pub async fn open_ballots(&mut self) -> Result<Vec<Arc<Ballot>>, StoreError> {
+        let refs = sqlx::query_scalar::<_, String>(
+            "SELECT reference FROM ballots WHERE state = 'open' ORDER BY id",
+        )
+        .fetch_all(&mut *self.conn)
+        .await?;
+        let mut open = Vec::with_capacity(refs.len());
+        for r in refs {
+            let r: BallotRef = r.parse().map_err(StoreError::Corrupt)?;
+            if let Some(b) = self.ballot(r).await? {
+                open.push(b);
+            }
+        }
+        Ok(open)
+    }
+
     /// The vote a receipt acknowledged: (vote row, ballot, round, organisation, position).
     pub async fn vote_by_receipt(
         &mut self,

@@ -160,6 +160,23 @@ impl Composer<'_> {
                 self.too_large(&s.open, member, 12_740_000, 10 * 1024 * 1024, &answering),
             ),
             (
+                "status",
+                self.status(
+                    s.org(),
+                    &s.org().representative,
+                    &[
+                        (&s.open, s.votes.first()),
+                        (&s.final_answers, None),
+                    ],
+                    now,
+                    &answering,
+                ),
+            ),
+            (
+                "status (nothing open)",
+                self.status(s.org(), &s.org().representative, &[], now, &answering),
+            ),
+            (
                 "no_answer",
                 self.no_answer(
                     &s.open,
