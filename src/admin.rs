@@ -80,7 +80,7 @@ pub async fn open_in(
             actor,
             serde_json::json!({
                 "title": ballot.title,
-                "motion_hash": events::digest(&ballot.motion),
+                "motion_hash": ballot.motion_hash(),
                 "kind": ballot.kind,
                 "profile": ballot.profile.name,
                 "profile_hash": events::digest(&snapshot.profile_json),

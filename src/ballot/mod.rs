@@ -272,6 +272,15 @@ pub struct Opening {
 }
 
 impl Ballot {
+    /// SHA-256 of the motion text as stored, in hex: what the audit trail
+    /// records when the ballot opens, and (its first 16 digits) what the
+    /// announcement, each receipt and the digest print, so that every inbox
+    /// witnesses which text was voted on.
+    pub fn motion_hash(&self) -> String {
+        use sha2::{Digest, Sha256};
+        hex::encode(Sha256::digest(self.motion.as_bytes()))
+    }
+
     /// Opens a ballot at `now`: checks the title, motion and deadline.
     pub fn open(o: Opening, now: DateTime<Utc>) -> Result<Ballot, BallotError> {
         if o.title.trim().is_empty() {

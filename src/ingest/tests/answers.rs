@@ -411,3 +411,26 @@ async fn a_status_query_in_a_strangers_name_or_with_more_words_is_not_one() {
     assert_ne!(p.disposition, Disposition::StatusQuery);
     assert!(mails(&t, "status").await.is_empty());
 }
+
+#[tokio::test]
+async fn the_receipt_carries_the_hash_of_the_motion_the_announcement_printed() {
+    use sha2::{Digest, Sha256};
+    let t = TestApp::new(3, "2026-11-22T01:00:00Z").await;
+    let r = open_ballot(&t).await;
+    feed(
+        &t,
+        "1",
+        reply("rep1@org1.example", &subject(r), "賛成\n", "m@org1", None),
+        "2026-11-23T01:00:00Z",
+    )
+    .await;
+    // Computed here from the motion as it was asked, not by the code under test.
+    let expected = hex::encode(Sha256::digest(
+        "株式会社サンプルの加盟を承認する。".as_bytes(),
+    ));
+    let short = &expected[..16];
+    let receipt = text(&mails(&t, "receipt").await[0]);
+    assert!(receipt.contains(short), "{receipt}");
+    let announce = text(&mails(&t, "announce").await[0]);
+    assert!(announce.contains(short), "{announce}");
+}

@@ -48,6 +48,8 @@ impl Composer<'_> {
             "reference": b.reference.to_string(),
             "title": b.title,
             "motion": b.motion.trim_end(),
+            // Short enough to read aloud at a meeting, long enough that no other text has it.
+            "motion_hash": &b.motion_hash()[..16],
             "kind": b.kind,
             "profile": b.profile.name,
             "clause": b.profile.clause,
