@@ -724,6 +724,31 @@ kinds = [
     }
 
     #[tokio::test]
+    async fn a_result_says_whether_the_deadline_came_or_the_ballot_was_closed_before_it() {
+        let t = TestApp::with(4, "2026-11-22T01:00:00Z", KINDS).await;
+        let early = open(&t, None).await.reference;
+        for i in 1..=3 {
+            vote(&t, early, i, "賛成", "2026-11-23T00:00:00Z").await;
+        }
+        t.set_now("2026-11-24T00:00:00Z");
+        close(&t.app, early, "cli", t.app.now()).await.unwrap();
+        let result = &bodies(&t, early, "result").await[0];
+        assert!(result.contains("回答期限前に締め切りました"), "{result}");
+        assert!(!result.contains("回答期限を迎えました"), "{result}");
+        // Nobody answered: not valid, and approval is not judged.
+        t.set_now("2026-11-22T01:00:00Z");
+        let empty = open(&t, None).await.reference;
+        close_at_deadline(&t, empty).await;
+        let result = &bodies(&t, empty, "result").await[0];
+        assert!(result.contains("回答期限を迎えました"), "{result}");
+        assert!(
+            result.contains("承認: 判定せず（不成立のため）"),
+            "{result}"
+        );
+        assert!(!result.contains("承認されず"), "{result}");
+    }
+
+    #[tokio::test]
     async fn a_delegation_counts_through_ingest_and_close_under_a_rule_that_accepts_it() {
         let t = TestApp::with(4, "2026-11-22T01:00:00Z", KINDS).await;
         let r = open(&t, Some("総会の議決")).await.reference;

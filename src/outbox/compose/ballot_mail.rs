@@ -108,6 +108,14 @@ impl Composer<'_> {
                 "table": self.answer_table(b, votes, closed.round),
                 "next_round": next_round,
                 "next_deadline": next_deadline,
+                // Closed by an admin before its deadline (`close`): the mail must
+                // not say the deadline came.
+                "closed_early": b
+                    .rounds
+                    .iter()
+                    .find(|r| r.number == closed.round)
+                    .and_then(|r| r.closed_at.map(|c| c < r.deadline))
+                    .unwrap_or(false),
             })),
         )?;
         Ok(self.list_mail("result", b, closed.round, None, r))
