@@ -197,12 +197,14 @@ impl App {
     /// for (ballot, round, organisation).
     pub fn announcements(&self, b: &crate::ballot::Ballot) -> Result<Vec<Mail>, AppError> {
         let composer = self.composer();
-        let mut mails = vec![composer.announce(b)?];
+        let mut personal = Vec::new();
         for org in b.roster.voters() {
             if let Some(reply_to) = self.personal_reply_to(b, org) {
-                mails.push(composer.personal_announce(b, org, reply_to)?);
+                personal.push(composer.personal_announce(b, org, reply_to)?);
             }
         }
+        let mut mails = vec![composer.announce(b, !personal.is_empty())?];
+        mails.append(&mut personal);
         Ok(mails)
     }
 

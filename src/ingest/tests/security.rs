@@ -632,3 +632,19 @@ async fn a_flood_of_forgeries_warns_the_member_once_an_hour_and_mails_the_contac
     assert_eq!(mails(&t, "unverified").await.len(), 2);
     assert_eq!(mails(&t, "incident").await.len(), 5);
 }
+
+#[tokio::test]
+async fn under_a_token_policy_the_list_copy_asks_members_to_answer_their_personal_mail() {
+    use crate::verify::policy::Method;
+    let mut t = TestApp::new(3, "2026-11-22T01:00:00Z").await;
+    with_verifier(&mut t, &[Method::Token]);
+    open_ballot(&t).await;
+    let copy = mails(&t, "announce").await;
+    let personal = mails(&t, "personal").await;
+    assert_eq!((copy.len(), personal.len()), (1, 3));
+    let copy = text(&copy[0]);
+    assert!(copy.contains("個別のメールに返信してください"), "{copy}");
+    assert!(!copy.contains("このメールに返信し、"), "{copy}");
+    // The personal copies still say: reply to this mail.
+    assert!(text(&personal[0]).contains("このメールに返信し、"));
+}

@@ -15,8 +15,11 @@ use crate::roster::Organisation;
 
 impl Composer<'_> {
     /// The announcement of the current round to the committee list.
-    pub fn announce(&self, b: &Ballot) -> Result<Mail, TemplateError> {
-        self.announce_to(b, None)
+    /// `personal_follow`: each organisation also gets its personal copy (the
+    /// policy uses reply tokens), so the list's copy asks members to answer
+    /// that one, whose reply proves itself, rather than this one.
+    pub fn announce(&self, b: &Ballot, personal_follow: bool) -> Result<Mail, TemplateError> {
+        self.announce_to(b, None, personal_follow)
     }
 
     /// The same announcement sent personally to an organisation's representative,
@@ -27,13 +30,14 @@ impl Composer<'_> {
         org: &Organisation,
         reply_to: Address,
     ) -> Result<Mail, TemplateError> {
-        self.announce_to(b, Some((org, reply_to)))
+        self.announce_to(b, Some((org, reply_to)), true)
     }
 
     fn announce_to(
         &self,
         b: &Ballot,
         personal: Option<(&Organisation, Address)>,
+        personal_follow: bool,
     ) -> Result<Mail, TemplateError> {
         let round = b.current_round().number;
         let previous = b
@@ -53,7 +57,7 @@ impl Composer<'_> {
         let r = self.templates.render(
             "announce",
             self.ctx(
-                json!({ "ballot": self.ballot_view(b), "previous": previous, "personal": member }),
+                json!({ "ballot": self.ballot_view(b), "previous": previous, "personal": member, "personal_follow": personal_follow && member.is_none() }),
             ),
         )?;
         // A re-ballot continues the thread of the first round's announcement.

@@ -39,8 +39,12 @@ impl Composer<'_> {
             content_hash: "0",
         };
         Ok(vec![
-            ("announce", self.announce(&s.open)),
-            ("announce (round 2)", self.announce(&s.reballot)),
+            ("announce", self.announce(&s.open, false)),
+            (
+                "announce (list copy beside personal mails)",
+                self.announce(&s.open, true),
+            ),
+            ("announce (round 2)", self.announce(&s.reballot, false)),
             (
                 "announce (personal)",
                 self.personal_announce(&s.open, s.org(), s.org().representative.clone()),
