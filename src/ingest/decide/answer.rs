@@ -247,10 +247,11 @@ pub(super) fn answer(
                 if let Mismatch::Round(n) = m {
                     d.mail(not_open(NotOpenWhy::OtherRound(n)));
                 }
-                // A personal reply address is a credential for one ballot and round:
-                // used for another, it is being replayed (or an old mail answered),
-                // which the security contact hears of.
-                if let Some(t) = named.token.filter(|t| t.ballot != r || t.round != round) {
+                // A personal reply address is a credential for one ballot: used for
+                // another, it is being replayed, which the security contact hears
+                // of. The same ballot's earlier round is a member answering the
+                // old mail late, told so above: nothing for the security contact.
+                if let Some(t) = named.token.filter(|t| t.ballot != r) {
                     d.alert(
                         Kind::Replay,
                         Some(r),
