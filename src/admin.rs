@@ -584,7 +584,11 @@ pub async fn resolve_dispute(
         )));
     }
     let votes = Store::votes_tx(&mut tx, r).await?;
-    let changed: Vec<_> = b
+    let changed: Vec<(
+        u32,
+        crate::ballot::rules::Counts,
+        crate::ballot::rules::Counts,
+    )> = b
         .rounds
         .iter()
         .filter_map(|round| {
@@ -610,6 +614,14 @@ pub async fn resolve_dispute(
         ),
     )
     .await?;
+    // The organisation that disputed hears the decision, in the same transaction.
+    if let Some(o) = b.roster.organisation(org) {
+        let rounds: Vec<u32> = changed.iter().map(|(n, _, _)| *n).collect();
+        let mail = app
+            .composer()
+            .dispute_decided(&b, o, upheld, note, &rounds, now)?;
+        app.enqueue(&mut tx, &mail, actor, now).await?;
+    }
     tx.commit().await.map_err(crate::store::StoreError::from)?;
     info!(ballot = %r, "dispute resolved");
     Ok(DisputeDecision { resolved, changed })

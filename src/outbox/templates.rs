@@ -52,6 +52,11 @@ pub const SHIPPED: &[(&str, &str, &str)] = &[
         include_str!("../../templates/en/unclear.txt"),
     ),
     (
+        "dispute_decided",
+        include_str!("../../templates/ja/dispute_decided.txt"),
+        include_str!("../../templates/en/dispute_decided.txt"),
+    ),
+    (
         "status",
         include_str!("../../templates/ja/status.txt"),
         include_str!("../../templates/en/status.txt"),

@@ -246,23 +246,29 @@ async fn a_disputed_vote_stops_counting_until_an_admin_decides() {
     assert_eq!(d[0].state, "open");
 
     // The admin dismisses it: the vote counts again.
-    let mut tx = t.app.store.begin().await.unwrap();
     let org1 = crate::domain::OrgId::parse("org01").unwrap();
+    let decided = admin::resolve_dispute(
+        &t.app,
+        r,
+        &org1,
+        false,
+        Some("confirmed by phone"),
+        "cli",
+        t.app.now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(decided.resolved, 1);
+    // The organisation hears the decision at all its registered addresses.
+    let told = mails(&t, "dispute_decided").await;
+    assert_eq!(told.len(), 1);
     assert_eq!(
-        Store::resolve_disputes(
-            &mut tx,
-            r,
-            &org1,
-            false,
-            "cli",
-            Some("confirmed by phone"),
-            t.app.now()
-        )
-        .await
-        .unwrap(),
-        1
+        told[0].recipients,
+        ["rep1@org1.example", "alt1@org1.example"]
     );
-    tx.commit().await.unwrap();
+    let said = text(&told[0]);
+    assert!(said.contains("あらためて集計に含めます"), "{said}");
+    assert!(said.contains("confirmed by phone"), "{said}");
     let counts = b.counts(&t.app.store.votes(r).await.unwrap(), 1);
     assert_eq!((counts.yes, counts.no), (1, 0));
     let rep = crate::audit::replay(&t.app.store, &t.app.config, &t.app.read_options)

@@ -358,6 +358,42 @@ impl Composer<'_> {
         )?;
         Ok(self.member_reply("disputed", b, org, answering, r))
     }
+
+    /// Tells an organisation what an admin decided about its dispute
+    /// (`dispute resolve`): upheld, the vote never counts; dismissed, it counts
+    /// again; with the admin's note, and the closed rounds whose recorded
+    /// result the decision would change (for the meeting to confirm).
+    pub fn dispute_decided(
+        &self,
+        b: &Ballot,
+        org: &Organisation,
+        upheld: bool,
+        note: Option<&str>,
+        changed_rounds: &[u32],
+        decided_at: DateTime<Utc>,
+    ) -> Result<Mail, TemplateError> {
+        let r = self.templates.render(
+            "dispute_decided",
+            self.ctx(json!({
+                "ballot": self.ballot_view(b),
+                "member": self.member_view(Member { org, voter: &org.representative }),
+                "upheld": upheld,
+                "note": note.map(str::trim).filter(|n| !n.is_empty()),
+                "changed_rounds": changed_rounds,
+                "decided_at": self.when(decided_at),
+            })),
+        )?;
+        // One per decision: an organisation may dispute again and be decided again.
+        let unique = format!("{}.{}", org.id.as_str(), decided_at.timestamp());
+        Ok(self.mail(
+            "dispute_decided",
+            Some((b.reference, b.current_round().number)),
+            Some(&unique),
+            org.addresses().cloned().collect(),
+            AutoSubmitted::Generated,
+            r,
+        ))
+    }
 }
 
 /// A size as mail clients show it: "68 KB", "12.1 MB" (binary units, as they count).

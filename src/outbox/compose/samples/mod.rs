@@ -101,6 +101,21 @@ impl Composer<'_> {
                 self.disputed(&s.open, s.org(), 1, Position::Yes, now, &answering),
             ),
             (
+                "dispute_decided (upheld after the round closed)",
+                self.dispute_decided(
+                    &s.closed,
+                    s.org(),
+                    true,
+                    Some("電話でご本人に確認しました。"),
+                    &[1],
+                    now,
+                ),
+            ),
+            (
+                "dispute_decided (dismissed)",
+                self.dispute_decided(&s.open, s.org(), false, None, &[], now),
+            ),
+            (
                 "receipt",
                 self.receipt(
                     &s.open,
