@@ -15,6 +15,7 @@
 pub mod calendar;
 pub mod deadline;
 pub mod rules;
+pub mod working;
 
 use std::collections::BTreeMap;
 

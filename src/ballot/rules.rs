@@ -103,7 +103,7 @@ impl Bar {
     /// Japanese wording: `全運営委員数の 1/2 以上`, `返信者の過半数`.
     pub fn describe_ja(&self) -> String {
         let base = match self.base {
-            Base::Members => "全委員数",
+            Base::Members => "全会員数",
             Base::Present => "返信者（出席者）",
             Base::YesNo => "賛否を表明した者",
         };

@@ -9,6 +9,7 @@ use super::calendar::EntryState;
 use super::{Composer, Member};
 use crate::ballot::{Ballot, RoundClosed, VoteRecord};
 use crate::domain::Address;
+use crate::language::Language;
 use crate::outbox::templates::TemplateError;
 use crate::outbox::Mail;
 use crate::roster::Organisation;
@@ -107,6 +108,11 @@ impl Composer<'_> {
                 "ballot": self.ballot_view(b),
                 "round": closed.round,
                 "tally": closed.tally,
+                // The arithmetic in the mail's language (the tally's own working is English).
+                "working": match self.lang() {
+                    Language::Ja => crate::ballot::working::in_japanese(&b.profile, &closed.tally),
+                    Language::En => closed.tally.working.clone(),
+                },
                 "outcome": closed.tally.outcome.as_str(),
                 "outcome_label": self.outcome_label(closed.tally.outcome),
                 "table": self.answer_table(b, votes, closed.round),

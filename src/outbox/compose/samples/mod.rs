@@ -359,6 +359,38 @@ mod golden {
     }
 
     #[test]
+    fn no_japanese_mail_speaks_english_arithmetic_mixes_honorifics_or_terms_for_n() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path(), 4, "");
+        let t = Templates::load(None, Language::Ja).unwrap();
+        let ids = MessageIdKey::fixed(0);
+        let composer = Composer::new(&cfg, &t, &ids);
+        for (name, mail) in composer.samples(at("2026-11-24T01:00:00Z")).unwrap() {
+            let body = mail.unwrap().body;
+            for word in [
+                " iff ",
+                "valid",
+                "approved",
+                "eligible",
+                "全委員数",
+                "承認されず",
+            ] {
+                assert!(!body.contains(word), "{name} says {word:?}:\n{body}");
+            }
+            for line in body.lines() {
+                assert!(
+                    !(line.contains("御中") && line.contains("様")),
+                    "{name} joins 御中 and 様: {line}"
+                );
+                assert!(
+                    !line.contains("@") || !line.trim_end().ends_with('様'),
+                    "{name}: 様 after an address: {line}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn every_mail_about_a_ballot_carries_its_tag_and_reference_and_round() {
         let dir = tempfile::tempdir().unwrap();
         let cfg = config(dir.path(), 4, "");
